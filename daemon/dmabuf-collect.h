@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* This module provides one collection pass: it reads every available source under a
+ * root directory and returns the resulting immutable state. */
+
+#include "dmabuf-model.h"
+
+typedef struct DmabufCollectOptions {
+        pid_t only_pid; /* 0: every process */
+} DmabufCollectOptions;
+
+/* root_fd is an O_DIRECTORY fd for "/" or a --root tree. Returns 0 and a new state,
+ * or -errno if the root itself is unusable. Missing sources, vanished processes and
+ * malformed files are not errors: they show in the state's sources and scan stats. */
+int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **ret);

@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+#include <time.h>
+
+#include "dmabuf-json.h"
+#include "macro.h"
+#include "utf8.h"
+
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+json_object *dmabuf_json_string(const char *s, size_t len) {
+        _cleanup_strbuf_ StrBuf sb = STRBUF_INIT;
+
+        if (!s)
+                return NULL;
+        if (utf8_is_valid(s, len))
+                return json_object_new_string_len(s, (int) len);
+        if (utf8_append_sanitized(&sb, s, len) < 0)
+                return NULL;
+        return json_object_new_string_len(sb.buf, (int) sb.len);
+}
+
+json_object *dmabuf_json_u64(uint64_t v) {
+        return v == DMABUF_UNKNOWN ? NULL : json_object_new_uint64(v);
+}
+
+static json_object *json_str0(const char *s) {
+        return s ? dmabuf_json_string(s, strlen(s)) : NULL;
+}
+
+void dmabuf_json_format_time(uint64_t usec, char buf[static 32]) {
+        time_t sec = (time_t) (usec / 1000000);
+        struct tm tm;
+
+        char date[24];
+
+        gmtime_r(&sec, &tm);
+        strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(buf, 32, "%.20s.%03uZ", date, (unsigned) (usec / 1000 % 1000));
+}
+
+/* Serialises o after a key and frees it. */
+static void put_member(StrBuf *sb, const char *key, json_object *o, bool comma) {
+        if (comma)
+                strbuf_putc(sb, ',');
+        strbuf_printf(sb, "\"%s\":", key);
+        strbuf_puts(sb, json_object_to_json_string_ext(o, JSON_FLAGS));
+        json_object_put(o);
+}
+
+static void put_element(StrBuf *sb, json_object *o, bool comma) {
+        if (comma)
+                strbuf_putc(sb, ',');
+        strbuf_puts(sb, o ? json_object_to_json_string_ext(o, JSON_FLAGS) : "null");
+        json_object_put(o);
+}
+
+static json_object *buffer_to_json(const DmabufBuffer *b) {
+        json_object *o = json_object_new_object(), *holders = json_object_new_array(), *att = NULL;
+
+        if (!o || !holders) {
+                json_object_put(o);
+                json_object_put(holders);
+                return NULL;
+        }
+        json_object_object_add(o, "inode", json_object_new_uint64(b->inode));
+        json_object_object_add(o, "size", dmabuf_json_u64(b->size));
+        json_object_object_add(o, "exporter", json_str0(b->exporter));
+        json_object_object_add(o, "name", json_str0(b->name));
+        json_object_object_add(o, "count", dmabuf_json_u64(b->count));
+        for (size_t i = 0; i < b->n_holders; i++) {
+                json_object *h = json_object_new_object();
+                json_object_object_add(h, "pid", json_object_new_int(b->holders[i].pid));
+                json_object_object_add(h, "fds", json_object_new_int64(b->holders[i].fds));
+                json_object_object_add(h, "maps", json_object_new_int64(b->holders[i].maps));
+                json_object_array_add(holders, h);
+        }
+        json_object_object_add(o, "holders", holders);
+        if (b->attachments_known) {
+                att = json_object_new_array();
+                for (size_t i = 0; i < b->n_attachments; i++)
+                        json_object_array_add(att, json_str0(b->attachments[i].device));
+        }
+        json_object_object_add(o, "attachments", att);
+        return o;
+}
+
+static json_object *process_to_json(const DmabufProcess *p) {
+        json_object *o = json_object_new_object(), *bufs = json_object_new_array();
+
+        if (!o || !bufs) {
+                json_object_put(o);
+                json_object_put(bufs);
+                return NULL;
+        }
+        json_object_object_add(o, "pid", json_object_new_int(p->pid));
+        json_object_object_add(o, "comm", json_str0(p->comm));
+        json_object_object_add(o, "cgroup", json_str0(p->cgroup));
+        json_object_object_add(o, "rss_bytes", dmabuf_json_u64(p->rss_bytes));
+        json_object_object_add(o, "pss_bytes", dmabuf_json_u64(p->pss_bytes));
+        json_object_object_add(o, "fds", json_object_new_int64(p->fds));
+        json_object_object_add(o, "maps", json_object_new_int64(p->maps));
+        json_object_object_add(o, "unidentified_fds", json_object_new_int64(p->unidentified_fds));
+        for (size_t i = 0; i < p->n_buffers; i++)
+                json_object_array_add(bufs, json_object_new_uint64(p->buffers[i]));
+        json_object_object_add(o, "buffers", bufs);
+        return o;
+}
+
+int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s) {
+        const DmabufTotals *t = dmabuf_state_totals(s);
+        const DmabufScanStats *st = dmabuf_state_scan_stats(s);
+        json_object *o;
+        char ts[32];
+
+        dmabuf_json_format_time(dmabuf_state_collected_at_usec(s), ts);
+        strbuf_puts(sb, "{");
+        put_member(sb, "collected_at", json_object_new_string(ts), false);
+        put_member(sb, "kernel", json_str0(dmabuf_state_kernel(s)), true);
+
+        o = json_object_new_object();
+        for (DmabufSource src = 0; src < _DMABUF_SOURCE_MAX; src++)
+                json_object_object_add(o, dmabuf_source_to_string(src),
+                                       json_object_new_boolean(dmabuf_state_source_up(s, src)));
+        put_member(sb, "sources", o, true);
+
+        o = json_object_new_object();
+        json_object_object_add(o, "buffers", dmabuf_json_u64(t->buffers));
+        json_object_object_add(o, "bytes", dmabuf_json_u64(t->bytes));
+        json_object_object_add(o, "userspace_bytes", dmabuf_json_u64(t->userspace_bytes));
+        json_object_object_add(o, "kernel_only_bytes", dmabuf_json_u64(t->kernel_only_bytes));
+        put_member(sb, "totals", o, true);
+
+        o = json_object_new_array();
+        for (size_t i = 0; i < dmabuf_state_n_exporters(s); i++) {
+                const DmabufExporter *e = &dmabuf_state_exporters(s)[i];
+                json_object *eo = json_object_new_object();
+                json_object_object_add(eo, "name", json_str0(e->name));
+                json_object_object_add(eo, "buffers", json_object_new_uint64(e->buffers));
+                json_object_object_add(eo, "bytes", dmabuf_json_u64(e->bytes));
+                json_object_array_add(o, eo);
+        }
+        put_member(sb, "exporters", o, true);
+
+        strbuf_puts(sb, ",\"buffers\":[");
+        for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++) {
+                o = buffer_to_json(&dmabuf_state_buffers(s)[i]);
+                if (!o)
+                        return -ENOMEM;
+                put_element(sb, o, i > 0);
+        }
+        strbuf_puts(sb, "],\"processes\":[");
+        for (size_t i = 0; i < dmabuf_state_n_processes(s); i++) {
+                o = process_to_json(&dmabuf_state_processes(s)[i]);
+                if (!o)
+                        return -ENOMEM;
+                put_element(sb, o, i > 0);
+        }
+        strbuf_puts(sb, "]");
+
+        o = json_object_new_object();
+        for (DmabufScanCounter c = 0; c < _DMABUF_SCAN_COUNTER_MAX; c++)
+                json_object_object_add(o, dmabuf_scan_counter_to_string(c), json_object_new_uint64(st->counters[c]));
+        {
+                json_object *pe = json_object_new_object();
+                for (DmabufSource src = 0; src < _DMABUF_SOURCE_MAX; src++)
+                        json_object_object_add(pe, dmabuf_source_to_string(src),
+                                               json_object_new_uint64(st->parse_errors[src]));
+                json_object_object_add(o, "parse_errors", pe);
+        }
+        json_object_object_add(o, "first_error", st->first_error[0] ? json_str0(st->first_error) : NULL);
+        json_object_object_add(o, "duration_seconds", json_object_new_double(dmabuf_state_duration_sec(s)));
+        put_member(sb, "scan", o, true);
+        strbuf_puts(sb, "}");
+        return strbuf_status(sb);
+}

@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* This module provides the accounting model: a builder that the sources feed with
+ * what they saw, and the immutable, reference-counted DmabufState that one
+ * collection produces. Everything here is pure logic: no file is read and nothing
+ * is printed, so tests drive it with literal values. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* A figure no source could give. Exposition turns it into JSON null or leaves the
+ * sample out; it is never shown as 0. */
+#define DMABUF_UNKNOWN UINT64_MAX
+
+typedef enum DmabufSource {
+        DMABUF_SOURCE_SYSFS,
+        DMABUF_SOURCE_PROCFS,
+        DMABUF_SOURCE_DEBUGFS,
+        DMABUF_SOURCE_BPF,
+        _DMABUF_SOURCE_MAX,
+} DmabufSource;
+
+const char *dmabuf_source_to_string(DmabufSource s);
+
+typedef struct DmabufHolder {
+        pid_t pid;
+        uint32_t fds;  /* open fds on the buffer */
+        uint32_t maps; /* mappings (VMAs) of the buffer */
+} DmabufHolder;
+
+typedef struct DmabufAttachment {
+        const char *device;
+        uint64_t map_counter; /* DMABUF_UNKNOWN unless sysfs attachment stats exist */
+} DmabufAttachment;
+
+typedef struct DmabufBuffer {
+        uint64_t inode;
+        uint64_t size;     /* bytes, or DMABUF_UNKNOWN */
+        uint64_t count;    /* file refcount from bufinfo or fdinfo, or DMABUF_UNKNOWN */
+        const char *exporter; /* NULL: unknown */
+        const char *name;     /* NULL: unnamed, or no source could tell */
+        unsigned seen_by;     /* bitmask of 1u << DmabufSource */
+        bool attachments_known;
+        size_t n_holders;
+        const DmabufHolder *holders; /* sorted by pid */
+        size_t n_attachments;
+        const DmabufAttachment *attachments;
+} DmabufBuffer;
+
+typedef struct DmabufProcess {
+        pid_t pid;
+        const char *comm;   /* NULL: unreadable */
+        const char *cgroup; /* cgroup v2 path, NULL: none or unreadable */
+        uint64_t rss_bytes; /* DMABUF_UNKNOWN if a held buffer's size is unknown */
+        uint64_t pss_bytes;
+        uint32_t fds;       /* dma-buf fds */
+        uint32_t maps;      /* dma-buf mappings */
+        uint32_t unidentified_fds; /* anon_inode:dmabuf fds (kernels before 5.3) */
+        size_t n_buffers;
+        const uint64_t *buffers; /* inodes, sorted */
+} DmabufProcess;
+
+typedef struct DmabufExporter {
+        const char *name;
+        uint64_t buffers;
+        uint64_t bytes; /* DMABUF_UNKNOWN if a buffer's size is unknown */
+} DmabufExporter;
+
+typedef struct DmabufTotals {
+        uint64_t buffers;           /* every buffer, from sysfs/debugfs/bpf; else unknown */
+        uint64_t bytes;
+        uint64_t userspace_bytes;   /* distinct buffers any process references */
+        uint64_t kernel_only_bytes; /* bytes - userspace_bytes */
+} DmabufTotals;
+
+typedef enum DmabufScanCounter {
+        DMABUF_SCAN_PIDS_VANISHED,  /* a process exited between listing and reading */
+        DMABUF_SCAN_FDS_VANISHED,   /* an fd closed between listing and reading */
+        DMABUF_SCAN_BUFFERS_VANISHED, /* a sysfs buffer freed while being read */
+        DMABUF_SCAN_UNREADABLE,     /* permission denied on a process's files */
+        _DMABUF_SCAN_COUNTER_MAX,
+} DmabufScanCounter;
+
+const char *dmabuf_scan_counter_to_string(DmabufScanCounter c);
+
+typedef struct DmabufScanStats {
+        uint64_t counters[_DMABUF_SCAN_COUNTER_MAX];
+        uint64_t parse_errors[_DMABUF_SOURCE_MAX]; /* malformed files or lines */
+        char first_error[512]; /* names the file and what was wrong; "" if none */
+} DmabufScanStats;
+
+/* Daemon-lifetime counters, summed over every collection so far. */
+typedef struct DmabufCounters {
+        uint64_t collections;
+        uint64_t scan[_DMABUF_SCAN_COUNTER_MAX];
+        uint64_t parse_errors[_DMABUF_SOURCE_MAX];
+} DmabufCounters;
+
+typedef struct DmabufState DmabufState;
+
+/* Accessors. The state is immutable once built: any thread holding a reference may
+ * read it without locks. Arrays are sorted: buffers by inode, processes by pid,
+ * exporters by name. */
+DmabufState *dmabuf_state_ref(DmabufState *s);
+DmabufState *dmabuf_state_unref(DmabufState *s);
+void dmabuf_state_unrefp(DmabufState **s);
+#define _cleanup_state_ __attribute__((cleanup(dmabuf_state_unrefp)))
+
+uint64_t dmabuf_state_collected_at_usec(const DmabufState *s); /* CLOCK_REALTIME */
+double dmabuf_state_duration_sec(const DmabufState *s);
+const char *dmabuf_state_kernel(const DmabufState *s); /* NULL: unknown */
+bool dmabuf_state_source_up(const DmabufState *s, DmabufSource src);
+const DmabufTotals *dmabuf_state_totals(const DmabufState *s);
+const DmabufScanStats *dmabuf_state_scan_stats(const DmabufState *s);
+/* Counters default to this collection's own (collections = 1). The daemon sets the
+ * running sums before it publishes the state, which is the last time it changes. */
+const DmabufCounters *dmabuf_state_counters(const DmabufState *s);
+void dmabuf_state_set_counters(DmabufState *s, const DmabufCounters *c);
+size_t dmabuf_state_n_buffers(const DmabufState *s);
+const DmabufBuffer *dmabuf_state_buffers(const DmabufState *s);
+size_t dmabuf_state_n_processes(const DmabufState *s);
+const DmabufProcess *dmabuf_state_processes(const DmabufState *s);
+size_t dmabuf_state_n_exporters(const DmabufState *s);
+const DmabufExporter *dmabuf_state_exporters(const DmabufState *s);
+const DmabufBuffer *dmabuf_state_find_buffer(const DmabufState *s, uint64_t inode);
+const DmabufProcess *dmabuf_state_find_process(const DmabufState *s, pid_t pid);
+
+/* Per-state cache of rendered output. A state never changes, so what was rendered
+ * from it once can be served again; the first reader renders, later ones copy.
+ * Returns 0 and a borrowed pointer valid while the caller holds its reference. */
+typedef enum DmabufRenderKind {
+        DMABUF_RENDER_PROM_TEXT,
+        DMABUF_RENDER_PROM_OPENMETRICS,
+        DMABUF_RENDER_JSON,
+        _DMABUF_RENDER_MAX,
+} DmabufRenderKind;
+typedef int (*DmabufRenderFunc)(const DmabufState *s, DmabufRenderKind kind, char **ret, size_t *ret_len,
+                                void *userdata);
+int dmabuf_state_render_cached(DmabufState *s, DmabufRenderKind kind, DmabufRenderFunc render, void *userdata,
+                               const char **ret, size_t *ret_len);
+
+/* ---- Builder ---- */
+
+typedef struct DmabufBuilder DmabufBuilder;
+
+DmabufBuilder *dmabuf_builder_new(void);
+DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b);
+void dmabuf_builder_freep(DmabufBuilder **b);
+
+void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up);
+int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release);
+DmabufScanStats *dmabuf_builder_scan_stats(DmabufBuilder *b);
+/* Counts a malformed file or line against src and remembers the first one seen. */
+void dmabuf_builder_parse_error(DmabufBuilder *b, DmabufSource src, const char *path, const char *what);
+void dmabuf_builder_count(DmabufBuilder *b, DmabufScanCounter c);
+
+/* What one source knows of one buffer. Fields it cannot give are DMABUF_UNKNOWN or
+ * NULL. Sources that list every buffer (sysfs, debugfs, bpf) make it part of the
+ * totals; procfs only adds what processes reference. */
+typedef struct DmabufBufferInfo {
+        uint64_t inode;
+        uint64_t size;
+        uint64_t count;
+        const char *exporter;
+        const char *name;
+        size_t name_len;
+        bool has_name; /* name was given, possibly empty = unnamed */
+} DmabufBufferInfo;
+
+int dmabuf_builder_add_buffer(DmabufBuilder *b, DmabufSource src, const DmabufBufferInfo *info);
+/* Marks that src reports attachments for the buffer, even if there are none. */
+int dmabuf_builder_attachments_known(DmabufBuilder *b, uint64_t inode);
+int dmabuf_builder_add_attachment(DmabufBuilder *b, uint64_t inode, const char *device, uint64_t map_counter);
+
+int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
+                               uint32_t unidentified_fds);
+/* Fills in the details of the process added last, once its references showed it is
+ * worth reading them: most processes hold no dma-buf and are dropped at finish. */
+int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
+                                  uint32_t unidentified_fds);
+/* A reference from process pid (added before) to a buffer, by fd or by mapping.
+ * info->inode is required; the rest fills in what the global sources lacked. */
+int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
+int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
+
+/* Derives holders, rss, pss, exporters and totals, and freezes the result.
+ * duration and the timestamp are set by the caller before publishing. */
+int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
+                          DmabufState **ret);

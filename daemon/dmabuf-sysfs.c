@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dmabuf-sysfs.h"
+#include "fileio.h"
+#include "macro.h"
+
+#define BUFFERS_DIR "kernel/dmabuf/buffers"
+#define ATTR_MAX ((size_t) 4096)
+
+static void parse_error(DmabufBuilder *b, const char *ino, const char *file, const char *what, const StrBuf *v) {
+        char path[128], msg[160];
+
+        snprintf(path, sizeof(path), "/sys/" BUFFERS_DIR "/%s/%s", ino, file);
+        if (v)
+                snprintf(msg, sizeof(msg), "%s '%.*s'", what, (int) MIN(strip_newline(v->buf, v->len), (size_t) 40),
+                         v->buf);
+        else
+                snprintf(msg, sizeof(msg), "%s", what);
+        dmabuf_builder_parse_error(b, DMABUF_SOURCE_SYSFS, path, msg);
+}
+
+static int scan_attachments(int buffers_fd, const char *ino_str, uint64_t inode, DmabufBuilder *b,
+                            StrBuf *scratch) {
+        _cleanup_closedir_ DIR *d = NULL;
+        char path[96];
+        struct dirent *de;
+        int fd, r;
+
+        snprintf(path, sizeof(path), "%s/attachments", ino_str);
+        fd = openat(buffers_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : negative_errno(); /* mainline: no attachment stats */
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        r = dmabuf_builder_attachments_known(b, inode);
+        if (r < 0)
+                return r;
+
+        while ((errno = 0, de = readdir(d))) {
+                char target[4096], file[300];
+                const char *device;
+                uint64_t map_counter = DMABUF_UNKNOWN;
+                ssize_t n;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(file, sizeof(file), "%s/device", de->d_name);
+                n = readlinkat(dirfd(d), file, target, sizeof(target) - 1);
+                if (n < 0) {
+                        if (errno != ENOENT)
+                                parse_error(b, ino_str, "attachments", "attachment without a device link", NULL);
+                        continue; /* detached while we looked */
+                }
+                target[n] = '\0';
+                device = strrchr(target, '/');
+                device = device ? device + 1 : target;
+                if (!*device) {
+                        parse_error(b, ino_str, "attachments", "empty device link", NULL);
+                        continue;
+                }
+                snprintf(file, sizeof(file), "%s/map_counter", de->d_name);
+                r = read_file_at(dirfd(d), file, ATTR_MAX, scratch);
+                if (r >= 0 && safe_atou64_n(scratch->buf, strip_newline(scratch->buf, scratch->len), &map_counter) < 0) {
+                        parse_error(b, ino_str, "map_counter", "invalid value", scratch);
+                        map_counter = DMABUF_UNKNOWN;
+                }
+                r = dmabuf_builder_add_attachment(b, inode, device, map_counter);
+                if (r < 0)
+                        return r;
+        }
+        return errno != 0 ? negative_errno() : 0;
+}
+
+static int scan_buffer(int buffers_fd, const char *ino_str, DmabufBuilder *b, StrBuf *scratch) {
+        char path[96], exporter[256];
+        DmabufBufferInfo info = {
+                .size = DMABUF_UNKNOWN,
+                .count = DMABUF_UNKNOWN,
+        };
+        size_t len;
+        int r;
+
+        if (safe_atou64(ino_str, &info.inode) < 0)
+                return 0; /* not a buffer directory */
+
+        snprintf(path, sizeof(path), "%s/size", ino_str);
+        r = read_file_at(buffers_fd, path, ATTR_MAX, scratch);
+        if (r == -ENOENT) {
+                dmabuf_builder_count(b, DMABUF_SCAN_BUFFERS_VANISHED);
+                return 0;
+        }
+        if (r < 0) {
+                parse_error(b, ino_str, "size", "unreadable", NULL);
+                return 0;
+        }
+        if (safe_atou64_n(scratch->buf, strip_newline(scratch->buf, scratch->len), &info.size) < 0) {
+                parse_error(b, ino_str, "size", "invalid value", scratch);
+                return 0;
+        }
+
+        snprintf(path, sizeof(path), "%s/exporter_name", ino_str);
+        r = read_file_at(buffers_fd, path, ATTR_MAX, scratch);
+        if (r == -ENOENT) {
+                dmabuf_builder_count(b, DMABUF_SCAN_BUFFERS_VANISHED);
+                return 0;
+        }
+        len = r < 0 ? 0 : strip_newline(scratch->buf, scratch->len);
+        if (len == 0 || len >= sizeof(exporter) || memchr(scratch->buf, '\0', len)) {
+                parse_error(b, ino_str, "exporter_name", "empty or invalid exporter name", NULL);
+                return 0;
+        }
+        memcpy(exporter, scratch->buf, len);
+        exporter[len] = '\0';
+        info.exporter = exporter;
+
+        r = dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &info);
+        if (r < 0)
+                return r;
+        return scan_attachments(buffers_fd, ino_str, info.inode, b, scratch);
+}
+
+int dmabuf_sysfs_scan(int sys_fd, DmabufBuilder *b, StrBuf *scratch) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd;
+
+        fd = openat(sys_fd, BUFFERS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+
+        while ((errno = 0, de = readdir(d))) {
+                int r;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                r = scan_buffer(dirfd(d), de->d_name, b, scratch);
+                if (r == -ENOMEM)
+                        return r;
+        }
+        return errno != 0 ? negative_errno() : 0;
+}

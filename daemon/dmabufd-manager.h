@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* This module provides the daemon loop: sd-event with the collection timer and
+ * signal handling, and the publication of each new state to the HTTP threads. */
+
+#include <stddef.h>
+
+#include "dmabufd-config.h"
+#include "dmabufd-listen.h"
+
+typedef struct Manager Manager;
+
+/* Takes root_fd and the listeners' fds. Does the first collection, so that once
+ * it returns the HTTP API has something to serve. Returns 0 or -errno, logged. */
+int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *listeners, size_t n_listeners,
+                Manager **ret);
+/* Runs until SIGTERM or SIGINT. Returns 0 or -errno. */
+int manager_run(Manager *m);
+Manager *manager_free(Manager *m);

@@ -1,0 +1,350 @@
+# shellcheck shell=bash
+# Shared helpers for dmabufd's integration tests. Sourced, never run.
+#
+# Environment (set by the automake harness, or by hand):
+#   DMABUFD   absolute path of the built daemon
+#   FIXTURES  absolute path of tests/fixtures
+#
+# Every script prints one line per check and ends with exactly
+# "N passed, M failed"; it exits 0 only when M is 0.
+
+set -u
+
+: "${DMABUFD:?DMABUFD must name the built dmabufd binary}"
+: "${FIXTURES:?FIXTURES must name tests/fixtures}"
+
+TREES="$FIXTURES/trees"
+[ -n "${DAEMON_WRAPPER+x}" ] || DAEMON_WRAPPER=()
+N_PASS=0
+N_FAIL=0
+DAEMON_PIDS=()   # every daemon started, stopped on exit
+EXTRA_PIDS=()    # other background processes (prometheus, curl loops)
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/dmabufd-it.XXXXXX") || { echo "mktemp failed"; exit 1; }
+
+# Tests must not depend on the caller's locale (number formats, sort order).
+export LC_ALL=C
+
+_kill_bounded() { # PID: SIGTERM, wait up to 10 s, then SIGKILL
+        local pid=$1 i
+        kill -0 "$pid" 2>/dev/null || return 0
+        kill -TERM "$pid" 2>/dev/null
+        for ((i = 0; i < 100; i++)); do
+                kill -0 "$pid" 2>/dev/null || return 0
+                sleep 0.1
+        done
+        kill -KILL "$pid" 2>/dev/null
+}
+
+_cleanup() {
+        local pid
+        for pid in "${EXTRA_PIDS[@]}" "${DAEMON_PIDS[@]}"; do
+                [ -n "$pid" ] && _kill_bounded "$pid"
+        done
+        for pid in "${EXTRA_PIDS[@]}" "${DAEMON_PIDS[@]}"; do
+                [ -n "$pid" ] && wait "$pid" 2>/dev/null
+        done
+        if [ -n "${KEEP_TMP:-}" ]; then
+                echo "# scratch kept in $TMP"
+        else
+                rm -rf "$TMP"
+        fi
+}
+trap _cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---- reporting ----
+
+pass() { # DESCRIPTION
+        N_PASS=$((N_PASS + 1))
+        echo "ok: $1"
+}
+
+failc() { # DESCRIPTION [DETAIL...]: a failed check; the script goes on
+        N_FAIL=$((N_FAIL + 1))
+        echo "FAIL: $1"
+        shift
+        local l
+        for l in "$@"; do
+                printf '%s\n' "$l" | head -n 40 | sed 's/^/    /'
+        done
+}
+
+fail() { # MESSAGE: fatal, stop now
+        N_FAIL=$((N_FAIL + 1))
+        echo "FAIL: $*"
+        echo "$N_PASS passed, $N_FAIL failed"
+        exit 1
+}
+
+note() { echo "# $*"; }
+
+# check DESCRIPTION COMMAND [ARGS...]: runs the command; prints what was checked.
+# The command's own output is shown only when it fails.
+check() {
+        local desc=$1 out
+        shift
+        if out=$("$@" 2>&1); then
+                pass "$desc"
+        else
+                failc "$desc" "$out"
+        fi
+}
+
+finish() {
+        echo "$N_PASS passed, $N_FAIL failed"
+        [ "$N_FAIL" -eq 0 ] && exit 0
+        exit 1
+}
+
+# ---- fixtures ----
+
+tree() { echo "$TREES/$1"; }
+expected() { echo "$TREES/$1/$1.expected.json"; }
+
+require_tree() { # CASE: fatal if the case is missing
+        [ -d "$(tree "$1")" ] || fail "fixture tree $(tree "$1") is missing"
+        [ -f "$(expected "$1")" ] || fail "expected JSON $(expected "$1") is missing"
+        jq -e . "$(expected "$1")" >/dev/null 2>&1 || fail "$(expected "$1") is not valid JSON"
+}
+
+list_cases() { # every case that has a tree and an expected JSON
+        local d c
+        for d in "$TREES"/*/; do
+                [ -d "$d" ] || continue
+                c=$(basename "$d")
+                [ -f "$d/$c.expected.json" ] && echo "$c"
+        done
+}
+
+# ---- JSON ----
+
+# json_subset EXPECTED_FILE ACTUAL_FILE [IGNORED_TOP_LEVEL_KEY...]
+# Every key of EXPECTED must be in ACTUAL with an equal value, recursively.
+# Arrays must have the same length; arrays of objects are matched by their
+# identity key (inode, pid or name, as the state sorts them), arrays of scalars
+# are compared as sorted lists. Prints one line per mismatch; returns 1 if any.
+json_subset() {
+        local exp=$1 act=$2
+        shift 2
+        local ignore
+        ignore=$(printf '%s\n' "$@" | jq -R . | jq -s 'map(select(. != ""))')
+        local out
+        out=$(jq -n -r --slurpfile e "$exp" --slurpfile a "$act" --argjson ignore "$ignore" '
+          def idkey: if type == "object" then
+                  (if has("inode") then "inode" elif has("pid") then "pid"
+                   elif has("name") then "name" else null end)
+                else null end;
+          def scalar: type != "object" and type != "array";
+          def diff($e; $a; $p):
+            if ($e | type) == "object" then
+              if ($a | type) != "object" then "\($p): expected an object, got \($a | tojson)"
+              else
+                $e | keys_unsorted[] as $k
+                | if ($a | has($k) | not) then "\($p).\($k): missing (expected \($e[$k] | tojson))"
+                  else diff($e[$k]; $a[$k]; "\($p).\($k)") end
+              end
+            elif ($e | type) == "array" then
+              if ($a | type) != "array" then "\($p): expected an array, got \($a | tojson)"
+              elif ($e | length) != ($a | length) then
+                "\($p): expected \($e | length) elements, got \($a | length): expected \($e | tojson | .[0:300]), got \($a | tojson | .[0:300])"
+              elif ($e | length) == 0 then empty
+              elif ($e[0] | idkey) != null then
+                ($e[0] | idkey) as $k
+                | $e[] as $ee
+                | "\($p)[\($k)=\($ee[$k] | tojson)]" as $q
+                | ([$a[] | select(type == "object" and .[$k] == $ee[$k])]) as $m
+                | if ($m | length) == 0 then "\($q): missing in actual"
+                  else diff($ee; $m[0]; $q) end
+              elif all($e[]; scalar) then
+                if ($e | sort) == ($a | sort) then empty
+                else "\($p): expected \($e | tojson), got \($a | tojson)" end
+              else
+                range(0; $e | length) as $i | diff($e[$i]; $a[$i]; "\($p)[\($i)]")
+              end
+            else
+              if $e == $a then empty
+              else "\($p): expected \($e | tojson), got \($a | tojson)" end
+            end;
+          ($e[0] | if type == "object" then with_entries(select(.key as $k | $ignore | index($k) | not)) else . end) as $ee
+          | diff($ee; $a[0]; "")
+        ' 2>&1) || { echo "jq failed: $out"; return 1; }
+        if [ -n "$out" ]; then
+                printf '%s\n' "$out" | head -n 30
+                return 1
+        fi
+        return 0
+}
+
+# expected_state_subset CASE ACTUAL_FILE: compares the actual state with the
+# case's expected JSON. collected_at changes every run and is never compared.
+# "scan" is compared only when the actual JSON has it (the SPEC state shape has
+# no scan object; the fixtures add one).
+expected_state_subset() {
+        local c=$1 act=$2
+        if jq -e 'has("scan")' "$act" >/dev/null 2>&1; then
+                json_subset "$(expected "$c")" "$act" collected_at
+        else
+                json_subset "$(expected "$c")" "$act" collected_at scan
+        fi
+}
+
+# ---- numbers ----
+
+num_eq() { # A B: numeric equality of two decimal/exponent numbers
+        awk -v a="$1" -v b="$2" 'BEGIN { exit !((a + 0) == (b + 0) && a != "" && b != "") }'
+}
+
+# ---- daemon ----
+
+# start_daemon ARGS...: runs "$DMABUFD --listen 127.0.0.1:0 ARGS" in the
+# background (with --config /dev/null and a scratch --state-dir unless ARGS
+# give their own), waits up to START_TIMEOUT seconds (default 10) for
+# "listening on 127.0.0.1:<port>" on stderr, and sets DAEMON_PID, DAEMON_ERR,
+# PORT and BASE. Set DAEMON_WRAPPER (an array) to run it under e.g. valgrind.
+DAEMON_SEQ=0
+start_daemon() {
+        local extra=() have_config=0 have_state=0 a
+        for a in "$@"; do
+                case $a in
+                --config | --config=*) have_config=1 ;;
+                --state-dir | --state-dir=*) have_state=1 ;;
+                esac
+        done
+        [ $have_config = 1 ] || extra+=(--config /dev/null)
+        DAEMON_SEQ=$((DAEMON_SEQ + 1))
+        if [ $have_state = 0 ]; then
+                mkdir -p "$TMP/state.$DAEMON_SEQ"
+                extra+=(--state-dir "$TMP/state.$DAEMON_SEQ")
+        fi
+        DAEMON_ERR="$TMP/daemon.$DAEMON_SEQ.stderr"
+        DAEMON_OUT="$TMP/daemon.$DAEMON_SEQ.stdout"
+        : >"$DAEMON_ERR"
+        "${DAEMON_WRAPPER[@]}" "$DMABUFD" "${extra[@]}" --listen 127.0.0.1:0 "$@" \
+                </dev/null >"$DAEMON_OUT" 2>"$DAEMON_ERR" &
+        DAEMON_PID=$!
+        DAEMON_PIDS+=("$DAEMON_PID")
+        local limit=$(( ${START_TIMEOUT:-10} * 10 )) i
+        PORT=
+        for ((i = 0; i < limit; i++)); do
+                PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$DAEMON_ERR" | head -n 1)
+                [ -n "$PORT" ] && break
+                if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+                        wait "$DAEMON_PID"
+                        fail "daemon ($*) exited with status $? before listening; stderr: $(head -c 2000 "$DAEMON_ERR")"
+                fi
+                sleep 0.1
+        done
+        [ -n "$PORT" ] || fail "daemon ($*) did not log 'listening on 127.0.0.1:<port>' within ${START_TIMEOUT:-10} s; stderr: $(head -c 2000 "$DAEMON_ERR")"
+        [ "$PORT" != 0 ] || fail "daemon logged port 0 instead of the port the kernel picked"
+        BASE="http://127.0.0.1:$PORT"
+        note "daemon pid $DAEMON_PID listening on $BASE ($*)"
+}
+
+# stop_daemon [PID]: SIGTERM, bounded wait (STOP_TIMEOUT s, default 10), then
+# SIGKILL. Sets DAEMON_RC to the exit status (or 137 after SIGKILL).
+stop_daemon() {
+        local pid=${1:-$DAEMON_PID} i limit=$(( ${STOP_TIMEOUT:-10} * 10 ))
+        DAEMON_RC=
+        if kill -0 "$pid" 2>/dev/null; then
+                kill -TERM "$pid" 2>/dev/null
+                for ((i = 0; i < limit; i++)); do
+                        kill -0 "$pid" 2>/dev/null || break
+                        sleep 0.1
+                done
+                if kill -0 "$pid" 2>/dev/null; then
+                        echo "# pid $pid ignored SIGTERM for ${STOP_TIMEOUT:-10} s, sending SIGKILL"
+                        kill -KILL "$pid" 2>/dev/null
+                fi
+        fi
+        wait "$pid" 2>/dev/null
+        DAEMON_RC=$?
+        local keep=() p
+        for p in "${DAEMON_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+        DAEMON_PIDS=("${keep[@]}")
+        return 0
+}
+
+# ---- HTTP ----
+
+# fetch [CURL_ARGS...] URL: saves headers in $TMP/h and the body in $TMP/b,
+# sets HTTP_CODE and CTYPE (the Content-Type value, lower-cased).
+fetch() {
+        rm -f "$TMP/h" "$TMP/b"
+        HTTP_CODE=$(curl -sS --max-time 15 --noproxy '*' -D "$TMP/h" -o "$TMP/b" -w '%{http_code}' "$@" 2>"$TMP/curl.err")
+        local rc=$?
+        [ $rc = 0 ] || { HTTP_CODE=000; echo "# curl $* failed ($rc): $(cat "$TMP/curl.err")"; }
+        CTYPE=$(header content-type | tr 'A-Z' 'a-z')
+        return 0
+}
+
+header() { # NAME: value of a response header in $TMP/h (case-insensitive name)
+        tr -d '\r' <"$TMP/h" 2>/dev/null | awk -v n="$(echo "$1" | tr 'A-Z' 'a-z')" '
+                { i = index($0, ":"); if (i == 0) next
+                  k = tolower(substr($0, 1, i - 1))
+                  if (k == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'
+}
+
+# ---- Prometheus text ----
+
+# metric_value FILE SERIES: the value of the sample whose name{labels} is
+# exactly SERIES (e.g. 'dmabuf_bytes' or 'dmabufd_source_up{source="sysfs"}').
+# Prints nothing if absent.
+metric_value() {
+        awk -v s="$2" '
+                /^#/ { next }
+                index($0, s " ") == 1 {
+                        v = substr($0, length(s) + 2); sub(/ .*/, "", v); print v; exit }' "$1"
+}
+
+# series_count FILE NAME: number of samples of metric NAME
+series_count() {
+        grep -a -c -E "^$2(\{| )" "$1"
+}
+
+# The samples a state's totals give. A null total must have no sample at all.
+totals_metric() {
+        case $1 in
+        buffers) echo dmabuf_buffers ;;
+        bytes) echo dmabuf_bytes ;;
+        userspace_bytes) echo dmabuf_userspace_bytes ;;
+        kernel_only_bytes) echo dmabuf_kernel_only_bytes ;;
+        esac
+}
+
+# check_totals_metrics CASE METRICS_FILE: each total in the expected JSON is
+# the value of its gauge, and each null total has no sample.
+check_totals_metrics() {
+        local c=$1 f=$2 k want got m
+        for k in buffers bytes userspace_bytes kernel_only_bytes; do
+                m=$(totals_metric "$k")
+                want=$(jq -r --arg k "$k" '.totals[$k] | if . == null then "null" else tostring end' "$(expected "$c")")
+                got=$(metric_value "$f" "$m")
+                if [ "$want" = null ]; then
+                        if [ -z "$got" ]; then
+                                pass "$c: totals.$k is unknown, so $m has no sample"
+                        else
+                                failc "$c: totals.$k is unknown, so $m must have no sample (unknown, not 0)" "got: $m $got"
+                        fi
+                elif [ -z "$got" ]; then
+                        failc "$c: $m = $want (expected totals.$k)" "no $m sample in the output"
+                elif num_eq "$got" "$want"; then
+                        pass "$c: $m = $want (expected totals.$k)"
+                else
+                        failc "$c: $m = $want (expected totals.$k)" "got $got"
+                fi
+        done
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now
+# (bounded number of tries).
+free_port() {
+        local i p
+        for ((i = 0; i < 50; i++)); do
+                p=$((20000 + (RANDOM % 30000)))
+                if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+                        echo "$p"
+                        return 0
+                fi
+        done
+        return 1
+}

@@ -1,0 +1,106 @@
+#!/bin/bash
+# The machine's own /proc and /sys (no --root): no DMA-BUF support here, so the
+# daemon must report procfs up, sysfs and debugfs down, no buffers, and no parse
+# errors or warnings from reading a real, busy /proc.
+. "$(dirname "$0")/lib.sh"
+
+if [ -d /sys/kernel/dmabuf/buffers ] || [ -e /sys/kernel/debug/dma_buf/bufinfo ]; then
+        note "this machine has DMA-BUF sysfs or debugfs; checks expecting them down will fail"
+fi
+
+timeout -k 2 60 "$DMABUFD" dump --format json </dev/null >"$TMP/dump.json" 2>"$TMP/dump.err"
+rc=$?
+if [ $rc = 0 ]; then
+        pass "dump --format json on the real /proc exits 0"
+else
+        failc "dump --format json on the real /proc exits 0" "exit $rc" "$(head -c 600 "$TMP/dump.err")"
+fi
+if [ ! -s "$TMP/dump.err" ]; then
+        pass "dump --format json on the real /proc: empty stderr"
+else
+        failc "dump --format json on the real /proc: empty stderr" "$(head -c 1000 "$TMP/dump.err")"
+fi
+J="$TMP/dump.json"
+jcheck() { # DESC JQ_EXPR
+        if jq -e "$2" "$J" >/dev/null 2>&1; then
+                pass "$1"
+        else
+                failc "$1" "jq '$2' is not true" "$(jq -c "${3:-.}" "$J" 2>&1 | head -c 600)"
+        fi
+}
+jcheck "sources.sysfs is false" '.sources.sysfs == false' .sources
+jcheck "sources.debugfs is false" '.sources.debugfs == false' .sources
+jcheck "sources.procfs is true" '.sources.procfs == true' .sources
+jcheck "buffers is []" '.buffers == []' .buffers
+jcheck "processes is []" '.processes == []' .processes
+jcheck "totals.userspace_bytes is 0 (procfs is up and saw no buffer)" '.totals.userspace_bytes == 0' .totals
+if jq -e '.sources.bpf == true' "$J" >/dev/null 2>&1; then
+        jcheck "totals.bytes is 0 (the bpf iterator is up and saw no buffer)" '.totals.bytes == 0' .totals
+else
+        jcheck "totals.bytes is null (no source lists every buffer)" '.totals | has("bytes") and .bytes == null' .totals
+fi
+
+# Parse errors: from the JSON's scan stats if it has them, else from metrics.
+pe=$(jq -c '[.. | objects | select(has("parse_errors")) | .parse_errors] | .[0] // empty' "$J" 2>/dev/null)
+if [ -n "$pe" ]; then
+        if jq -e '[.. | numbers] | all(. == 0)' <<<"$pe" >/dev/null; then
+                pass "JSON scan stats: parse_errors all 0 ($pe)"
+        else
+                failc "JSON scan stats: parse_errors all 0" "$pe" "first error: $(jq -r '.. | objects | .first_error? // empty' "$J" | head -n 1)"
+        fi
+else
+        note "the dump JSON has no parse_errors; checking dmabufd_parse_errors_total in --format prom"
+        timeout -k 2 60 "$DMABUFD" dump --format prom </dev/null >"$TMP/dump.prom" 2>"$TMP/dump.prom.err"
+        lines=$(grep -a -E '^dmabufd_parse_errors(_total)?(\{| )' "$TMP/dump.prom")
+        if [ -z "$lines" ]; then
+                failc "scan stats: parse errors are reported (JSON parse_errors or dmabufd_parse_errors_total)" "neither is present"
+        elif awk '$NF + 0 != 0 { bad = 1 } END { exit bad }' <<<"$lines"; then
+                pass "dmabufd_parse_errors_total all 0"
+        else
+                failc "dmabufd_parse_errors_total all 0" "$lines"
+        fi
+fi
+
+# The daemon on the real /proc.
+start_daemon
+fetch "$BASE/metrics"
+cp "$TMP/b" "$TMP/m.txt"
+for s in procfs:1 sysfs:0 debugfs:0; do
+        src=${s%:*}
+        want=${s#*:}
+        got=$(metric_value "$TMP/m.txt" "dmabufd_source_up{source=\"$src\"}")
+        if [ "$got" = "$want" ]; then
+                pass "dmabufd_source_up{source=\"$src\"} $want"
+        else
+                failc "dmabufd_source_up{source=\"$src\"} $want" "got '$got'"
+        fi
+done
+pe=$(grep -a -E '^dmabufd_parse_errors(_total)?(\{| )' "$TMP/m.txt")
+if [ -n "$pe" ]; then
+        if awk '$NF + 0 != 0 { bad = 1 } END { exit bad }' <<<"$pe"; then
+                pass "daemon: dmabufd_parse_errors_total all 0"
+        else
+                failc "daemon: dmabufd_parse_errors_total all 0" "$pe"
+        fi
+fi
+fetch "$BASE/healthz"
+if [ "$HTTP_CODE" = 200 ]; then
+        pass "daemon on the real /proc: /healthz 200"
+else
+        failc "daemon on the real /proc: /healthz 200" "status $HTTP_CODE"
+fi
+sleep 1 # let a few more collections run (default interval) before judging stderr
+stop_daemon
+if [ "$DAEMON_RC" = 0 ]; then
+        pass "daemon exits 0 on SIGTERM"
+else
+        failc "daemon exits 0 on SIGTERM" "exit status $DAEMON_RC"
+fi
+extra=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | head -n 10)
+if [ -z "$extra" ]; then
+        pass "daemon stderr holds nothing but the listening line"
+else
+        failc "daemon stderr holds nothing but the listening line" "$extra"
+fi
+
+finish
