@@ -399,8 +399,36 @@ static int write_maps(int pid_fd, const BenchTreeParams *p, const Plan *pl, unsi
         return write_at(pid_fd, "maps", buf, len, st);
 }
 
-static int write_proc(int proc_fd, const BenchTreeParams *p, const Plan *pl, unsigned i, Rng *r, char *mapsbuf,
-                      size_t maps_room, BenchTreeStats *st) {
+/* The fdinfo of an fd that is not a dma-buf says little, and 90% of fds are such:
+ * they are hard links to a pool of files, one per inode number, which keeps the tree's
+ * disk blocks (and the time to write and delete it) to a fraction. Their content is
+ * what the kernel shows for such an fd, and the inode in the link (socket:[N]) matches. */
+#define FDINFO_POOL 256
+#define FDINFO_POOL_DIR ".fdinfo-pool"
+
+static unsigned pool_ino(unsigned k) {
+        return 20000 + k * 7919;
+}
+
+static int write_pool(int dir_fd, BenchTreeStats *st) {
+        char name[16], info[128];
+        int fd = mkdir_open(dir_fd, FDINFO_POOL_DIR, st);
+        if (fd < 0)
+                return fd;
+        for (unsigned k = 0; k < FDINFO_POOL; k++) {
+                snprintf(name, sizeof name, "%u", k);
+                int n = snprintf(info, sizeof info, "pos:\t0\nflags:\t02\nmnt_id:\t20\nino:\t%u\n", pool_ino(k));
+                int r = write_at(fd, name, info, (size_t) n, st);
+                if (r < 0 && r != -EEXIST) {
+                        close(fd);
+                        return r;
+                }
+        }
+        return fd;
+}
+
+static int write_proc(int proc_fd, int pool_fd, const BenchTreeParams *p, const Plan *pl, unsigned i, Rng *r,
+                      char *mapsbuf, size_t maps_room, BenchTreeStats *st) {
         char name[32], target[128], info[256];
         int pid_fd = -1, fd_fd = -1, fdinfo_fd = -1, k;
         unsigned fds = p->fds_per_proc;
@@ -445,6 +473,7 @@ static int write_proc(int proc_fd, const BenchTreeParams *p, const Plan *pl, uns
                 }
                 snprintf(name, sizeof name, "%u", fd);
                 int ilen;
+                int pool_k = -1;
                 if (is_dma) {
                         const Buffer *b = &pl->bufs[pl->fd_buf[pl->dma_first[i] + j++]];
                         snprintf(target, sizeof target, "/dmabuf:%s", b->name);
@@ -457,7 +486,8 @@ static int write_proc(int proc_fd, const BenchTreeParams *p, const Plan *pl, uns
                                 ilen += snprintf(info + ilen, sizeof info - (size_t) ilen, "name:\t%s\n", b->name);
                 } else {
                         unsigned kind = fd < 3 ? 10 : rng_below(r, 10);
-                        unsigned ino = 20000 + rng_below(r, 5000000);
+                        pool_k = (int) rng_below(r, FDINFO_POOL);
+                        unsigned ino = pool_ino((unsigned) pool_k);
                         switch (kind) {
                         case 0:
                         case 1:
@@ -494,6 +524,18 @@ static int write_proc(int proc_fd, const BenchTreeParams *p, const Plan *pl, uns
                         goto fail;
                 }
                 st->files++;
+                if (pool_k >= 0) {
+                        char src[16];
+                        snprintf(src, sizeof src, "%d", pool_k);
+                        if (linkat(pool_fd, src, fdinfo_fd, name, 0) == 0) {
+                                st->files++;
+                                continue;
+                        }
+                        if (errno != EMLINK) { /* too many links: write a copy */
+                                k = -errno;
+                                goto fail;
+                        }
+                }
                 k = write_at(fdinfo_fd, name, info, (size_t) ilen, st);
                 if (k < 0)
                         goto fail;
@@ -535,7 +577,7 @@ int bench_tree_generate(int dir_fd, const BenchTreeParams *p, BenchTreeStats *re
         Plan pl;
         BenchTreeStats st;
         char name[32], buf[64];
-        int r, proc_fd = -1, sys_fd = -1, bufs_fd = -1, t = -1;
+        int r, proc_fd = -1, sys_fd = -1, bufs_fd = -1, t = -1, pool_fd = -1;
         char *mapsbuf = NULL;
         size_t maps_room = ((size_t) p->ordinary_maps + p->dmabuf_maps + 2) * 192;
 
@@ -545,6 +587,12 @@ int bench_tree_generate(int dir_fd, const BenchTreeParams *p, BenchTreeStats *re
         mapsbuf = malloc(maps_room);
         if (!mapsbuf) {
                 r = -ENOMEM;
+                goto out;
+        }
+
+        pool_fd = write_pool(dir_fd, &st);
+        if (pool_fd < 0) {
+                r = pool_fd;
                 goto out;
         }
 
@@ -585,7 +633,7 @@ int bench_tree_generate(int dir_fd, const BenchTreeParams *p, BenchTreeStats *re
                         BenchTreeStats dummy = { 0 };
                         for (unsigned i = w; i < pl.n_procs; i += nw) {
                                 Rng prng = { p->seed ^ ((uint64_t) pl.pids[i] << 20) ^ 0x70726f63ULL };
-                                if (write_proc(proc_fd, p, &pl, i, &prng, mapsbuf, maps_room, &dummy) < 0)
+                                if (write_proc(proc_fd, pool_fd, p, &pl, i, &prng, mapsbuf, maps_room, &dummy) < 0)
                                         _exit(1);
                         }
                         _exit(0);
@@ -598,7 +646,7 @@ int bench_tree_generate(int dir_fd, const BenchTreeParams *p, BenchTreeStats *re
                         continue;
                 BenchTreeStats dummy = { 0 };
                 Rng prng = { p->seed ^ ((uint64_t) pl.pids[i] << 20) ^ 0x70726f63ULL };
-                r = write_proc(proc_fd, p, &pl, i, &prng, mapsbuf, maps_room, &dummy);
+                r = write_proc(proc_fd, pool_fd, p, &pl, i, &prng, mapsbuf, maps_room, &dummy);
         }
         for (unsigned w = 0; w < started; w++) {
                 int status = 0;
@@ -669,6 +717,8 @@ int bench_tree_generate(int dir_fd, const BenchTreeParams *p, BenchTreeStats *re
 out:
         if (t >= 0)
                 close(t);
+        if (pool_fd >= 0)
+                close(pool_fd);
         if (bufs_fd >= 0)
                 close(bufs_fd);
         if (sys_fd >= 0)

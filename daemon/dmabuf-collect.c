@@ -38,12 +38,13 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
         _cleanup_strbuf_ StrBuf scratch = STRBUF_INIT;
         _cleanup_close_ int sys_fd = -EBADF, proc_fd = -EBADF;
         uint64_t started = now_usec(CLOCK_MONOTONIC), collected_at = now_usec(CLOCK_REALTIME);
-        pid_t only_pid = opts ? opts->only_pid : 0;
         int r;
 
         b = dmabuf_builder_new();
         if (!b)
                 return -ENOMEM;
+        if (opts)
+                dmabuf_builder_set_only_pid(b, opts->only_pid);
 
         r = read_kernel_release(root_fd, b, &scratch);
         if (r < 0)
@@ -67,7 +68,7 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
 
         proc_fd = openat(root_fd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (proc_fd >= 0) {
-                r = dmabuf_procfs_scan(proc_fd, only_pid, b, &scratch);
+                r = dmabuf_procfs_scan(proc_fd, b, &scratch);
                 if (r == -ENOMEM)
                         return r;
                 dmabuf_builder_set_source_up(b, DMABUF_SOURCE_PROCFS, r >= 0);

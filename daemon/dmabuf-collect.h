@@ -7,7 +7,7 @@
 #include "dmabuf-model.h"
 
 typedef struct DmabufCollectOptions {
-        pid_t only_pid; /* 0: every process */
+        pid_t only_pid; /* list only this process (0: all); every process is still scanned */
 } DmabufCollectOptions;
 
 /* root_fd is an O_DIRECTORY fd for "/" or a --root tree. Returns 0 and a new state,

@@ -25,6 +25,8 @@ typedef struct Parser {
         PendingRow row;
         bool row_open;       /* a row was seen and its "Total N devices" not yet */
         bool in_devices;
+        bool skipping_row;   /* the row was malformed: its own lines are not errors too */
+        uint64_t rows_seen;  /* malformed rows included, to check the closing total */
         bool after_row_line; /* the previous line was the row or its name's continuation */
         uint64_t inode;
         uint64_t devices;
@@ -157,6 +159,8 @@ static int parse_line(Parser *p, const char *line, size_t len) {
                         malformed(p);
                         return 0;
                 }
+                if (p->skipping_row)
+                        return 0;
                 if (len == STRLEN("\tAttached Devices:") && memcmp(line, "\tAttached Devices:", len) == 0) {
                         p->in_devices = true;
                         return 0;
@@ -183,20 +187,22 @@ static int parse_line(Parser *p, const char *line, size_t len) {
         if (line[0] >= '0' && line[0] <= '9') {
                 if (p->row_open) /* the previous buffer never closed its device list */
                         malformed(p);
-                p->row_open = false;
                 p->in_devices = false;
-                if (parse_row(p, line, len) < 0) {
+                p->row_open = true;
+                p->devices = 0;
+                p->rows_seen++;
+                p->skipping_row = parse_row(p, line, len) < 0;
+                if (p->skipping_row) {
                         malformed(p);
                         return 0;
                 }
-                p->row_open = true;
-                p->devices = 0;
                 p->after_row_line = true;
                 return 0;
         }
         if (parse_total(line, len, " devices attached", &a, NULL)) {
-                if (!p->row_open || !p->in_devices || a != p->devices)
+                if (!p->row_open || (!p->skipping_row && (!p->in_devices || a != p->devices)))
                         malformed(p);
+                p->skipping_row = false;
                 p->row_open = false;
                 p->in_devices = false;
                 return 0;
@@ -244,7 +250,7 @@ int dmabuf_bufinfo_parse(const char *buf, size_t len, const DmabufBufinfoCallbac
                 goto finish;
         if (p.row_open)
                 malformed(&p);
-        if (p.sum.total_objects == DMABUF_UNKNOWN || p.sum.total_objects != p.sum.rows) {
+        if (p.sum.total_objects == DMABUF_UNKNOWN || p.sum.total_objects != p.rows_seen) {
                 /* Missing or disagreeing closing line: the file was cut short. */
                 p.line_no++;
                 malformed(&p);

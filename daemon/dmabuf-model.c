@@ -358,7 +358,7 @@ struct DmabufBuilder {
         size_t n_attachments, cap_attachments;
         BProcess *processes;
         size_t n_processes, cap_processes;
-        bool failed;
+        pid_t only_pid;
 };
 
 static int grow(void **array, size_t *cap, size_t need, size_t elem) {
@@ -398,6 +398,10 @@ DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b) {
 
 void dmabuf_builder_freep(DmabufBuilder **b) {
         dmabuf_builder_free(*b);
+}
+
+void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid) {
+        b->only_pid = pid;
 }
 
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up) {
@@ -911,6 +915,13 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 }
         }
         s->n_processes = np;
+        if (b->only_pid > 0) {
+                size_t kept = 0;
+                for (size_t i = 0; i < np; i++)
+                        if (s->processes[i].pid == b->only_pid)
+                                s->processes[kept++] = s->processes[i];
+                s->n_processes = kept;
+        }
 
         /* The strings now belong to the state. */
         s->arena = b->arena;

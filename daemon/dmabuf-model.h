@@ -186,6 +186,10 @@ int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm,
 int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
 int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
 
+/* Lists only process pid in the finished state (0: all). Holders and pss still
+ * count every process, so the one listed shows its true share. */
+void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid);
+
 /* Derives holders, rss, pss, exporters and totals, and freezes the result.
  * duration and the timestamp are set by the caller before publishing. */
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,

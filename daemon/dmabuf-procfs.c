@@ -483,7 +483,7 @@ static bool parse_pid(const char *s, pid_t *ret) {
         return true;
 }
 
-int dmabuf_procfs_scan(int proc_fd, pid_t only_pid, DmabufBuilder *b, StrBuf *scratch) {
+int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int fd;
@@ -509,8 +509,6 @@ int dmabuf_procfs_scan(int proc_fd, pid_t only_pid, DmabufBuilder *b, StrBuf *sc
                         break;
                 }
                 if (!parse_pid(de->d_name, &pid))
-                        continue;
-                if (only_pid > 0 && pid != only_pid)
                         continue;
                 r = scan_process(proc_fd, de->d_name, pid, b, scratch);
                 if (r < 0)

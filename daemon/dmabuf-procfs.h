@@ -60,7 +60,7 @@ size_t dmabuf_maps_unescape(char *s, size_t len);
  * with a pointer into buf, or -ENOENT if there is none (cgroup v1 only). */
 int dmabuf_cgroup_parse(const char *buf, size_t len, const char **ret, size_t *ret_len);
 
-/* Scans every process under proc_fd (a directory fd for <root>/proc), or only pid
- * when only_pid > 0, and adds processes and references to b. Returns 0 or -errno
- * if proc_fd itself cannot be listed. */
-int dmabuf_procfs_scan(int proc_fd, pid_t only_pid, DmabufBuilder *b, StrBuf *scratch);
+/* Scans every process under proc_fd (a directory fd for <root>/proc) and adds
+ * processes and references to b. Returns 0 or -errno if proc_fd itself cannot be
+ * listed. */
+int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch);

@@ -99,7 +99,13 @@ finish() {
 # ---- fixtures ----
 
 tree() { echo "$TREES/$1"; }
-expected() { echo "$TREES/$1/$1.expected.json"; }
+expected() { # the expected JSON sits next to the tree (or inside it)
+        if [ -f "$TREES/$1.expected.json" ] || [ ! -f "$TREES/$1/$1.expected.json" ]; then
+                echo "$TREES/$1.expected.json"
+        else
+                echo "$TREES/$1/$1.expected.json"
+        fi
+}
 
 require_tree() { # CASE: fatal if the case is missing
         [ -d "$(tree "$1")" ] || fail "fixture tree $(tree "$1") is missing"
@@ -112,7 +118,7 @@ list_cases() { # every case that has a tree and an expected JSON
         for d in "$TREES"/*/; do
                 [ -d "$d" ] || continue
                 c=$(basename "$d")
-                [ -f "$d/$c.expected.json" ] && echo "$c"
+                [ -f "$(expected "$c")" ] && echo "$c"
         done
 }
 

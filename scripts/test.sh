@@ -1,0 +1,38 @@
+#!/bin/sh
+# Quick start: install what is missing, build, and run every test:
+# warnings as errors, then again under ASan and UBSan, then make distcheck.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+"$top/scripts/deps.sh" test
+
+status=0
+run() {
+        name=$1
+        shift
+        echo "== $name"
+        if "$@"; then echo "== $name: ok"; else echo "== $name: FAILED"; status=1; fi
+}
+
+check() {
+        dir=$1
+        shift
+        "$top/scripts/build.sh" "$dir" "$@" || return 1
+        make -C "$dir" -j"$(nproc)" check >"$dir/check.out" 2>&1
+        rc=$?
+        grep -E '^(PASS|FAIL|ERROR|XFAIL|XPASS|SKIP):|^# (TOTAL|PASS|FAIL|ERROR|SKIP)' "$dir/check.out" || true
+        if [ $rc -ne 0 ]; then
+                # Show the logs of what failed, so CI output is enough to act on.
+                for log in $(grep -lE '^(FAIL|ERROR)' $(find "$dir/tests" -name '*.trs') 2>/dev/null); do
+                        echo "---- ${log%.trs}.log"
+                        tail -n 60 "${log%.trs}.log"
+                done
+        fi
+        return $rc
+}
+
+run "build and test (-Werror)" check "$top/build" --enable-werror
+run "build and test (ASan+UBSan)" check "$top/build-asan" --enable-werror --enable-sanitizers
+run "make distcheck" sh -c "make -C '$top/build' distcheck >'$top/build/distcheck.out' 2>&1 || { tail -n 80 '$top/build/distcheck.out'; exit 1; }"
+
+if [ $status -eq 0 ]; then echo "all test suites passed"; else echo "some test suites FAILED"; fi
+exit $status

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+#include <syslog.h>
+
+#include "dmabufd-config.h"
+#include "dmabufd-listen.h"
+#include "test-util.h"
+
+static char *root;
+
+static void setup(void) {
+        root = tu_mkdtemp();
+}
+
+static void teardown(void) {
+        tu_rm_rf(root);
+        root = NULL;
+}
+
+static int load(const char *text, DmabufdConfig *c, char *err, size_t err_len) {
+        char path[PATH_MAX];
+
+        tu_write_str(root, "dmabufd.conf", text);
+        snprintf(path, sizeof(path), "%s/dmabufd.conf", root);
+        return dmabufd_config_load(c, path, err, err_len);
+}
+
+START_TEST(test_valid) {
+        DmabufdConfig c;
+        char err[512] = "";
+
+        dmabufd_config_init(&c);
+        ck_assert_int_eq(load("# comment\n; other comment\n\n"
+                              "listen = 127.0.0.1:9000\n"
+                              "listen = [::1]:9000\n"
+                              "interval = 2.5\n"
+                              "root = /srv/capture\n"
+                              "state_dir = /var/lib/x\n"
+                              "log_level = debug\n"
+                              "[dmabufd]\n"
+                              "top_processes = 3\n"
+                              "top_names = 0\n",
+                              &c, err, sizeof(err)),
+                         0);
+        ck_assert_str_eq(c.listen[0], "127.0.0.1:9000");
+        ck_assert_str_eq(c.listen[1], "[::1]:9000");
+        ck_assert_ptr_null(c.listen[2]);
+        ck_assert(c.interval_sec == 2.5);
+        ck_assert_str_eq(c.root, "/srv/capture");
+        ck_assert_str_eq(c.state_dir, "/var/lib/x");
+        ck_assert_int_eq(c.log_level, LOG_DEBUG);
+        ck_assert_uint_eq(c.top_processes, 3);
+        ck_assert_uint_eq(c.top_names, 0);
+        dmabufd_config_done(&c);
+}
+END_TEST
+
+START_TEST(test_defaults) {
+        DmabufdConfig c;
+
+        dmabufd_config_init(&c);
+        ck_assert(c.interval_sec == 10.0);
+        ck_assert_uint_eq(c.top_processes, 20);
+        ck_assert_int_eq(c.log_level, LOG_INFO);
+        ck_assert_ptr_null(c.listen);
+        dmabufd_config_done(&c);
+}
+END_TEST
+
+/* Every bad line is reported with the file and line number and what was wrong. */
+START_TEST(test_errors) {
+        static const struct {
+                const char *text;
+                const char *want;
+        } cases[] = {
+                { "interval = 5\nbogus = 1\n", ":2: unknown option 'bogus'" },
+                { "interval = -1\n", ":1: invalid interval '-1'" },
+                { "interval = 10s\n", ":1: invalid interval '10s'" },
+                { "interval = nan\n", ":1: invalid interval 'nan'" },
+                { "\n\ntop_processes = abc\n", ":3: invalid top_processes 'abc'" },
+                { "top_names = 100001\n", ":1: invalid top_names '100001'" },
+                { "log_level = loud\n", ":1: invalid log_level 'loud'" },
+                { "listen = nope\n", ":1: invalid listen address 'nope'" },
+                { "listen = 127.0.0.1:99999\n", ":1: invalid listen address" },
+                { "[other]\ninterval = 1\n", ":2: unknown section [other]" },
+                { "just words\n", ":1: syntax error" },
+                { "root =\n", ":1: root must not be empty" },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                DmabufdConfig c;
+                char err[512] = "";
+
+                dmabufd_config_init(&c);
+                ck_assert_int_eq(load(cases[i].text, &c, err, sizeof(err)), -EINVAL);
+                ck_assert_msg(strstr(err, "dmabufd.conf") && strstr(err, cases[i].want), "case %zu: '%s'", i, err);
+                dmabufd_config_done(&c);
+        }
+}
+END_TEST
+
+START_TEST(test_missing_file) {
+        DmabufdConfig c;
+        char err[512] = "";
+
+        dmabufd_config_init(&c);
+        ck_assert_int_eq(dmabufd_config_load(&c, "/nonexistent/dmabufd.conf", err, sizeof(err)), -ENOENT);
+        ck_assert(strstr(err, "/nonexistent/dmabufd.conf"));
+        dmabufd_config_done(&c);
+}
+END_TEST
+
+START_TEST(test_listen_parse) {
+        static const struct {
+                const char *in;
+                int ret;
+                const char *host;
+                unsigned port;
+        } cases[] = {
+                { "localhost:10040", 0, "localhost", 10040 },
+                { "127.0.0.1:0", 0, "127.0.0.1", 0 },
+                { ":9100", 0, "", 9100 },
+                { "[::1]:80", 0, "::1", 80 },
+                { "[fe80::1%eth0]:80", -EINVAL, NULL, 0 },
+                { "[::1]", -EINVAL, NULL, 0 },
+                { "[::1:80", -EINVAL, NULL, 0 },
+                { "::1:80", -EINVAL, NULL, 0 },
+                { "nope", -EINVAL, NULL, 0 },
+                { "127.0.0.1:99999", -EINVAL, NULL, 0 },
+                { "127.0.0.1:", -EINVAL, NULL, 0 },
+                { "127.0.0.1:-1", -EINVAL, NULL, 0 },
+                { "host name:80", -EINVAL, NULL, 0 },
+                { "", -EINVAL, NULL, 0 },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                DmabufdListenAddress a;
+                int r = dmabufd_listen_parse(cases[i].in, &a);
+
+                ck_assert_msg(r == cases[i].ret, "case %zu (%s): %d", i, cases[i].in, r);
+                if (r == 0) {
+                        ck_assert_str_eq(a.host, cases[i].host);
+                        ck_assert_uint_eq(a.port, cases[i].port);
+                }
+        }
+}
+END_TEST
+
+/* Binding: port 0 reports the real port; a taken port fails naming the address. */
+START_TEST(test_listen_open) {
+        DmabufdListener *l = NULL, *l2 = NULL;
+        size_t n = 0, n2 = 0;
+        char err[512] = "", spec[128];
+
+        ck_assert_int_eq(dmabufd_listen_open("127.0.0.1:0", &l, &n, err, sizeof(err)), 0);
+        ck_assert_uint_eq(n, 1);
+        ck_assert(strncmp(l[0].name, "127.0.0.1:", 10) == 0);
+        ck_assert_str_ne(l[0].name, "127.0.0.1:0");
+        snprintf(spec, sizeof(spec), "%s", l[0].name);
+        ck_assert_int_eq(dmabufd_listen_open(spec, &l2, &n2, err, sizeof(err)), -EADDRINUSE);
+        ck_assert_msg(strstr(err, spec), "%s", err);
+        ck_assert_uint_eq(n2, 0);
+        ck_assert_int_eq(dmabufd_listen_open("no-such-host.invalid:80", &l2, &n2, err, sizeof(err)), -EINVAL);
+        close(l[0].fd);
+        free(l);
+        free(l2);
+}
+END_TEST
+
+int main(void) {
+        Suite *s = suite_create("config");
+        TCase *tc = tcase_create("config");
+
+        tcase_add_checked_fixture(tc, setup, teardown);
+        tcase_add_test(tc, test_valid);
+        tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_errors);
+        tcase_add_test(tc, test_missing_file);
+        tcase_add_test(tc, test_listen_parse);
+        tcase_add_test(tc, test_listen_open);
+        suite_add_tcase(s, tc);
+        return tu_run(s);
+}
