@@ -273,12 +273,12 @@ static int on_row(const DmabufBufferInfo *info, void *userdata) {
         if (r < 0)
                 return r;
         /* debugfs always lists attachments, so "none listed" means none. */
-        return dmabuf_builder_attachments_known(c->builder, info->inode);
+        return dmabuf_builder_attachments_known(c->builder, DMABUF_SOURCE_DEBUGFS, info->inode);
 }
 
 static int on_device(uint64_t inode, const char *device, void *userdata) {
         ScanContext *c = userdata;
-        return dmabuf_builder_add_attachment(c->builder, inode, device, DMABUF_UNKNOWN);
+        return dmabuf_builder_add_attachment(c->builder, DMABUF_SOURCE_DEBUGFS, inode, device, DMABUF_UNKNOWN);
 }
 
 int dmabuf_debugfs_scan(int sys_fd, DmabufBuilder *b, StrBuf *scratch) {

@@ -171,7 +171,13 @@ int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s) {
                 json_object_object_add(o, "parse_errors", pe);
         }
         json_object_object_add(o, "first_error", st->first_error[0] ? json_str0(st->first_error) : NULL);
-        json_object_object_add(o, "duration_seconds", json_object_new_double(dmabuf_state_duration_sec(s)));
+        {
+                char d[32];
+                /* json-c prints doubles with %.17g; six decimals is what a clock gives. */
+                snprintf(d, sizeof(d), "%.6f", dmabuf_state_duration_sec(s));
+                json_object_object_add(o, "duration_seconds",
+                                       json_object_new_double_s(dmabuf_state_duration_sec(s), d));
+        }
         put_member(sb, "scan", o, true);
         strbuf_puts(sb, "}");
         return strbuf_status(sb);

@@ -317,6 +317,7 @@ typedef struct BBuffer {
         unsigned seen_by;
         uint8_t size_prio, count_prio, exporter_prio, name_prio;
         bool attachments_known;
+        uint8_t attachments_src; /* source + 1 that owns the list, 0: none yet */
         bool is_global; /* listed by a source that sees every buffer */
         uint32_t n_holders;
         size_t last_proc; /* index of the last process that referenced it, +1 */
@@ -538,24 +539,36 @@ int dmabuf_builder_add_buffer(DmabufBuilder *b, DmabufSource src, const DmabufBu
         return buffer_merge(b, idx, info, prio[src], prio[src]);
 }
 
-int dmabuf_builder_attachments_known(DmabufBuilder *b, uint64_t inode) {
+/* Returns 1 if src owns idx's attachment list (claiming it if free), else 0. */
+static int claim_attachments(DmabufBuilder *b, DmabufSource src, size_t idx) {
+        BBuffer *buf = &b->buffers[idx];
+
+        if (buf->attachments_src == 0)
+                buf->attachments_src = (uint8_t) (src + 1);
+        buf->attachments_known = true;
+        return buf->attachments_src == src + 1;
+}
+
+int dmabuf_builder_attachments_known(DmabufBuilder *b, DmabufSource src, uint64_t inode) {
         size_t idx;
         int r = buffer_get(b, inode, &idx);
 
         if (r < 0)
                 return r;
-        b->buffers[idx].attachments_known = true;
+        claim_attachments(b, src, idx);
         return 0;
 }
 
-int dmabuf_builder_add_attachment(DmabufBuilder *b, uint64_t inode, const char *device, uint64_t map_counter) {
+int dmabuf_builder_add_attachment(DmabufBuilder *b, DmabufSource src, uint64_t inode, const char *device,
+                                  uint64_t map_counter) {
         size_t idx;
         int r = buffer_get(b, inode, &idx);
         BAttachment *a;
 
         if (r < 0)
                 return r;
-        b->buffers[idx].attachments_known = true;
+        if (!claim_attachments(b, src, idx))
+                return 0;
         if (grow((void **) &b->attachments, &b->cap_attachments, b->n_attachments + 1, sizeof(BAttachment)) < 0)
                 return -ENOMEM;
         a = &b->attachments[b->n_attachments];

@@ -171,9 +171,12 @@ typedef struct DmabufBufferInfo {
 } DmabufBufferInfo;
 
 int dmabuf_builder_add_buffer(DmabufBuilder *b, DmabufSource src, const DmabufBufferInfo *info);
-/* Marks that src reports attachments for the buffer, even if there are none. */
-int dmabuf_builder_attachments_known(DmabufBuilder *b, uint64_t inode);
-int dmabuf_builder_add_attachment(DmabufBuilder *b, uint64_t inode, const char *device, uint64_t map_counter);
+/* Marks that src reports attachments for the buffer, even if there are none. The
+ * first source to do so owns the buffer's list: sysfs and debugfs would otherwise
+ * each add the same attachment, and only sysfs carries map counters. */
+int dmabuf_builder_attachments_known(DmabufBuilder *b, DmabufSource src, uint64_t inode);
+int dmabuf_builder_add_attachment(DmabufBuilder *b, DmabufSource src, uint64_t inode, const char *device,
+                                  uint64_t map_counter);
 
 int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
                                uint32_t unidentified_fds);

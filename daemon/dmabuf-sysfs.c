@@ -41,7 +41,7 @@ static int scan_attachments(int buffers_fd, const char *ino_str, uint64_t inode,
                 safe_close(fd);
                 return negative_errno();
         }
-        r = dmabuf_builder_attachments_known(b, inode);
+        r = dmabuf_builder_attachments_known(b, DMABUF_SOURCE_SYSFS, inode);
         if (r < 0)
                 return r;
 
@@ -73,7 +73,7 @@ static int scan_attachments(int buffers_fd, const char *ino_str, uint64_t inode,
                         parse_error(b, ino_str, "map_counter", "invalid value", scratch);
                         map_counter = DMABUF_UNKNOWN;
                 }
-                r = dmabuf_builder_add_attachment(b, inode, device, map_counter);
+                r = dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, inode, device, map_counter);
                 if (r < 0)
                         return r;
         }

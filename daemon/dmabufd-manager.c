@@ -21,7 +21,10 @@
 struct Manager {
         sd_event *event;
         sd_event_source *timer;
-        sd_event_source *sigterm, *sigint;
+        sd_event_source *sigterm, *sigint, *sighup;
+        ManagerReloadFunc reload;
+        void *reload_userdata;
+        DmabufdConfig config; /* what is in force, to compare on reload */
         int root_fd;
         uint64_t interval_usec;
         DmabufPromOptions prom_options;
@@ -149,8 +152,71 @@ static int on_exit_signal(sd_event_source *source, const struct signalfd_siginfo
         return sd_event_exit(m->event, 0);
 }
 
+static bool strv_equal(char **a, char **b) {
+        for (; a && *a && b && *b; a++, b++)
+                if (!streq(*a, *b))
+                        return false;
+        return (!a || !*a) && (!b || !*b);
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
+
+static int config_copy(DmabufdConfig *dst, const DmabufdConfig *src) {
+        char err[256];
+
+        dmabufd_config_init(dst);
+        dst->interval_sec = src->interval_sec;
+        dst->log_level = src->log_level;
+        dst->top_processes = src->top_processes;
+        dst->top_names = src->top_names;
+        for (char **l = src->listen; l && *l; l++)
+                if (dmabufd_config_add_listen(dst, *l, true, err, sizeof(err)) < 0)
+                        return -ENOMEM;
+        if ((src->root && !(dst->root = strdup(src->root))) ||
+            (src->state_dir && !(dst->state_dir = strdup(src->state_dir))))
+                return -ENOMEM;
+        return 0;
+}
+
+/* SIGHUP: apply what can change in place; what needs the process restarted (the
+ * sockets, the root) is reported and left as it is. A bad file changes nothing. */
+static int on_reload_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Manager *m = userdata;
+        DmabufdConfig c;
+        char err[512];
+        int r;
+
+        dmabufd_config_init(&c);
+        r = m->reload(&c, err, sizeof(err), m->reload_userdata);
+        if (r < 0) {
+                log_error("reload failed, keeping the running configuration: %s", err);
+                dmabufd_config_done(&c);
+                return 0;
+        }
+        if (!strv_equal(c.listen, m->config.listen) || !str_equal(c.root, m->config.root) ||
+            !str_equal(c.state_dir, m->config.state_dir))
+                log_warning("listen, root and state_dir changes take effect on restart; keeping the current ones");
+
+        log_set_max_level(c.log_level);
+        m->prom_options = (DmabufPromOptions){ .top_processes = c.top_processes, .top_names = c.top_names };
+        dmabufd_http_set_options(m->http, &m->prom_options);
+        if (c.interval_sec != m->config.interval_sec) {
+                m->interval_usec = (uint64_t) (c.interval_sec * (double) USEC_PER_SEC);
+                (void) sd_event_source_set_time_relative(m->timer, m->interval_usec);
+        }
+        m->config.interval_sec = c.interval_sec;
+        m->config.log_level = c.log_level;
+        m->config.top_processes = c.top_processes;
+        m->config.top_names = c.top_names;
+        dmabufd_config_done(&c);
+        log_info("configuration reloaded");
+        return 0;
+}
+
 int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *listeners, size_t n_listeners,
-                Manager **ret) {
+                ManagerReloadFunc reload, void *reload_userdata, Manager **ret) {
         Manager *m;
         sigset_t mask;
         int r, *fds = NULL;
@@ -160,6 +226,12 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 return log_error_errno(-ENOMEM, "out of memory");
         pthread_mutex_init(&m->state_lock, NULL);
         m->root_fd = root_fd;
+        m->reload = reload;
+        m->reload_userdata = reload_userdata;
+        if (config_copy(&m->config, config) < 0) {
+                r = log_error_errno(-ENOMEM, "out of memory");
+                goto fail;
+        }
         m->interval_usec = (uint64_t) (config->interval_sec * (double) USEC_PER_SEC);
         m->prom_options = (DmabufPromOptions){
                 .top_processes = config->top_processes,
@@ -174,6 +246,7 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
         /* sd-event reads these through a signalfd, which needs them blocked; HTTP
          * threads started later inherit the mask and so never take them. */
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
@@ -181,6 +254,8 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         r = sd_event_add_signal(m->event, &m->sigterm, SIGTERM, on_exit_signal, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_exit_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_reload_signal, m);
         if (r < 0) {
                 log_error_errno(r, "cannot watch signals: %m");
                 goto fail;
@@ -238,9 +313,11 @@ Manager *manager_free(Manager *m) {
         sd_event_source_unref(m->timer);
         sd_event_source_unref(m->sigterm);
         sd_event_source_unref(m->sigint);
+        sd_event_source_unref(m->sighup);
         sd_event_unref(m->event);
         dmabuf_state_unref(m->state);
         pthread_mutex_destroy(&m->state_lock);
+        dmabufd_config_done(&m->config);
         free(m);
         return NULL;
 }

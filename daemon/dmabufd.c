@@ -151,6 +151,48 @@ static int run_dump(int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+/* What the command line said, kept so SIGHUP can rebuild the configuration with
+ * the flags still winning over the file. */
+typedef struct Args {
+        const char *config_path; /* NULL: the default file, which may be absent */
+        struct {
+                const char *key, *value, *flag;
+        } overrides[64];
+        size_t n_overrides;
+        const char *listen[16];
+        size_t n_listen;
+} Args;
+
+static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata) {
+        const Args *a = userdata;
+        char what[512];
+        int r;
+
+        dmabufd_config_done(c);
+        r = dmabufd_config_load(c, a->config_path ? a->config_path : DMABUFD_DEFAULT_CONFIG, err, err_len);
+        /* Only the default file may be absent: a file named on the command line
+         * that is missing is a mistake worth stopping for. */
+        if (r < 0 && !(r == -ENOENT && !a->config_path))
+                return r;
+        for (size_t i = 0; i < a->n_overrides; i++) {
+                r = dmabufd_config_set(c, a->overrides[i].key, a->overrides[i].value, what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "--%s: %s", a->overrides[i].flag, what);
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < a->n_listen; i++) {
+                r = dmabufd_config_add_listen(c, a->listen[i], i > 0, what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "--listen: %s", what);
+                        return r;
+                }
+        }
+        if (!c->listen)
+                return dmabufd_config_add_listen(c, DMABUFD_DEFAULT_LISTEN, false, err, err_len);
+        return 0;
+}
+
 static int run_daemon(int argc, char **argv) {
         enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL };
         static const struct option options[] = {
@@ -164,14 +206,7 @@ static int run_daemon(int argc, char **argv) {
                 { "version", no_argument, NULL, ARG_VERSION },
                 {},
         };
-        /* Flags are kept aside and applied over the file, so they win whatever the
-         * order of the two. */
-        struct {
-                const char *key, *value;
-        } overrides[64];
-        size_t n_overrides = 0;
-        const char *config_path = NULL, *cli_listen[16];
-        size_t n_cli_listen = 0;
+        static Args args; /* lives as long as the daemon: SIGHUP reads it */
         DmabufdConfig config;
         DmabufdListener *listeners = NULL;
         size_t n_listeners = 0;
@@ -182,24 +217,28 @@ static int run_daemon(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "c:l:r:s:i:h", options, NULL)) >= 0) {
                 switch (c) {
                 case 'c':
-                        config_path = optarg;
+                        args.config_path = optarg;
                         break;
                 case 'l':
-                        if (n_cli_listen >= ELEMENTSOF(cli_listen))
-                                return usage_error("--listen: at most %zu addresses", ELEMENTSOF(cli_listen));
-                        cli_listen[n_cli_listen++] = optarg;
+                        if (args.n_listen >= ELEMENTSOF(args.listen))
+                                return usage_error("--listen: at most %zu addresses", ELEMENTSOF(args.listen));
+                        args.listen[args.n_listen++] = optarg;
                         break;
                 case 'r':
                 case 's':
                 case 'i':
                 case ARG_LOG_LEVEL:
-                        if (n_overrides >= ELEMENTSOF(overrides))
+                        if (args.n_overrides >= ELEMENTSOF(args.overrides))
                                 return usage_error("too many options");
-                        overrides[n_overrides].key = c == 'r'   ? "root"
-                                                     : c == 's' ? "state_dir"
-                                                     : c == 'i' ? "interval"
-                                                                : "log_level";
-                        overrides[n_overrides++].value = optarg;
+                        args.overrides[args.n_overrides].key = c == 'r'   ? "root"
+                                                               : c == 's' ? "state_dir"
+                                                               : c == 'i' ? "interval"
+                                                                          : "log_level";
+                        args.overrides[args.n_overrides].flag = c == 'r'   ? "root"
+                                                                : c == 's' ? "state-dir"
+                                                                : c == 'i' ? "interval"
+                                                                           : "log-level";
+                        args.overrides[args.n_overrides++].value = optarg;
                         break;
                 case 'h':
                         help();
@@ -208,43 +247,17 @@ static int run_daemon(int argc, char **argv) {
                         printf("dmabufd " DMABUFD_VERSION "\n");
                         return EXIT_SUCCESS;
                 default:
-                        return EXIT_USAGE;
+                        return EXIT_USAGE; /* getopt printed the offending option */
                 }
         }
         if (optind < argc)
                 return usage_error("unexpected argument '%s' (did you mean 'dmabufd dump'?)", argv[optind]);
 
         dmabufd_config_init(&config);
-        r = dmabufd_config_load(&config, config_path ? config_path : DMABUFD_DEFAULT_CONFIG, err, sizeof(err));
-        /* Only the default file may be absent: a file named on the command line
-         * that is missing is a mistake worth stopping for. */
-        if (r < 0 && !(r == -ENOENT && !config_path)) {
+        r = build_config(&config, err, sizeof(err), &args);
+        if (r < 0) {
                 dmabufd_config_done(&config);
                 return usage_error("%s", err);
-        }
-        for (size_t i = 0; i < n_overrides; i++) {
-                r = dmabufd_config_set(&config, overrides[i].key, overrides[i].value, err, sizeof(err));
-                if (r < 0) {
-                        dmabufd_config_done(&config);
-                        return usage_error("--%s: %s", streq(overrides[i].key, "state_dir")   ? "state-dir"
-                                                       : streq(overrides[i].key, "log_level") ? "log-level"
-                                                                                              : overrides[i].key,
-                                           err);
-                }
-        }
-        for (size_t i = 0; i < n_cli_listen; i++) {
-                r = dmabufd_config_add_listen(&config, cli_listen[i], i > 0, err, sizeof(err));
-                if (r < 0) {
-                        dmabufd_config_done(&config);
-                        return usage_error("--listen: %s", err);
-                }
-        }
-        if (!config.listen) {
-                r = dmabufd_config_add_listen(&config, DMABUFD_DEFAULT_LISTEN, false, err, sizeof(err));
-                if (r < 0) {
-                        dmabufd_config_done(&config);
-                        return usage_error("%s", err);
-                }
         }
         log_set_max_level(config.log_level);
 
@@ -263,7 +276,7 @@ static int run_daemon(int argc, char **argv) {
                 }
         }
 
-        r = manager_new(&config, root_fd, listeners, n_listeners, &m);
+        r = manager_new(&config, root_fd, listeners, n_listeners, build_config, &args, &m);
         if (r < 0) {
                 r = EXIT_FAILURE;
                 goto finish;
@@ -271,6 +284,8 @@ static int run_daemon(int argc, char **argv) {
         r = manager_run(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 finish:
         manager_free(m);
+        for (size_t i = 0; !m && r != EXIT_SUCCESS && i < n_listeners; i++)
+                safe_close(listeners[i].fd);
         free(listeners);
         safe_close(root_fd);
         dmabufd_config_done(&config);

@@ -4,5 +4,5 @@
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh" build
-"$top/scripts/build.sh" "$top/build"
+"$top/scripts/build.sh" "$top/build" --prefix=/usr --sysconfdir=/etc --localstatedir=/var
 exec "$top/build/dmabufd" "$@"

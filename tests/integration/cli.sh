@@ -110,15 +110,25 @@ printf '\n# listen below\nlisten = nope\n' >"$conf"
 expect_err "config with 'listen = nope' on line 3" "1 2" "$conf:3|nope" \
         "$DMABUFD" --config "$conf" --state-dir "$TMP/state"
 
-conf="$TMP/unreadable.conf"
+udir=$(mktemp -d "$TMP/unreadable.XXXXXX")
+chmod 755 "$udir"
+chmod 711 "$TMP" # nobody may traverse it, so only the file mode is in the way
+conf="$udir/unreadable.conf"
 printf 'interval = 1\n' >"$conf"
 chmod 000 "$conf"
-if [ "$(id -u)" = 0 ]; then
-        note "running as root: an unreadable (mode 000) config file is still readable, sub-check skipped"
-else
+if [ "$(id -u)" != 0 ]; then
         expect_err "unreadable config file (mode 000)" "1 2" "$conf" \
                 "$DMABUFD" --config "$conf" --listen 127.0.0.1:0 --state-dir "$TMP/state"
+elif command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clear-groups test -x "$DMABUFD" 2>/dev/null; then
+        # root reads anything: drop to nobody for this one
+        expect_err "unreadable config file (mode 000), run as uid 65534" "1 2" "$conf" \
+                setpriv --reuid=65534 --regid=65534 --clear-groups \
+                "$DMABUFD" --config "$conf" --listen 127.0.0.1:0 --state-dir "$udir"
+else
+        note "running as root without setpriv: an unreadable (mode 000) config file is still readable, sub-check skipped"
 fi
+expect_err "--config naming a directory" "1 2" "$udir" \
+        "$DMABUFD" --config "$udir" --listen 127.0.0.1:0 --state-dir "$TMP/state"
 
 # ---- port already in use ----
 require_tree linux-6.1

@@ -17,7 +17,7 @@ else
         failc "GET / is 200 text/html" "status $HTTP_CODE, Content-Type '$CTYPE'"
 fi
 for l in metrics api/v1/state healthz; do
-        if grep -a -q -E "href=[\"']?(\\.?/)?$l[\"' >]" "$TMP/b"; then
+        if grep -a -q -E "href=[\"']?(\\.?/)?${l}[\"' >]" "$TMP/b"; then
                 pass "GET / links to /$l"
         else
                 failc "GET / links to /$l" "body: $(head -c 600 "$TMP/b")"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034 # DAEMON_RC, HTTP_CODE, CTYPE, PORT, BASE are for the scripts
 # Shared helpers for dmabufd's integration tests. Sourced, never run.
 #
 # Environment (set by the automake harness, or by hand):

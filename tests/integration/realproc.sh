@@ -90,11 +90,11 @@ else
         failc "daemon on the real /proc: /healthz 200" "status $HTTP_CODE"
 fi
 sleep 1 # let a few more collections run (default interval) before judging stderr
-extra=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | head -n 10)
-if [ -z "$extra" ]; then
+leftover=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | head -n 10)
+if [ -z "$leftover" ]; then
         pass "daemon stderr while running holds nothing but the listening line"
 else
-        failc "daemon stderr while running holds nothing but the listening line" "$extra"
+        failc "daemon stderr while running holds nothing but the listening line" "$leftover"
 fi
 stop_daemon
 if [ "$DAEMON_RC" = 0 ]; then
@@ -103,11 +103,11 @@ else
         failc "daemon exits 0 on SIGTERM" "exit status $DAEMON_RC"
 fi
 # a notice that the signal was received is fine; warnings are not
-extra=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | grep -a -v -i -E 'SIGTERM|exiting|stopping|shutting down' | head -n 10)
-if [ -z "$extra" ]; then
+leftover=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | grep -a -v -i -E 'SIGTERM|exiting|stopping|shutting down' | head -n 10)
+if [ -z "$leftover" ]; then
         pass "daemon stderr after SIGTERM holds no warning or error ($(grep -a -c '' "$DAEMON_ERR") lines)"
 else
-        failc "daemon stderr after SIGTERM holds no warning or error" "$extra"
+        failc "daemon stderr after SIGTERM holds no warning or error" "$leftover"
 fi
 
 finish

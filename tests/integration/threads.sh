@@ -28,12 +28,15 @@ DAEMON_WRAPPER=()
 fetch "$BASE/metrics"
 ts0=$(metric_value "$TMP/b" dmabufd_collection_timestamp_seconds)
 
-# Two concurrent clients, 100 requests each, bounded in time as well.
+# Two concurrent clients, each making at least 100 requests and going on for
+# at least 5 s so that many collections overlap them; at most 1000 requests or
+# 240 s each.
 client() { # ID
         local i url codes="$TMP/codes.$1" t0=$SECONDS
         local urls=("$BASE/metrics" "$BASE/api/v1/state" "$BASE/metrics" "$BASE/healthz")
-        for ((i = 0; i < 100; i++)); do
+        for ((i = 0; i < 1000; i++)); do
                 ((SECONDS - t0 > 240)) && break
+                ((i >= 100 && SECONDS - t0 >= 5)) && break
                 url=${urls[$(((i + $1) % 4))]}
                 if (((i + $1) % 3 == 0)); then
                         curl -s --max-time 30 --noproxy '*' -o /dev/null -w '%{http_code}\n' \

@@ -175,7 +175,7 @@ START_TEST(test_priorities) {
         i = info(5, 8192, "from-debugfs", "");
         i.count = 3;
         ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_DEBUGFS, &i), 0);
-        ck_assert_int_eq(dmabuf_builder_add_attachment(b, 5, "vgem", DMABUF_UNKNOWN), 0);
+        ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_DEBUGFS, 5, "vgem", DMABUF_UNKNOWN), 0);
         ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
         buf = dmabuf_state_find_buffer(s, 5);
         ck_assert_uint_eq(buf->size, 8192);
@@ -185,6 +185,26 @@ START_TEST(test_priorities) {
         ck_assert(buf->attachments_known);
         ck_assert_uint_eq(buf->n_attachments, 1);
         ck_assert_uint_eq(buf->seen_by, (1u << DMABUF_SOURCE_PROCFS) | (1u << DMABUF_SOURCE_DEBUGFS));
+        dmabuf_state_unref(s);
+        dmabuf_builder_free(b);
+}
+END_TEST
+
+START_TEST(test_attachments_once) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufState *s = NULL;
+        const DmabufBuffer *buf;
+
+        ck_assert_int_eq(dmabuf_builder_attachments_known(b, DMABUF_SOURCE_SYSFS, 5), 0);
+        ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 5, "vgem", 2), 0);
+        ck_assert_int_eq(dmabuf_builder_attachments_known(b, DMABUF_SOURCE_DEBUGFS, 5), 0);
+        ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_DEBUGFS, 5, "vgem", DMABUF_UNKNOWN), 0);
+        ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_DEBUGFS, 6, "vgem", DMABUF_UNKNOWN), 0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        buf = dmabuf_state_find_buffer(s, 5);
+        ck_assert_uint_eq(buf->n_attachments, 1);
+        ck_assert_uint_eq(buf->attachments[0].map_counter, 2);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, 6)->n_attachments, 1);
         dmabuf_state_unref(s);
         dmabuf_builder_free(b);
 }
@@ -262,6 +282,7 @@ int main(void) {
         tcase_add_test(tc, test_unknowns);
         tcase_add_test(tc, test_priorities);
         tcase_add_test(tc, test_refcount_and_cache);
+        tcase_add_test(tc, test_attachments_once);
         tcase_add_test(tc, test_scale);
         suite_add_tcase(s, tc);
         return tu_run(s);

@@ -68,7 +68,7 @@ static DmabufState *small_state(bool global) {
         if (global) {
                 DmabufBufferInfo k = { .inode = 10, .size = 4096, .count = DMABUF_UNKNOWN, .exporter = "system" };
                 ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &k), 0);
-                ck_assert_int_eq(dmabuf_builder_add_attachment(b, 10, "vgem", DMABUF_UNKNOWN), 0);
+                ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 10, "vgem", DMABUF_UNKNOWN), 0);
         }
         ck_assert_int_eq(dmabuf_builder_add_process(b, 42, "ev\"il", NULL, 0), 0);
         ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 42, &i), 0);
