@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 #include "dmabufd-config.h"
@@ -199,6 +200,13 @@ int dmabufd_config_load(DmabufdConfig *c, const char *path, char *err, size_t er
                 int r = negative_errno();
                 snprintf(err, err_len, "%s: %s", path, strerror(-r));
                 return r;
+        }
+        {
+                struct stat st;
+                if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+                        snprintf(err, err_len, "%s: %s", path, strerror(EISDIR));
+                        return -EISDIR;
+                }
         }
         line = ini_parse_file(f, on_ini_entry, &ctx);
         if (line < 0) {

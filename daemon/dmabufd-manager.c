@@ -34,7 +34,7 @@ struct Manager {
          * covers the pointer swap and the taking of a reference, nothing more. */
         pthread_mutex_t state_lock;
         DmabufState *state;
-        uint64_t last_success_usec; /* CLOCK_MONOTONIC, atomic */
+        uint64_t last_success_usec; /* CLOCK_MONOTONIC, when state was published */
 
         DmabufCounters counters;
         uint64_t last_parse_warning_usec;
@@ -60,7 +60,11 @@ static DmabufState *get_state(void *userdata) {
 
 static bool alive(void *userdata) {
         Manager *m = userdata;
-        uint64_t last = __atomic_load_n(&m->last_success_usec, __ATOMIC_RELAXED);
+        uint64_t last;
+
+        pthread_mutex_lock(&m->state_lock);
+        last = m->last_success_usec;
+        pthread_mutex_unlock(&m->state_lock);
 
         /* Two missed collections plus slack for one slow scan. */
         return last > 0 && now_usec(CLOCK_MONOTONIC) - last <= 2 * m->interval_usec + 10 * USEC_PER_SEC;
@@ -77,6 +81,7 @@ static void publish(Manager *m, DmabufState *s) {
         pthread_mutex_lock(&m->state_lock);
         old = m->state;
         m->state = s;
+        m->last_success_usec = now_usec(CLOCK_MONOTONIC);
         pthread_mutex_unlock(&m->state_lock);
         /* Readers that took a reference keep the old state alive until they finish. */
         dmabuf_state_unref(old);
@@ -125,7 +130,6 @@ static int collect(Manager *m) {
         log_debug("collected %zu buffers and %zu processes in %.3f s", dmabuf_state_n_buffers(s),
                   dmabuf_state_n_processes(s), dmabuf_state_duration_sec(s));
         publish(m, s);
-        __atomic_store_n(&m->last_success_usec, now_usec(CLOCK_MONOTONIC), __ATOMIC_RELAXED);
         return 0;
 }
 
