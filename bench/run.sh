@@ -1,0 +1,121 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# `make bench`: the collector benchmark, then the real daemon on the same tree.
+#
+#   bench/run.sh BUILDDIR
+#
+# Runs BUILDDIR/bench/dmabufd-bench with its defaults on a generated tree (kept), then
+# starts BUILDDIR/dmabufd with --root on that tree, lets it collect three times,
+# scrapes /metrics and /api/v1/state once each, and prints the daemon's VmRSS and
+# VmHWM (target: RSS <= 16 MiB) and the body sizes. The tree goes under $TMPDIR if
+# set, else under /dev/shm when it is a writable tmpfs (a tree of ~900k files writes
+# and deletes in seconds there, minutes on a disk), else /tmp.
+set -eu
+
+builddir=${1:?usage: run.sh BUILDDIR}
+builddir=$(cd "$builddir" && pwd)
+bench=$builddir/bench/dmabufd-bench
+daemon=$builddir/dmabufd
+for f in "$bench" "$daemon"; do
+        [ -x "$f" ] || { echo "run.sh: $f: not built" >&2; exit 1; }
+done
+command -v curl >/dev/null 2>&1 || { echo "run.sh: curl is required" >&2; exit 1; }
+
+if [ -n "${TMPDIR:-}" ]; then
+        base=$TMPDIR
+elif [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ]; then
+        base=/dev/shm
+else
+        base=/tmp
+fi
+tree=$(mktemp -d "$base/dmabufd-bench.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/dmabufd-bench-run.XXXXXX")
+dpid=
+
+cleanup() {
+        if [ -n "$dpid" ] && kill -0 "$dpid" 2>/dev/null; then
+                kill -TERM "$dpid" 2>/dev/null || :
+                i=0
+                while kill -0 "$dpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+                kill -KILL "$dpid" 2>/dev/null || :
+        fi
+        rm -rf "$tree" "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "== dmabufd-bench =="
+"$bench" --tree "$tree" --keep
+
+echo
+echo "== dmabufd on the same tree =="
+"$daemon" --config /dev/null --root "$tree" --listen 127.0.0.1:0 --interval 2 2>"$work/daemon.log" &
+dpid=$!
+
+# It logs "listening on 127.0.0.1:PORT" once it serves.
+port=
+i=0
+while [ $i -lt 300 ]; do
+        port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$work/daemon.log" | head -n 1)
+        [ -n "$port" ] && break
+        if ! kill -0 "$dpid" 2>/dev/null; then
+                echo "run.sh: dmabufd exited before listening:" >&2
+                cat "$work/daemon.log" >&2
+                exit 1
+        fi
+        sleep 0.1
+        i=$((i + 1))
+done
+if [ -z "$port" ]; then
+        echo "run.sh: dmabufd did not log 'listening on 127.0.0.1:PORT' within 30 s:" >&2
+        cat "$work/daemon.log" >&2
+        exit 1
+fi
+echo "dmabufd pid $dpid listening on 127.0.0.1:$port; waiting 7 s for 3 collections (interval 2 s)"
+sleep 7
+kill -0 "$dpid" 2>/dev/null || { echo "run.sh: dmabufd died:" >&2; cat "$work/daemon.log" >&2; exit 1; }
+
+status_kib() { # FIELD: from the daemon's /proc status, in KiB
+        sed -n "s/^$1:[[:space:]]*\([0-9]*\) kB/\1/p" "/proc/$dpid/status"
+}
+rss0=$(status_kib VmRSS)
+hwm0=$(status_kib VmHWM)
+
+scrape() { # PATH OUTFILE: prints "bytes seconds http_code"
+        curl -sS --max-time 30 -o "$2" -w '%{size_download} %{time_total} %{http_code}' "http://127.0.0.1:$port$1"
+}
+m=$(scrape /metrics "$work/metrics")
+s=$(scrape /api/v1/state "$work/state.json")
+
+# The daemon's memory after serving both (the render of each is part of its peak).
+rss=$(status_kib VmRSS)
+hwm=$(status_kib VmHWM)
+threads=$(sed -n 's/^Threads:[[:space:]]*\([0-9]*\)/\1/p' "/proc/$dpid/status")
+dur=$(sed -n 's/^dmabufd_collection_duration_seconds \([0-9.eE+-]*\)$/\1/p' "$work/metrics" | head -n 1)
+
+fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+fmt_body() { # "bytes seconds code"
+        echo "$1" | awk '{ printf "%10d bytes (%.1f KiB) in %.3f s, HTTP %s", $1, $1 / 1024, $2, $3 }'
+}
+echo
+printf '%-26s %s\n' "/metrics body" "$(fmt_body "$m")"
+printf '%-26s %s\n' "/api/v1/state body" "$(fmt_body "$s")"
+printf '%-26s %s\n' "collection duration" "${dur:-?} s (dmabufd_collection_duration_seconds)"
+printf '%-26s %s, VmHWM %s\n' "daemon before scraping" "VmRSS $(fmt_mib "$rss0")" "$(fmt_mib "$hwm0")"
+printf '%-26s %s   (target: RSS <= 16 MiB: %s)\n' "daemon VmRSS" "$(fmt_mib "$rss")" \
+        "$(awk -v k="$rss" 'BEGIN { print (k <= 16384 ? "met" : "MISSED") }')"
+printf '%-26s %s\n' "daemon VmHWM" "$(fmt_mib "$hwm")"
+printf '%-26s %s\n' "daemon threads" "$threads"
+case $m in *" 200") ;; *) echo "run.sh: /metrics did not answer 200" >&2; exit 1 ;; esac
+case $s in *" 200") ;; *) echo "run.sh: /api/v1/state did not answer 200" >&2; exit 1 ;; esac
+
+kill -TERM "$dpid"
+i=0
+while kill -0 "$dpid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 "$dpid" 2>/dev/null; then
+        echo "run.sh: dmabufd did not exit within 10 s of SIGTERM; killing it" >&2
+        kill -KILL "$dpid" 2>/dev/null || :
+fi
+wait "$dpid" 2>/dev/null && st=0 || st=$?
+echo "dmabufd stopped (exit status $st)"
+dpid=
