@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "dmabuf-json.h"
@@ -57,6 +58,10 @@ static void put_element(StrBuf *sb, json_object *o, bool comma) {
         json_object_put(o);
 }
 
+static void dmabuf_json_cursor_freep(DmabufJsonCursor **c) {
+        dmabuf_json_cursor_free(*c);
+}
+
 static json_object *buffer_to_json(const DmabufBuffer *b) {
         json_object *o = json_object_new_object(), *holders = json_object_new_array(), *att = NULL;
 
@@ -109,9 +114,8 @@ static json_object *process_to_json(const DmabufProcess *p) {
         return o;
 }
 
-int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s) {
+static void write_head(StrBuf *sb, const DmabufState *s) {
         const DmabufTotals *t = dmabuf_state_totals(s);
-        const DmabufScanStats *st = dmabuf_state_scan_stats(s);
         json_object *o;
         char ts[32];
 
@@ -143,42 +147,145 @@ int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s) {
                 json_object_array_add(o, eo);
         }
         put_member(sb, "exporters", o, true);
-
         strbuf_puts(sb, ",\"buffers\":[");
-        for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++) {
-                o = buffer_to_json(&dmabuf_state_buffers(s)[i]);
-                if (!o)
-                        return -ENOMEM;
-                put_element(sb, o, i > 0);
-        }
-        strbuf_puts(sb, "],\"processes\":[");
-        for (size_t i = 0; i < dmabuf_state_n_processes(s); i++) {
-                o = process_to_json(&dmabuf_state_processes(s)[i]);
-                if (!o)
-                        return -ENOMEM;
-                put_element(sb, o, i > 0);
-        }
-        strbuf_puts(sb, "]");
+}
 
+static void write_tail(StrBuf *sb, const DmabufState *s) {
+        const DmabufScanStats *st = dmabuf_state_scan_stats(s);
+        json_object *o, *pe;
+        char d[32];
+
+        strbuf_puts(sb, "]");
         o = json_object_new_object();
         for (DmabufScanCounter c = 0; c < _DMABUF_SCAN_COUNTER_MAX; c++)
                 json_object_object_add(o, dmabuf_scan_counter_to_string(c), json_object_new_uint64(st->counters[c]));
-        {
-                json_object *pe = json_object_new_object();
-                for (DmabufSource src = 0; src < _DMABUF_SOURCE_MAX; src++)
-                        json_object_object_add(pe, dmabuf_source_to_string(src),
-                                               json_object_new_uint64(st->parse_errors[src]));
-                json_object_object_add(o, "parse_errors", pe);
-        }
+        pe = json_object_new_object();
+        for (DmabufSource src = 0; src < _DMABUF_SOURCE_MAX; src++)
+                json_object_object_add(pe, dmabuf_source_to_string(src), json_object_new_uint64(st->parse_errors[src]));
+        json_object_object_add(o, "parse_errors", pe);
         json_object_object_add(o, "first_error", st->first_error[0] ? json_str0(st->first_error) : NULL);
-        {
-                char d[32];
-                /* json-c prints doubles with %.17g; six decimals is what a clock gives. */
-                snprintf(d, sizeof(d), "%.6f", dmabuf_state_duration_sec(s));
-                json_object_object_add(o, "duration_seconds",
-                                       json_object_new_double_s(dmabuf_state_duration_sec(s), d));
-        }
+        /* json-c prints doubles with %.17g; six decimals is what a clock gives. */
+        snprintf(d, sizeof(d), "%.6f", dmabuf_state_duration_sec(s));
+        json_object_object_add(o, "duration_seconds", json_object_new_double_s(dmabuf_state_duration_sec(s), d));
         put_member(sb, "scan", o, true);
         strbuf_puts(sb, "}");
-        return strbuf_status(sb);
+}
+
+typedef enum CursorPhase {
+        PHASE_HEAD,
+        PHASE_BUFFERS,
+        PHASE_PROCESSES,
+        PHASE_DONE,
+} CursorPhase;
+
+/* Elements serialised per refill: enough to amortise the call, few enough that
+ * the pending text stays a few KiB. */
+#define CURSOR_BATCH 32
+
+struct DmabufJsonCursor {
+        const DmabufState *state;
+        CursorPhase phase;
+        size_t index;
+        StrBuf pending;
+        size_t pos;
+};
+
+DmabufJsonCursor *dmabuf_json_cursor_new(const DmabufState *s) {
+        DmabufJsonCursor *c = calloc(1, sizeof(DmabufJsonCursor));
+
+        if (c)
+                c->state = s;
+        return c;
+}
+
+DmabufJsonCursor *dmabuf_json_cursor_free(DmabufJsonCursor *c) {
+        if (c) {
+                strbuf_done(&c->pending);
+                free(c);
+        }
+        return NULL;
+}
+
+static int cursor_fill(DmabufJsonCursor *c) {
+        const DmabufState *s = c->state;
+
+        strbuf_reset(&c->pending);
+        c->pos = 0;
+        switch (c->phase) {
+        case PHASE_HEAD:
+                write_head(&c->pending, s);
+                c->phase = PHASE_BUFFERS;
+                c->index = 0;
+                break;
+        case PHASE_BUFFERS:
+                for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_buffers(s); k++, c->index++) {
+                        json_object *o = buffer_to_json(&dmabuf_state_buffers(s)[c->index]);
+                        if (!o)
+                                return -ENOMEM;
+                        put_element(&c->pending, o, c->index > 0);
+                }
+                if (c->index == dmabuf_state_n_buffers(s)) {
+                        strbuf_puts(&c->pending, "],\"processes\":[");
+                        c->phase = PHASE_PROCESSES;
+                        c->index = 0;
+                }
+                break;
+        case PHASE_PROCESSES:
+                for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_processes(s); k++, c->index++) {
+                        json_object *o = process_to_json(&dmabuf_state_processes(s)[c->index]);
+                        if (!o)
+                                return -ENOMEM;
+                        put_element(&c->pending, o, c->index > 0);
+                }
+                if (c->index == dmabuf_state_n_processes(s)) {
+                        write_tail(&c->pending, s);
+                        c->phase = PHASE_DONE;
+                }
+                break;
+        case PHASE_DONE:
+                break;
+        }
+        return strbuf_status(&c->pending);
+}
+
+ssize_t dmabuf_json_cursor_read(DmabufJsonCursor *c, char *buf, size_t max) {
+        size_t n = 0;
+
+        while (n < max) {
+                size_t avail = c->pending.len - c->pos, take;
+
+                if (avail == 0) {
+                        int r;
+
+                        if (c->phase == PHASE_DONE)
+                                break;
+                        r = cursor_fill(c);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                take = MIN(avail, max - n);
+                memcpy(buf + n, c->pending.buf + c->pos, take);
+                c->pos += take;
+                n += take;
+        }
+        return (ssize_t) n;
+}
+
+int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s) {
+        _cleanup_(dmabuf_json_cursor_freep) DmabufJsonCursor *c = dmabuf_json_cursor_new(s);
+        ssize_t n;
+
+        if (!c)
+                return -ENOMEM;
+        do {
+                if (strbuf_reserve(sb, 16384) < 0)
+                        return -ENOMEM;
+                n = dmabuf_json_cursor_read(c, sb->buf + sb->len, sb->cap - sb->len - 1);
+                if (n < 0)
+                        return (int) n;
+                sb->len += (size_t) n;
+                sb->buf[sb->len] = '\0';
+        } while (n > 0);
+        return 0;
 }

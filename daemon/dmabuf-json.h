@@ -7,6 +7,7 @@
 
 #include <json-c/json.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "dmabuf-model.h"
 #include "strbuf.h"
@@ -21,3 +22,13 @@ void dmabuf_json_format_time(uint64_t usec, char buf[static 32]);
 
 /* Appends the state object. Returns 0 or -ENOMEM. */
 int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s);
+
+/* The same JSON, produced piece by piece for a streamed HTTP response: a 20,000
+ * buffer state is 4 MiB of JSON, which need never exist in memory at once. The
+ * caller keeps s alive while the cursor is in use. */
+typedef struct DmabufJsonCursor DmabufJsonCursor;
+DmabufJsonCursor *dmabuf_json_cursor_new(const DmabufState *s);
+DmabufJsonCursor *dmabuf_json_cursor_free(DmabufJsonCursor *c);
+/* Copies the next bytes, at most max, into buf. Returns how many, 0 at the end,
+ * or -ENOMEM. */
+ssize_t dmabuf_json_cursor_read(DmabufJsonCursor *c, char *buf, size_t max);

@@ -128,13 +128,13 @@ const DmabufExporter *dmabuf_state_exporters(const DmabufState *s);
 const DmabufBuffer *dmabuf_state_find_buffer(const DmabufState *s, uint64_t inode);
 const DmabufProcess *dmabuf_state_find_process(const DmabufState *s, pid_t pid);
 
-/* Per-state cache of rendered output. A state never changes, so what was rendered
- * from it once can be served again; the first reader renders, later ones copy.
+/* Per-state cache of rendered metrics. A state never changes, so what was rendered
+ * from it once can be served again; the first reader renders, later ones reuse it.
+ * (The JSON is streamed instead: it is a thousand times larger and read rarely.)
  * Returns 0 and a borrowed pointer valid while the caller holds its reference. */
 typedef enum DmabufRenderKind {
         DMABUF_RENDER_PROM_TEXT,
         DMABUF_RENDER_PROM_OPENMETRICS,
-        DMABUF_RENDER_JSON,
         _DMABUF_RENDER_MAX,
 } DmabufRenderKind;
 typedef int (*DmabufRenderFunc)(const DmabufState *s, DmabufRenderKind kind, char **ret, size_t *ret_len,

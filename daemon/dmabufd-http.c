@@ -89,11 +89,8 @@ static int render(const DmabufState *s, DmabufRenderKind kind, char **ret, size_
         opts = h->options;
         pthread_mutex_unlock(&h->options_lock);
 
-        if (kind == DMABUF_RENDER_JSON)
-                r = dmabuf_json_write_state(&sb, s);
-        else
-                r = dmabuf_prom_write(&sb, s, &opts,
-                                      kind == DMABUF_RENDER_PROM_OPENMETRICS ? DMABUF_PROM_OPENMETRICS : DMABUF_PROM_TEXT);
+        r = dmabuf_prom_write(&sb, s, &opts,
+                              kind == DMABUF_RENDER_PROM_OPENMETRICS ? DMABUF_PROM_OPENMETRICS : DMABUF_PROM_TEXT);
         if (r < 0)
                 return r;
         return strbuf_steal(&sb, ret, ret_len);
@@ -126,6 +123,55 @@ static enum MHD_Result respond_rendered(DmabufdHttp *h, struct MHD_Connection *c
                 return MHD_NO;
         }
         return queue(c, MHD_HTTP_OK, resp, content_type);
+}
+
+typedef struct JsonStream {
+        DmabufState *state;
+        DmabufJsonCursor *cursor;
+} JsonStream;
+
+static ssize_t json_stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+        JsonStream *js = cls;
+        ssize_t n = dmabuf_json_cursor_read(js->cursor, buf, max);
+
+        if (n < 0)
+                return MHD_CONTENT_READER_END_WITH_ERROR;
+        return n == 0 ? MHD_CONTENT_READER_END_OF_STREAM : n;
+}
+
+static void json_stream_free(void *cls) {
+        JsonStream *js = cls;
+
+        dmabuf_json_cursor_free(js->cursor);
+        dmabuf_state_unref(js->state);
+        free(js);
+}
+
+/* The state's JSON is written as the client reads it, one batch of elements at a
+ * time, holding a reference to the state until the response is done. */
+static enum MHD_Result respond_json_state(DmabufdHttp *h, struct MHD_Connection *c) {
+        JsonStream *js;
+        struct MHD_Response *resp;
+
+        js = calloc(1, sizeof(JsonStream));
+        if (!js)
+                return MHD_NO;
+        js->state = h->ops->get_state(h->userdata);
+        if (!js->state) {
+                free(js);
+                return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, "no collection has completed yet");
+        }
+        js->cursor = dmabuf_json_cursor_new(js->state);
+        if (!js->cursor) {
+                json_stream_free(js);
+                return MHD_NO;
+        }
+        resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 32 * 1024, json_stream_read, js, json_stream_free);
+        if (!resp) {
+                json_stream_free(js);
+                return MHD_NO;
+        }
+        return queue(c, MHD_HTTP_OK, resp, "application/json");
 }
 
 typedef enum Route {
@@ -180,7 +226,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                         dmabuf_prom_content_type(f));
         }
         case ROUTE_STATE:
-                return respond_rendered(h, c, DMABUF_RENDER_JSON, "application/json");
+                return respond_json_state(h, c);
         case ROUTE_HEALTHZ:
                 if (!h->ops->alive(h->userdata))
                         return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,

@@ -9,7 +9,10 @@
 #include "strbuf.h"
 #include "test-util.h"
 
-#define TREES FIXTURES_DIR "/trees"
+/* FIXTURES in the environment (set by make check) wins: from a release tarball
+ * the trees are unpacked into the build tree. */
+static char trees_dir[PATH_MAX / 2];
+#define TREES trees_dir
 
 static json_object *collect_json(const char *tree, pid_t only_pid) {
         DmabufCollectOptions opts = { .only_pid = only_pid };
@@ -82,15 +85,19 @@ END_TEST
 
 /* Restricting to one pid keeps the global totals but lists only that process. */
 START_TEST(test_only_pid) {
-        json_object *all = collect_json(TREES "/linux-6.1", 0), *procs, *one, *p1;
+        char tree[PATH_MAX];
+        json_object *all, *procs, *one, *p1;
         json_object *first, *pid, *totals_all, *totals_one;
+
+        snprintf(tree, sizeof(tree), "%s/linux-6.1", TREES);
+        all = collect_json(tree, 0);
 
         ck_assert(json_object_object_get_ex(all, "processes", &procs));
         ck_assert_uint_ge(json_object_array_length(procs), 2);
         first = json_object_array_get_idx(procs, 1);
         ck_assert(json_object_object_get_ex(first, "pid", &pid));
 
-        one = collect_json(TREES "/linux-6.1", json_object_get_int(pid));
+        one = collect_json(tree, json_object_get_int(pid));
         ck_assert(json_object_object_get_ex(one, "processes", &p1));
         ck_assert_uint_eq(json_object_array_length(p1), 1);
         tu_json_assert_subset(first, json_object_array_get_idx(p1, 0), "only_pid");
@@ -146,7 +153,10 @@ START_TEST(test_prom_of_trees) {
 END_TEST
 
 int main(void) {
+        const char *fixtures = getenv("FIXTURES");
         Suite *s = suite_create("collect");
+
+        snprintf(trees_dir, sizeof(trees_dir), "%s/trees", fixtures && *fixtures ? fixtures : FIXTURES_DIR);
         TCase *tc = tcase_create("fixtures");
 
         tcase_add_loop_test(tc, test_fixture_tree, 0, (int) (sizeof(cases) / sizeof(cases[0])));

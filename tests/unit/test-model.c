@@ -227,8 +227,8 @@ START_TEST(test_refcount_and_cache) {
         ref = dmabuf_state_ref(s);
         ck_assert_ptr_eq(ref, s);
         ck_assert_ptr_null(dmabuf_state_unref(ref));
-        ck_assert_int_eq(dmabuf_state_render_cached(s, DMABUF_RENDER_JSON, render, NULL, &data, &len), 0);
-        ck_assert_int_eq(dmabuf_state_render_cached(s, DMABUF_RENDER_JSON, render, NULL, &data, &len), 0);
+        ck_assert_int_eq(dmabuf_state_render_cached(s, DMABUF_RENDER_PROM_TEXT, render, NULL, &data, &len), 0);
+        ck_assert_int_eq(dmabuf_state_render_cached(s, DMABUF_RENDER_PROM_TEXT, render, NULL, &data, &len), 0);
         ck_assert_int_eq(render_calls, 1);
         ck_assert_str_eq(data, "rendered");
         ck_assert_int_eq(dmabuf_state_render_cached(s, _DMABUF_RENDER_MAX, render, NULL, &data, &len), -EINVAL);
