@@ -305,16 +305,11 @@ static int scan_fd(ProcessScan *ps, const char *fd_name, const char *link_name, 
 static int scan_fds(ProcessScan *ps) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd;
+        int r;
 
-        fd = openat(ps->pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return negative_errno();
-        }
+        r = opendir_at(ps->pid_fd, "fd", &d);
+        if (r < 0)
+                return r;
         ps->fd_dir_fd = dirfd(d);
 
         for (;;) {
@@ -322,7 +317,6 @@ static int scan_fds(ProcessScan *ps) {
                 const char *name;
                 size_t name_len;
                 ssize_t n;
-                int r;
 
                 errno = 0;
                 de = readdir(d);
@@ -486,20 +480,14 @@ static bool parse_pid(const char *s, pid_t *ret) {
 int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd;
+        int r;
 
-        fd = openat(proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return negative_errno();
-        }
+        r = opendir_at(proc_fd, ".", &d);
+        if (r < 0)
+                return r;
 
         for (;;) {
                 pid_t pid;
-                int r;
 
                 errno = 0;
                 de = readdir(d);

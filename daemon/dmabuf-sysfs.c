@@ -30,17 +30,12 @@ static int scan_attachments(int buffers_fd, const char *ino_str, uint64_t inode,
         _cleanup_closedir_ DIR *d = NULL;
         char path[96];
         struct dirent *de;
-        int fd, r;
+        int r;
 
         snprintf(path, sizeof(path), "%s/attachments", ino_str);
-        fd = openat(buffers_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? 0 : negative_errno(); /* mainline: no attachment stats */
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return negative_errno();
-        }
+        r = opendir_at(buffers_fd, path, &d);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r; /* mainline: no attachment stats */
         r = dmabuf_builder_attachments_known(b, DMABUF_SOURCE_SYSFS, inode);
         if (r < 0)
                 return r;
@@ -131,20 +126,13 @@ static int scan_buffer(int buffers_fd, const char *ino_str, DmabufBuilder *b, St
 int dmabuf_sysfs_scan(int sys_fd, DmabufBuilder *b, StrBuf *scratch) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
-        int fd;
+        int r;
 
-        fd = openat(sys_fd, BUFFERS_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return negative_errno();
-        }
+        r = opendir_at(sys_fd, BUFFERS_DIR, &d);
+        if (r < 0)
+                return r;
 
         while ((errno = 0, de = readdir(d))) {
-                int r;
-
                 if (de->d_name[0] == '.')
                         continue;
                 r = scan_buffer(dirfd(d), de->d_name, b, scratch);

@@ -37,6 +37,23 @@ int read_file_at(int dir_fd, const char *name, size_t max, StrBuf *sb) {
         return 0;
 }
 
+int opendir_at(int dir_fd, const char *name, DIR **ret) {
+        int fd;
+        DIR *d;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                int r = negative_errno();
+                safe_close(fd);
+                return r;
+        }
+        *ret = d;
+        return 0;
+}
+
 int safe_atou64_n(const char *s, size_t n, uint64_t *ret) {
         uint64_t v = 0;
 

@@ -5,6 +5,7 @@
  * parsing. Readers take a directory fd and a relative name so every path can be
  * re-rooted under --root and tests can point at fixture trees. */
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,6 +16,10 @@
  * EINTR is retried. Fails with -EFBIG past max bytes. Other errors are -errno of
  * open/read: -ENOENT and -ESRCH mean the file (or its process) is gone. */
 int read_file_at(int dir_fd, const char *name, size_t max, StrBuf *sb);
+
+/* Opens dir_fd/name as a directory stream. Returns 0 or -errno (-ENOENT when it is
+ * gone, as a process's fd directory is once it exits). */
+int opendir_at(int dir_fd, const char *name, DIR **ret);
 
 /* Parses exactly n bytes as an unsigned decimal number: no sign, no spaces, no
  * empty string. Leading zeros are decimal, never octal (bufinfo prints %08lu).
