@@ -14,9 +14,10 @@ static void put_printable(StrBuf *sb, const char *s, size_t width) {
         if (!s)
                 s = "<none>";
         for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
-                if (*p < 0x20 || *p == 0x7f)
-                        out += (size_t) (strbuf_printf(sb, "\\x%02x", *p), 4);
-                else {
+                if (*p < 0x20 || *p == 0x7f) {
+                        strbuf_printf(sb, "\\x%02x", *p);
+                        out += 4;
+                } else {
                         strbuf_putc(sb, (char) *p);
                         out++;
                 }
@@ -57,9 +58,16 @@ static void put_summary(StrBuf *sb, const DmabufState *s) {
         const DmabufTotals *t = dmabuf_state_totals(s);
         uint64_t pss = 0;
 
-        for (size_t i = 0; i < dmabuf_state_n_processes(s); i++) {
-                uint64_t v = dmabuf_state_processes(s)[i].pss_bytes;
-                pss = v == DMABUF_UNKNOWN || pss == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : pss + v;
+        /* Summed over buffers, not listed processes, so that `dump PID` still shows
+         * the system's figure: every holder's rounded-down share, added up. */
+        for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++) {
+                const DmabufBuffer *b = &dmabuf_state_buffers(s)[i];
+
+                if (b->n_holders == 0)
+                        continue;
+                pss = b->size == DMABUF_UNKNOWN || pss == DMABUF_UNKNOWN
+                              ? DMABUF_UNKNOWN
+                              : pss + b->size / b->n_holders * b->n_holders;
         }
         strbuf_puts(sb, "----------------------\ndmabuf total: ");
         put_kb(sb, t->bytes, 0);

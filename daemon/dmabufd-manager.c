@@ -35,7 +35,10 @@ struct Manager {
          * covers the pointer swap and the taking of a reference, nothing more. */
         pthread_mutex_t state_lock;
         DmabufState *state;
-        uint64_t last_success_usec; /* CLOCK_MONOTONIC, when state was published */
+        /* CLOCK_MONOTONIC: until when the loop counts as alive. Set with each
+         * publication from the interval then in force, so the HTTP threads never
+         * read the interval, which SIGHUP may change. */
+        uint64_t alive_until_usec;
 
         DmabufCounters counters;
         uint64_t last_parse_warning_usec;
@@ -61,14 +64,12 @@ static DmabufState *get_state(void *userdata) {
 
 static bool alive(void *userdata) {
         Manager *m = userdata;
-        uint64_t last;
+        uint64_t until;
 
         pthread_mutex_lock(&m->state_lock);
-        last = m->last_success_usec;
+        until = m->alive_until_usec;
         pthread_mutex_unlock(&m->state_lock);
-
-        /* Two missed collections plus slack for one slow scan. */
-        return last > 0 && now_usec(CLOCK_MONOTONIC) - last <= 2 * m->interval_usec + 10 * USEC_PER_SEC;
+        return now_usec(CLOCK_MONOTONIC) <= until;
 }
 
 static const DmabufdHttpOps http_ops = {
@@ -82,7 +83,8 @@ static void publish(Manager *m, DmabufState *s) {
         pthread_mutex_lock(&m->state_lock);
         old = m->state;
         m->state = s;
-        m->last_success_usec = now_usec(CLOCK_MONOTONIC);
+        /* Two missed collections plus slack for one slow scan. */
+        m->alive_until_usec = now_usec(CLOCK_MONOTONIC) + 2 * m->interval_usec + 10 * USEC_PER_SEC;
         pthread_mutex_unlock(&m->state_lock);
         /* Readers that took a reference keep the old state alive until they finish. */
         dmabuf_state_unref(old);
