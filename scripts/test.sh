@@ -34,5 +34,11 @@ run "build and test (-Werror)" check "$top/build" --enable-werror
 run "build and test (ASan+UBSan)" check "$top/build-asan" --enable-werror --enable-sanitizers
 run "make distcheck" sh -c "make -C '$top/build' distcheck >'$top/build/distcheck.out' 2>&1 || { tail -n 80 '$top/build/distcheck.out'; exit 1; }"
 
-if [ $status -eq 0 ]; then echo "all test suites passed"; else echo "some test suites FAILED"; fi
+# One closing line over every suite that ran: automake's per-test counts.
+sum() { cat "$top/build/check.out" "$top/build-asan/check.out" "$top/build/distcheck.out" 2>/dev/null |
+        awk -v k="$1" '$1 == "#" && ($2 == k ":") { n += $3 } END { print n + 0 }'; }
+passed=$(sum PASS)
+failed=$(( $(sum FAIL) + $(sum ERROR) + $(sum XPASS) ))
+if [ $status -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # a build or distcheck step failed
+echo "$passed passed, $failed failed"
 exit $status
