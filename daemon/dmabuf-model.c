@@ -164,12 +164,6 @@ const char *dmabuf_scan_counter_to_string(DmabufScanCounter c) {
 }
 
 static DmabufState *state_free(DmabufState *s) {
-        /* The render cache may have been filled by another thread. The refcount's
-         * acquire already orders that before us, but taking the lock once makes the
-         * order explicit to thread checkers (helgrind, drd) that do not model C11
-         * atomics, at the cost of one uncontended lock per state. */
-        pthread_mutex_lock(&s->render_lock);
-        pthread_mutex_unlock(&s->render_lock);
         free(s->buffers);
         free(s->holders);
         free(s->attachments);
@@ -184,16 +178,31 @@ static DmabufState *state_free(DmabufState *s) {
         return NULL;
 }
 
+/* Reference counts of every state, under one lock rather than atomics. The last
+ * owner frees what other threads wrote (the render cache, the render lock), and a
+ * mutex makes that order plain to every thread checker: helgrind and drd do not
+ * model C11 atomics, and one uncontended lock per reference taken is nothing next
+ * to the HTTP request that takes it. It is never destroyed. */
+static pthread_mutex_t refcount_lock = PTHREAD_MUTEX_INITIALIZER;
+
 DmabufState *dmabuf_state_ref(DmabufState *s) {
-        if (s)
-                __atomic_add_fetch(&s->refcount, 1, __ATOMIC_RELAXED);
+        if (s) {
+                pthread_mutex_lock(&refcount_lock);
+                s->refcount++;
+                pthread_mutex_unlock(&refcount_lock);
+        }
         return s;
 }
 
 DmabufState *dmabuf_state_unref(DmabufState *s) {
-        /* Release on the decrement, acquire before freeing: the last owner must see
-         * every other thread's reads finished (render cache writes included). */
-        if (s && __atomic_sub_fetch(&s->refcount, 1, __ATOMIC_ACQ_REL) == 0)
+        unsigned left;
+
+        if (!s)
+                return NULL;
+        pthread_mutex_lock(&refcount_lock);
+        left = --s->refcount;
+        pthread_mutex_unlock(&refcount_lock);
+        if (left == 0)
                 state_free(s);
         return NULL;
 }

@@ -22,7 +22,7 @@ check() {
         grep -E '^(PASS|FAIL|ERROR|XFAIL|XPASS|SKIP):|^# (TOTAL|PASS|FAIL|ERROR|SKIP)' "$dir/check.out" || true
         if [ $rc -ne 0 ]; then
                 # Show the logs of what failed, so CI output is enough to act on.
-                for log in $(grep -lE '^(FAIL|ERROR)' $(find "$dir/tests" -name '*.trs') 2>/dev/null); do
+                for log in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find "$dir/tests" -name '*.trs') 2>/dev/null); do
                         echo "---- ${log%.trs}.log"
                         tail -n 60 "${log%.trs}.log"
                 done

@@ -20,8 +20,8 @@ static void load(const char *name, Records *r) {
         char *p;
 
         memset(r, 0, sizeof(*r));
-        snprintf(path, sizeof(path), "%s/%s", getenv("FIXTURES") ? getenv("FIXTURES") : FIXTURES_DIR, "kmsg");
-        snprintf(path + strlen(path), sizeof(path) - strlen(path), "/%s", name);
+        /* Always the source tree's: only the fixture trees are unpacked elsewhere. */
+        snprintf(path, sizeof(path), "%s/%s", KMSG_DIR, name);
         f = fopen(path, "re");
         ck_assert_msg(f, "%s: %s", path, strerror(errno));
         fseek(f, 0, SEEK_END);
