@@ -333,7 +333,6 @@ typedef struct BBuffer {
         uint8_t size_prio, count_prio, exporter_prio, name_prio;
         bool attachments_known;
         uint8_t attachments_src; /* source + 1 that owns the list, 0: none yet */
-        bool is_global; /* listed by a source that sees every buffer */
         uint32_t n_holders;
         size_t last_proc; /* index of the last process that referenced it, +1 */
         size_t last_ref;
@@ -549,8 +548,6 @@ int dmabuf_builder_add_buffer(DmabufBuilder *b, DmabufSource src, const DmabufBu
         if (r < 0)
                 return r;
         b->buffers[idx].seen_by |= 1u << src;
-        if (src != DMABUF_SOURCE_PROCFS)
-                b->buffers[idx].is_global = true;
         return buffer_merge(b, idx, info, prio[src], prio[src]);
 }
 
@@ -730,7 +727,7 @@ static uint64_t process_key(const void *items, size_t i) {
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret) {
         _cleanup_free_ size_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *ppos = NULL, *hstart = NULL,
-                              *pstart = NULL, *exp_slot = NULL;
+                              *pstart = NULL;
         _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
         DmabufState *s = NULL;
         size_t nb = b->n_buffers, np = 0, n_exp = 0;
@@ -868,9 +865,8 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 .userspace_bytes = 0,
         };
 
-        exp_slot = malloc(MAX(nb, (size_t) 1) * sizeof(size_t));
         s->exporters = calloc(MAX(nb, (size_t) 1), sizeof(DmabufExporter));
-        if (!exp_slot || !s->exporters)
+        if (!s->exporters)
                 goto fail;
 
         for (size_t i = 0; i < nb; i++) {
