@@ -45,6 +45,56 @@ int dmabuf_kmsg_record_parse(const char *buf, size_t len, DmabufKmsgRecord *ret)
         return 0;
 }
 
+static void splitter_line(DmabufKmsgSplitter *s, const char *line, size_t len, DmabufKmsgRecordFunc f,
+                           void *userdata) {
+        if (line[0] == ' ') {
+                /* Device properties of the pending record; without one, or past
+                 * the record's room, they are dropped: nothing here reads them. */
+                if (s->record_len > 0 && s->record_len + len <= sizeof(s->record)) {
+                        memcpy(s->record + s->record_len, line, len);
+                        s->record_len += len;
+                }
+                return;
+        }
+        dmabuf_kmsg_splitter_flush(s, f, userdata);
+        memcpy(s->record, line, len);
+        s->record_len = len;
+}
+
+void dmabuf_kmsg_splitter_feed(DmabufKmsgSplitter *s, const char *data, size_t len, DmabufKmsgRecordFunc f,
+                               void *userdata) {
+        while (len > 0) {
+                const char *nl = memchr(data, '\n', len);
+                size_t n = nl ? (size_t) (nl - data) + 1 : len;
+
+                if (s->discarding) {
+                        if (nl)
+                                s->discarding = false;
+                } else if (s->partial_len + n > sizeof(s->partial)) {
+                        s->overlong++;
+                        s->partial_len = 0;
+                        s->discarding = !nl;
+                } else if (!nl) {
+                        memcpy(s->partial + s->partial_len, data, n);
+                        s->partial_len += n;
+                } else if (s->partial_len > 0) {
+                        memcpy(s->partial + s->partial_len, data, n);
+                        splitter_line(s, s->partial, s->partial_len + n, f, userdata);
+                        s->partial_len = 0;
+                } else
+                        splitter_line(s, data, n, f, userdata);
+                data += n;
+                len -= n;
+        }
+}
+
+void dmabuf_kmsg_splitter_flush(DmabufKmsgSplitter *s, DmabufKmsgRecordFunc f, void *userdata) {
+        if (s->record_len == 0)
+                return;
+        f(s->record, s->record_len, userdata);
+        s->record_len = 0;
+}
+
 static int hex_value(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';

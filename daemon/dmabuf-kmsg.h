@@ -24,6 +24,29 @@ typedef struct DmabufKmsgRecord {
  * begin with a space, device properties, which are ignored. Returns 0 or -EBADMSG. */
 int dmabuf_kmsg_record_parse(const char *buf, size_t len, DmabufKmsgRecord *ret);
 
+/* /dev/kmsg hands out one record per read; a FIFO standing in for it (tests,
+ * --root trees) is a byte stream. The splitter cuts either into records: a line
+ * that does not begin with a space starts a record, lines that do continue it.
+ * A record is complete when the next one starts or at a flush, which the reader
+ * does when a read would block: whoever writes a FIFO writes whole records. */
+#define DMABUF_KMSG_RECORD_MAX 16384
+
+typedef struct DmabufKmsgSplitter {
+        char record[DMABUF_KMSG_RECORD_MAX]; /* complete lines of the pending record */
+        size_t record_len;
+        char partial[DMABUF_KMSG_RECORD_MAX]; /* a line still waiting for its newline */
+        size_t partial_len;
+        bool discarding; /* inside a line too long to keep, until its newline */
+        uint64_t overlong; /* lines dropped for being longer than DMABUF_KMSG_RECORD_MAX */
+} DmabufKmsgSplitter;
+
+/* Called with each complete record (its lines, newline-terminated). */
+typedef void (*DmabufKmsgRecordFunc)(const char *record, size_t len, void *userdata);
+
+void dmabuf_kmsg_splitter_feed(DmabufKmsgSplitter *s, const char *data, size_t len, DmabufKmsgRecordFunc f,
+                               void *userdata);
+void dmabuf_kmsg_splitter_flush(DmabufKmsgSplitter *s, DmabufKmsgRecordFunc f, void *userdata);
+
 /* Undoes /dev/kmsg's "\xNN" escaping into out (NUL-terminated, cut at out_size).
  * Returns the unescaped length. */
 size_t dmabuf_kmsg_unescape(const char *s, size_t len, char *out, size_t out_size);

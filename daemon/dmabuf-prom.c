@@ -316,7 +316,8 @@ static int write_attachments(Writer *w, const DmabufState *s) {
         return 0;
 }
 
-int dmabuf_prom_write(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts, DmabufPromFormat f) {
+int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts,
+                                 DmabufPromFormat f) {
         const DmabufCounters *counters = dmabuf_state_counters(s);
         Writer w = { .sb = sb, .format = f };
         const DmabufTotals *t = dmabuf_state_totals(s);
@@ -359,13 +360,6 @@ int dmabuf_prom_write(StrBuf *sb, const DmabufState *s, const DmabufPromOptions 
         if (r < 0)
                 return r;
 
-        family(&w, "dmabufd_source_up", "gauge", "Whether a kernel data source could be read in the last collection.");
-        for (DmabufSource src = 0; src < _DMABUF_SOURCE_MAX; src++) {
-                strbuf_puts(sb, "dmabufd_source_up");
-                label_str(&w, true, "source", dmabuf_source_to_string(src));
-                strbuf_printf(sb, "} %d\n", dmabuf_state_source_up(s, src) ? 1 : 0);
-        }
-
         family(&w, "dmabufd_collection_duration_seconds", "gauge", "Wall time of the last collection.");
         strbuf_printf(sb, "dmabufd_collection_duration_seconds %.6f\n", dmabuf_state_duration_sec(s));
         family(&w, "dmabufd_collection_timestamp_seconds", "gauge", "When the last collection started, Unix time.");
@@ -395,8 +389,47 @@ int dmabuf_prom_write(StrBuf *sb, const DmabufState *s, const DmabufPromOptions 
         strbuf_puts(sb, "dmabufd_build_info");
         label_str(&w, true, "version", DMABUFD_VERSION);
         strbuf_puts(sb, "} 1\n");
+        return strbuf_status(sb);
+}
+
+int dmabuf_prom_write_daemon(StrBuf *sb, const DmabufState *s, const DmabufPromLive *live, DmabufPromFormat f) {
+        Writer w = { .sb = sb, .format = f };
+
+        family(&w, "dmabufd_source_up", "gauge",
+               "Whether a data source works: kernel data sources as of the last collection, event sources now.");
+        for (DmabufSource src = 0; src < _DMABUF_SOURCE_MAX; src++) {
+                strbuf_puts(sb, "dmabufd_source_up");
+                label_str(&w, true, "source", dmabuf_source_to_string(src));
+                strbuf_printf(sb, "} %d\n", dmabuf_state_source_up(s, src) ? 1 : 0);
+        }
+        for (DmabufdEventSource src = 0; live && src < _DMABUFD_EVENT_SOURCE_MAX; src++) {
+                strbuf_puts(sb, "dmabufd_source_up");
+                label_str(&w, true, "source", dmabufd_event_source_to_string(src));
+                strbuf_printf(sb, "} %d\n", live->source_up[src] ? 1 : 0);
+        }
+
+        if (live) {
+                family(&w, "dmabufd_events_total", "counter",
+                       "Events that ask for a snapshot, by kind, including those a cooldown suppressed.");
+                for (DmabufdEventKind k = 0; k < _DMABUFD_EVENT_KIND_MAX; k++) {
+                        strbuf_puts(sb, "dmabufd_events_total");
+                        label_str(&w, true, "kind", dmabufd_event_kind_to_string(k));
+                        strbuf_printf(sb, "} %" PRIu64 "\n", live->events[k]);
+                }
+                family(&w, "dmabufd_snapshots_total", "counter", "Snapshots written to the state directory.");
+                sample_u64(&w, "dmabufd_snapshots_total", live->snapshots);
+                family(&w, "dmabufd_snapshot_failures_total", "counter",
+                       "Snapshots that could not be written (disk full, I/O error, no state directory).");
+                sample_u64(&w, "dmabufd_snapshot_failures_total", live->snapshot_failures);
+        }
 
         if (f == DMABUF_PROM_OPENMETRICS)
                 strbuf_puts(sb, "# EOF\n");
         return strbuf_status(sb);
+}
+
+int dmabuf_prom_write(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts, DmabufPromFormat f) {
+        int r = dmabuf_prom_write_collection(sb, s, opts, f);
+
+        return r < 0 ? r : dmabuf_prom_write_daemon(sb, s, NULL, f);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "dmabuf-model.h"
+#include "dmabufd-event.h"
 #include "strbuf.h"
 
 typedef enum DmabufPromFormat {
@@ -28,6 +29,21 @@ const char *dmabuf_prom_content_type(DmabufPromFormat f);
  * and replaces invalid UTF-8 with U+FFFD. */
 int dmabuf_prom_append_label_value(StrBuf *sb, const char *v, size_t len);
 
-/* Writes every metric family of the state, its counters included, and "# EOF"
- * for OpenMetrics. Returns 0 or -ENOMEM. */
+/* What changes between collections: events arrive and snapshots are written at
+ * any time, so these are rendered for every scrape, never cached with a state. */
+typedef struct DmabufPromLive {
+        bool source_up[_DMABUFD_EVENT_SOURCE_MAX];
+        uint64_t events[_DMABUFD_EVENT_KIND_MAX];
+        uint64_t snapshots;
+        uint64_t snapshot_failures;
+} DmabufPromLive;
+
+/* The families a state determines, its counters included: these can be cached
+ * with the state. */
+int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts,
+                                 DmabufPromFormat f);
+/* dmabufd_source_up, the event and snapshot counters when live is given, and
+ * "# EOF" for OpenMetrics: what follows the collection's families. */
+int dmabuf_prom_write_daemon(StrBuf *sb, const DmabufState *s, const DmabufPromLive *live, DmabufPromFormat f);
+/* Both, without live figures (dmabufd dump). Returns 0 or -ENOMEM. */
 int dmabuf_prom_write(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts, DmabufPromFormat f);

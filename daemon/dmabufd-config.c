@@ -17,6 +17,23 @@
 #define TOP_MAX 100000U
 #define INTERVAL_MIN 0.05
 #define INTERVAL_MAX 86400.0
+#define COOLDOWN_MAX 86400.0
+#define SNAPSHOT_COUNT_MAX 100000U
+#define SNAPSHOT_BYTES_MIN (64ULL << 10)
+
+/* Why these: a kill storm is one incident, and its first snapshot holds the
+ * `before` that matters; the kills after it ride along in the next snapshot's
+ * "suppressed" list with what `before` said they held. PSI stays high for
+ * minutes once it fires, and each snapshot costs a full collection and several
+ * MiB of disk. A person asking twice in five seconds gets a 429. */
+static const double default_cooldown_sec[_DMABUFD_EVENT_KIND_MAX] = {
+        [DMABUFD_EVENT_OOM_KILL] = 30,
+        [DMABUFD_EVENT_LMK_KILL] = 30,
+        [DMABUFD_EVENT_CGROUP_OOM] = 30,
+        [DMABUFD_EVENT_PSI] = 300,
+        [DMABUFD_EVENT_JOURNAL] = 30,
+        [DMABUFD_EVENT_MANUAL] = 5,
+};
 
 void dmabufd_config_init(DmabufdConfig *c) {
         *c = (DmabufdConfig){
@@ -24,7 +41,11 @@ void dmabufd_config_init(DmabufdConfig *c) {
                 .log_level = LOG_INFO,
                 .top_processes = DMABUFD_DEFAULT_TOP,
                 .top_names = DMABUFD_DEFAULT_TOP,
+                .snapshot_max_count = DMABUFD_DEFAULT_SNAPSHOT_MAX_COUNT,
+                .snapshot_max_bytes = DMABUFD_DEFAULT_SNAPSHOT_MAX_BYTES,
+                .kmsg = true,
         };
+        memcpy(c->cooldown_sec, default_cooldown_sec, sizeof(c->cooldown_sec));
 }
 
 static void strv_free(char **v) {
@@ -37,7 +58,94 @@ void dmabufd_config_done(DmabufdConfig *c) {
         strv_free(c->listen);
         free(c->root);
         free(c->state_dir);
+        strv_free(c->psi_triggers);
+        strv_free(c->cgroups);
+        strv_free(c->journal_matches);
         dmabufd_config_init(c);
+}
+
+static int strv_copy(char ***dst, char *const *src) {
+        size_t n = 0;
+        char **v;
+
+        if (!src) {
+                *dst = NULL;
+                return 0;
+        }
+        while (src[n])
+                n++;
+        v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(v[i] = strdup(src[i]))) {
+                        strv_free(v);
+                        return -ENOMEM;
+                }
+        *dst = v;
+        return 0;
+}
+
+int dmabufd_config_copy(DmabufdConfig *dst, const DmabufdConfig *src) {
+        *dst = *src;
+        dst->listen = dst->psi_triggers = dst->cgroups = dst->journal_matches = NULL;
+        dst->root = dst->state_dir = NULL;
+        if (strv_copy(&dst->listen, src->listen) < 0 || strv_copy(&dst->psi_triggers, src->psi_triggers) < 0 ||
+            strv_copy(&dst->cgroups, src->cgroups) < 0 ||
+            strv_copy(&dst->journal_matches, src->journal_matches) < 0 ||
+            (src->root && !(dst->root = strdup(src->root))) ||
+            (src->state_dir && !(dst->state_dir = strdup(src->state_dir)))) {
+                dmabufd_config_done(dst);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+static int strv_push(char ***list, const char *v) {
+        size_t n = 0;
+        char **nv, *copy;
+
+        for (; *list && (*list)[n]; n++)
+                ;
+        copy = strdup(v);
+        if (!copy)
+                return -ENOMEM;
+        nv = realloc(*list, (n + 2) * sizeof(char *));
+        if (!nv) {
+                free(copy);
+                return -ENOMEM;
+        }
+        nv[n] = copy;
+        nv[n + 1] = NULL;
+        *list = nv;
+        return 0;
+}
+
+static char ***list_field(DmabufdConfig *c, const char *key) {
+        if (streq(key, "listen"))
+                return &c->listen;
+        if (streq(key, "psi_trigger"))
+                return &c->psi_triggers;
+        if (streq(key, "cgroup"))
+                return &c->cgroups;
+        if (streq(key, "journal_match"))
+                return &c->journal_matches;
+        return NULL;
+}
+
+bool dmabufd_config_key_is_list(const char *key) {
+        return streq(key, "listen") || streq(key, "psi_trigger") || streq(key, "cgroup") ||
+               streq(key, "journal_match");
+}
+
+void dmabufd_config_reset_list(DmabufdConfig *c, const char *key) {
+        char ***field = list_field(c, key);
+
+        if (!field)
+                return;
+        strv_free(*field);
+        /* Empty but set: a list of none, which turns an event source off. */
+        *field = calloc(1, sizeof(char *));
 }
 
 int dmabufd_config_add_listen(DmabufdConfig *c, const char *addr, bool append, char *err, size_t err_len) {
@@ -92,6 +200,68 @@ static int parse_interval(const char *v, double *ret) {
                 return -EINVAL;
         *ret = d;
         return 0;
+}
+
+static int parse_seconds(const char *v, double max, double *ret) {
+        char *end;
+        double d;
+
+        errno = 0;
+        d = strtod(v, &end);
+        if (errno != 0 || end == v || *end != '\0' || !isfinite(d) || d < 0 || d > max)
+                return -EINVAL;
+        *ret = d;
+        return 0;
+}
+
+/* "1048576", "512K", "256M", "1G", "1T": binary multiples, as du and systemd read them. */
+static int parse_size(const char *v, uint64_t *ret) {
+        static const char suffixes[] = "KMGT";
+        uint64_t n;
+        size_t len = strlen(v);
+        unsigned shift = 0;
+        const char *p;
+        char num[32];
+
+        if (len == 0 || len >= sizeof(num))
+                return -EINVAL;
+        memcpy(num, v, len + 1);
+        if ((p = strchr(suffixes, num[len - 1])) && num[len - 1] != '\0') {
+                shift = 10 * (unsigned) (p - suffixes + 1);
+                num[len - 1] = '\0';
+        }
+        if (safe_atou64(num, &n) < 0 || (shift > 0 && n > (UINT64_MAX >> shift)))
+                return -EINVAL;
+        *ret = n << shift;
+        return 0;
+}
+
+static int parse_bool(const char *v, bool *ret) {
+        if (streq(v, "yes") || streq(v, "true") || streq(v, "on") || streq(v, "1"))
+                *ret = true;
+        else if (streq(v, "no") || streq(v, "false") || streq(v, "off") || streq(v, "0"))
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* A cgroup below the cgroup2 mount; ".." could leave it. */
+static bool cgroup_path_is_valid(const char *v) {
+        const char *p = v;
+
+        if (!*v)
+                return false;
+        while (*p) {
+                size_t n = strcspn(p, "/");
+
+                if (n == 2 && p[0] == '.' && p[1] == '.')
+                        return false;
+                p += n;
+                if (*p == '/')
+                        p++;
+        }
+        return true;
 }
 
 static int set_string(char **field, const char *v) {
@@ -150,15 +320,81 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                                  TOP_MAX);
                 return r;
         }
+        if (streq(key, "snapshot_max_count")) {
+                unsigned n;
+                r = parse_uint(value, SNAPSHOT_COUNT_MAX, &n);
+                if (r < 0 || n == 0) {
+                        snprintf(err, err_len, "invalid snapshot_max_count '%s': expected a whole number from 1 to %u",
+                                 value, SNAPSHOT_COUNT_MAX);
+                        return -EINVAL;
+                }
+                c->snapshot_max_count = n;
+                return 0;
+        }
+        if (streq(key, "snapshot_max_bytes")) {
+                r = parse_size(value, &c->snapshot_max_bytes);
+                if (r < 0 || c->snapshot_max_bytes < SNAPSHOT_BYTES_MIN) {
+                        snprintf(err, err_len,
+                                 "invalid snapshot_max_bytes '%s': expected a size of at least 64K, such as 512M or 2G",
+                                 value);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (strneq(key, "cooldown_", STRLEN("cooldown_"))) {
+                DmabufdEventKind k = dmabufd_event_kind_from_string(key + STRLEN("cooldown_"));
+
+                if (k == _DMABUFD_EVENT_KIND_INVALID) {
+                        snprintf(err, err_len,
+                                 "unknown option '%s': cooldowns are cooldown_oom_kill, cooldown_lmk_kill, "
+                                 "cooldown_cgroup_oom, cooldown_psi, cooldown_journal and cooldown_manual",
+                                 key);
+                        return -ENOENT;
+                }
+                r = parse_seconds(value, COOLDOWN_MAX, &c->cooldown_sec[k]);
+                if (r < 0)
+                        snprintf(err, err_len, "invalid %s '%s': expected seconds from 0 to %g", key, value,
+                                 COOLDOWN_MAX);
+                return r;
+        }
+        if (streq(key, "snapshot_post")) {
+                if (streq(value, "loopback"))
+                        c->snapshot_post_any = false;
+                else if (streq(value, "any"))
+                        c->snapshot_post_any = true;
+                else {
+                        snprintf(err, err_len, "invalid snapshot_post '%s': expected loopback or any", value);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (streq(key, "kmsg")) {
+                r = parse_bool(value, &c->kmsg);
+                if (r < 0)
+                        snprintf(err, err_len, "invalid kmsg '%s': expected yes or no", value);
+                return r;
+        }
+        if (streq(key, "cgroup")) {
+                if (!*value) {
+                        dmabufd_config_reset_list(c, key);
+                        return c->cgroups ? 0 : -ENOMEM;
+                }
+                if (!cgroup_path_is_valid(value)) {
+                        snprintf(err, err_len,
+                                 "invalid cgroup '%s': expected a path below the cgroup2 mount without '..'", value);
+                        return -EINVAL;
+                }
+                return strv_push(&c->cgroups, value);
+        }
         snprintf(err, err_len, "unknown option '%s'", key);
         return -ENOENT;
 }
 
 typedef struct LoadContext {
         DmabufdConfig *config;
-        char err[256];
+        char err[512];
         int error;
-        bool listen_seen;
+        bool listen_seen, psi_seen, cgroup_seen, journal_seen;
 } LoadContext;
 
 static int on_ini_entry(void *userdata, const char *section, const char *name, const char *value) {
@@ -177,12 +413,21 @@ static int on_ini_entry(void *userdata, const char *section, const char *name, c
                 ctx->error = -EINVAL;
                 return 0;
         }
-        /* The file's listen lines replace the built-in default, then accumulate. */
+        /* A list's lines in the file replace the built-in default, then accumulate. */
         if (streq(name, "listen") && !ctx->listen_seen) {
                 ctx->listen_seen = true;
                 r = dmabufd_config_add_listen(ctx->config, value, false, ctx->err, sizeof(ctx->err));
-        } else
+        } else {
+                bool *seen = streq(name, "psi_trigger") ? &ctx->psi_seen
+                             : streq(name, "cgroup")    ? &ctx->cgroup_seen
+                             : streq(name, "journal_match") ? &ctx->journal_seen
+                                                            : NULL;
+                if (seen && !*seen) {
+                        *seen = true;
+                        dmabufd_config_reset_list(ctx->config, name);
+                }
                 r = dmabufd_config_set(ctx->config, name, value, ctx->err, sizeof(ctx->err));
+        }
         if (r < 0) {
                 ctx->error = r == -ENOENT ? -EINVAL : r;
                 return 0;

@@ -25,3 +25,16 @@ DmabufdEventKind dmabufd_event_kind_from_string(const char *s) {
                         return (DmabufdEventKind) i;
         return _DMABUFD_EVENT_KIND_INVALID;
 }
+
+static const char *const event_source_table[_DMABUFD_EVENT_SOURCE_MAX] = {
+        [DMABUFD_EVENT_SOURCE_KMSG] = "kmsg",
+        [DMABUFD_EVENT_SOURCE_PSI] = "psi",
+        [DMABUFD_EVENT_SOURCE_CGROUP] = "cgroup",
+        [DMABUFD_EVENT_SOURCE_JOURNAL] = "journal",
+};
+
+const char *dmabufd_event_source_to_string(DmabufdEventSource s) {
+        if (s < 0 || s >= _DMABUFD_EVENT_SOURCE_MAX)
+                return NULL;
+        return event_source_table[s];
+}

@@ -5,6 +5,7 @@
  * described by the source in its own terms. The manager decides whether it takes
  * a snapshot (cooldowns) and what the snapshot's trigger says. */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,6 +26,18 @@ typedef enum DmabufdEventKind {
  * trigger kinds, also the label values of dmabufd_events_total. */
 const char *dmabufd_event_kind_to_string(DmabufdEventKind k);
 DmabufdEventKind dmabufd_event_kind_from_string(const char *s);
+
+/* The sources of events, each reported in dmabufd_source_up. The manual source
+ * (HTTP and SIGUSR1) is always there and is not listed. */
+typedef enum DmabufdEventSource {
+        DMABUFD_EVENT_SOURCE_KMSG,
+        DMABUFD_EVENT_SOURCE_PSI,
+        DMABUFD_EVENT_SOURCE_CGROUP,
+        DMABUFD_EVENT_SOURCE_JOURNAL,
+        _DMABUFD_EVENT_SOURCE_MAX,
+} DmabufdEventSource;
+
+const char *dmabufd_event_source_to_string(DmabufdEventSource s);
 
 /* Every pointer is borrowed: valid while the handler runs, no longer. Fields a
  * kind does not use are 0 or NULL. */

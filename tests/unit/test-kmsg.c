@@ -1,5 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
+
 #include "dmabuf-kmsg.h"
+#include "dmabufd-source-kmsg.h"
+#include "macro.h"
 #include "test-util.h"
 
 #define KMSG_DIR FIXTURES_DIR "/kmsg"
@@ -232,6 +239,210 @@ START_TEST(test_summary_mismatch) {
 }
 END_TEST
 
+/* Collects what the splitter hands out. */
+typedef struct Split {
+        size_t n;
+        char *rec[64];
+        size_t len[64];
+} Split;
+
+static void on_split(const char *record, size_t len, void *userdata) {
+        Split *sp = userdata;
+
+        ck_assert_uint_lt(sp->n, 64);
+        sp->rec[sp->n] = strndup(record, len);
+        sp->len[sp->n++] = len;
+}
+
+static void split_free(Split *sp) {
+        for (size_t i = 0; i < sp->n; i++)
+                free(sp->rec[i]);
+        sp->n = 0;
+}
+
+/* Whatever the chunking of a FIFO, the splitter cuts the same records as
+ * /dev/kmsg's one-per-read, continuation lines included. */
+START_TEST(test_splitter_chunks) {
+        static const size_t chunks[] = { 1, 3, 7, 64, 4096, 1 << 20 };
+        static DmabufKmsgSplitter s;
+        Records r;
+
+        load("lowmemorykiller-staging.txt", &r);
+        for (size_t c = 0; c < ELEMENTSOF(chunks); c++) {
+                size_t total = (size_t) (r.start[r.n - 1] + r.len[r.n - 1] - r.data);
+                Split sp = { 0 };
+
+                memset(&s, 0, sizeof(s));
+                for (size_t off = 0; off < total; off += chunks[c])
+                        dmabuf_kmsg_splitter_feed(&s, r.data + off, MIN(chunks[c], total - off), on_split, &sp);
+                dmabuf_kmsg_splitter_flush(&s, on_split, &sp);
+                ck_assert_uint_eq(sp.n, r.n);
+                for (size_t i = 0; i < r.n; i++) {
+                        ck_assert_uint_eq(sp.len[i], r.len[i]);
+                        ck_assert(memcmp(sp.rec[i], r.start[i], r.len[i]) == 0);
+                }
+                ck_assert_uint_eq(s.overlong, 0);
+                split_free(&sp);
+        }
+        free(r.data);
+}
+END_TEST
+
+START_TEST(test_splitter_overlong) {
+        static DmabufKmsgSplitter s;
+        char path[PATH_MAX];
+        Split sp = { 0 };
+        char *data;
+        size_t len;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/overlong.txt", KMSG_DIR);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        data = malloc(64 * 1024);
+        len = fread(data, 1, 64 * 1024, f);
+        fclose(f);
+        ck_assert_uint_gt(len, 20000);
+
+        memset(&s, 0, sizeof(s));
+        for (size_t off = 0; off < len; off += 4096)
+                dmabuf_kmsg_splitter_feed(&s, data + off, MIN((size_t) 4096, len - off), on_split, &sp);
+        dmabuf_kmsg_splitter_flush(&s, on_split, &sp);
+        ck_assert_uint_eq(s.overlong, 1);
+        /* The four records after it are whole. */
+        ck_assert_uint_eq(sp.n, 4);
+        ck_assert(strstr(sp.rec[3], "Killed process 36 (oomhog)"));
+        split_free(&sp);
+
+        /* A continuation line with no record before it is dropped. */
+        dmabuf_kmsg_splitter_feed(&s, " SUBSYSTEM=x\n6,1,1,-;hello\n", 27, on_split, &sp);
+        dmabuf_kmsg_splitter_flush(&s, on_split, &sp);
+        ck_assert_uint_eq(sp.n, 1);
+        ck_assert_str_eq(sp.rec[0], "6,1,1,-;hello\n");
+        split_free(&sp);
+        free(data);
+}
+END_TEST
+
+typedef struct Seen {
+        size_t n;
+        DmabufdEventKind kind[8];
+        pid_t pid[8];
+        char comm[8][64];
+        char line[8][1024];
+} Seen;
+
+static void on_event(const DmabufdEvent *e, void *userdata) {
+        Seen *seen = userdata;
+
+        ck_assert_uint_lt(seen->n, 8);
+        seen->kind[seen->n] = e->kind;
+        seen->pid[seen->n] = e->pid;
+        snprintf(seen->comm[seen->n], 64, "%s", e->comm);
+        snprintf(seen->line[seen->n], 1024, "%s", e->line);
+        seen->n++;
+}
+
+static void write_file_to(int fd, const char *name) {
+        char path[PATH_MAX], buf[4096];
+        size_t n;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/%s", KMSG_DIR, name);
+        f = fopen(path, "re");
+        ck_assert_ptr_nonnull(f);
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+                ck_assert_int_eq(write(fd, buf, n), (ssize_t) n);
+        fclose(f);
+}
+
+/* Runs the loop until want events arrived or 5 s passed. */
+static void run_until(sd_event *e, Seen *seen, size_t want) {
+        for (int i = 0; i < 100 && seen->n < want; i++)
+                ck_assert_int_ge(sd_event_run(e, 50 * 1000), 0);
+}
+
+/* A FIFO at <root>/dev/kmsg, fed like the kernel would: real kill lines make
+ * events; garbage, overlong lines and forged userspace records do not, and the
+ * feeder closing its end does not end the source. */
+START_TEST(test_source_fifo) {
+        char *root = tu_mkdtemp(), path[PATH_MAX];
+        DmabufdSourceKmsg *src = NULL;
+        sd_event *e = NULL;
+        Seen seen = { 0 };
+        int root_fd, w;
+
+        tu_mkdirs(root, "dev/x");
+        snprintf(path, sizeof(path), "%s/dev/kmsg", root);
+        ck_assert_int_eq(mkfifo(path, 0600), 0);
+        root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(sd_event_new(&e), 0);
+        ck_assert_int_eq(dmabufd_source_kmsg_new(e, root_fd, on_event, &seen, &src), 0);
+        ck_assert(dmabufd_source_kmsg_is_up(src));
+
+        w = open(path, O_WRONLY | O_CLOEXEC);
+        ck_assert_int_ge(w, 0);
+        write_file_to(w, "garbage.txt");
+        /* Facility 1 (user): what a root process writing to /dev/kmsg gets. */
+        {
+                const char *forged = "14,1600,4140000,-;Out of memory: Killed process 4242 (forged) total-vm:1kB\n";
+                ck_assert_int_eq(write(w, forged, strlen(forged)), (ssize_t) strlen(forged));
+        }
+        write_file_to(w, "overlong.txt");
+        close(w);
+        run_until(e, &seen, 1);
+        ck_assert_uint_eq(seen.n, 1);
+        ck_assert_int_eq(seen.kind[0], DMABUFD_EVENT_OOM_KILL);
+        ck_assert_int_eq(seen.pid[0], 36);
+        ck_assert_str_eq(seen.comm[0], "oomhog");
+        ck_assert(strstr(seen.line[0], "oom-kill:constraint=CONSTRAINT_NONE"));
+        ck_assert(strstr(seen.line[0], "Killed process 36 (oomhog)"));
+
+        /* A second feeder after the first closed: still read. */
+        w = open(path, O_WRONLY | O_CLOEXEC);
+        write_file_to(w, "lowmemorykiller-staging.txt");
+        close(w);
+        run_until(e, &seen, 2);
+        ck_assert_uint_ge(seen.n, 2);
+        ck_assert_int_eq(seen.kind[1], DMABUFD_EVENT_LMK_KILL);
+        ck_assert(dmabufd_source_kmsg_is_up(src));
+
+        dmabufd_source_kmsg_free(src);
+        sd_event_unref(e);
+        close(root_fd);
+        tu_rm_rf(root);
+}
+END_TEST
+
+/* What is already in the log when the source starts is history: on a seekable
+ * log it starts at the end. A regular file cannot be polled, so the source is
+ * down, and says so, rather than spinning or crashing. */
+START_TEST(test_source_down) {
+        char *root = tu_mkdtemp();
+        DmabufdSourceKmsg *src = NULL;
+        sd_event *e = NULL;
+        Seen seen = { 0 };
+        int root_fd;
+
+        root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        ck_assert_int_ge(sd_event_new(&e), 0);
+        ck_assert_int_eq(dmabufd_source_kmsg_new(e, root_fd, on_event, &seen, &src), 0);
+        ck_assert(!dmabufd_source_kmsg_is_up(src));
+        dmabufd_source_kmsg_free(src);
+
+        tu_write_str(root, "dev/kmsg", "6,1,1,-;Out of memory: Killed process 36 (oomhog)\n");
+        ck_assert_int_eq(dmabufd_source_kmsg_new(e, root_fd, on_event, &seen, &src), 0);
+        ck_assert(!dmabufd_source_kmsg_is_up(src));
+        ck_assert_int_ge(sd_event_run(e, 10 * 1000), 0);
+        ck_assert_uint_eq(seen.n, 0);
+        dmabufd_source_kmsg_free(src);
+
+        sd_event_unref(e);
+        close(root_fd);
+        tu_rm_rf(root);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("kmsg");
         TCase *tc = tcase_create("kmsg");
@@ -245,6 +456,10 @@ int main(void) {
         tcase_add_test(tc, test_lowmemorykiller);
         tcase_add_test(tc, test_malformed_reports);
         tcase_add_test(tc, test_summary_mismatch);
+        tcase_add_test(tc, test_splitter_chunks);
+        tcase_add_test(tc, test_splitter_overlong);
+        tcase_add_test(tc, test_source_fifo);
+        tcase_add_test(tc, test_source_down);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
