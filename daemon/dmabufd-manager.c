@@ -6,12 +6,19 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <systemd/sd-event.h>
 #include <time.h>
 
 #include "dmabuf-collect.h"
+#include "dmabuf-json.h"
+#include "dmabuf-snapshot.h"
 #include "dmabufd-http.h"
 #include "dmabufd-manager.h"
+#include "dmabufd-snapshot-store.h"
+#include "dmabufd-source-kmsg.h"
 #include "log.h"
 #include "macro.h"
 
@@ -22,14 +29,29 @@
 struct Manager {
         sd_event *event;
         sd_event_source *timer;
-        sd_event_source *sigterm, *sigint, *sighup;
+        sd_event_source *sigterm, *sigint, *sighup, *sigusr1;
         ManagerReloadFunc reload;
         void *reload_userdata;
         DmabufdConfig config; /* what is in force, to compare on reload */
         int root_fd;
         uint64_t interval_usec;
-        DmabufPromOptions prom_options;
+        DmabufdHttpSettings http_settings;
         DmabufdHttp *http;
+        DmabufdSnapshotStore *store; /* NULL: the state directory is unusable */
+
+        DmabufdSourceKmsg *kmsg;
+
+        /* Snapshot requests from the HTTP threads, handed over through an eventfd. */
+        pthread_mutex_t requests_lock;
+        DmabufdSnapshotRequest *requests;
+        bool closing;
+        int requests_fd;
+        sd_event_source *requests_source;
+
+        /* CLOCK_MONOTONIC of each kind's last snapshot attempt, for cooldowns. */
+        uint64_t last_attempt_usec[_DMABUFD_EVENT_KIND_MAX];
+        bool attempted[_DMABUFD_EVENT_KIND_MAX];
+        DmabufSuppressed suppressed;
 
         /* The one thing shared with the HTTP threads: the latest state. The lock
          * covers the pointer swap and the taking of a reference, nothing more. */
@@ -39,6 +61,8 @@ struct Manager {
          * publication from the interval then in force, so the HTTP threads never
          * read the interval, which SIGHUP may change. */
         uint64_t alive_until_usec;
+        /* Event and snapshot figures for /metrics, under state_lock too. */
+        DmabufPromLive live;
 
         DmabufCounters counters;
         uint64_t last_parse_warning_usec;
@@ -72,10 +96,51 @@ static bool alive(void *userdata) {
         return now_usec(CLOCK_MONOTONIC) <= until;
 }
 
+static void get_live(void *userdata, DmabufPromLive *ret) {
+        Manager *m = userdata;
+
+        pthread_mutex_lock(&m->state_lock);
+        *ret = m->live;
+        pthread_mutex_unlock(&m->state_lock);
+}
+
+static int request_snapshot(void *userdata, DmabufdSnapshotRequest *req) {
+        Manager *m = userdata;
+        DmabufdSnapshotRequest **tail;
+        uint64_t one = 1;
+
+        pthread_mutex_lock(&m->requests_lock);
+        if (m->closing) {
+                pthread_mutex_unlock(&m->requests_lock);
+                return -ESHUTDOWN;
+        }
+        req->next = NULL;
+        for (tail = &m->requests; *tail; tail = &(*tail)->next)
+                ;
+        *tail = req;
+        pthread_mutex_unlock(&m->requests_lock);
+        /* An eventfd counter cannot overflow from this, and a failed write still
+         * leaves the request queued for the next wake-up. */
+        (void) !write(m->requests_fd, &one, sizeof(one));
+        return 0;
+}
+
 static const DmabufdHttpOps http_ops = {
         .get_state = get_state,
         .alive = alive,
+        .get_live = get_live,
+        .request_snapshot = request_snapshot,
 };
+
+static void update_sources_up(Manager *m) {
+        bool up[_DMABUFD_EVENT_SOURCE_MAX] = {
+                [DMABUFD_EVENT_SOURCE_KMSG] = dmabufd_source_kmsg_is_up(m->kmsg),
+        };
+
+        pthread_mutex_lock(&m->state_lock);
+        memcpy(m->live.source_up, up, sizeof(up));
+        pthread_mutex_unlock(&m->state_lock);
+}
 
 static void publish(Manager *m, DmabufState *s) {
         DmabufState *old;
@@ -107,7 +172,8 @@ static void report_parse_errors(Manager *m, const DmabufState *s) {
                     st->first_error, total);
 }
 
-static int collect(Manager *m) {
+/* Collects and publishes; with ret, also hands back a reference to the new state. */
+static int collect(Manager *m, DmabufState **ret) {
         DmabufState *s = NULL;
         int r;
 
@@ -132,18 +198,174 @@ static int collect(Manager *m) {
         report_parse_errors(m, s);
         log_debug("collected %zu buffers and %zu processes in %.3f s", dmabuf_state_n_buffers(s),
                   dmabuf_state_n_processes(s), dmabuf_state_duration_sec(s));
+        if (ret)
+                *ret = dmabuf_state_ref(s);
         publish(m, s);
+        update_sources_up(m);
         /* A collection frees about as much as it allocates; glibc would keep those
          * pages, and the daemon's RSS would sit at its peak for good. */
         malloc_trim(0);
         return 0;
 }
 
+static int write_snapshot(FILE *f, void *userdata) {
+        return dmabuf_snapshot_write(f, userdata);
+}
+
+/* "20261121T101500.123Z-oom_kill": sorts by time, reads as one, and stays in
+ * the store's id alphabet. */
+static void make_id(uint64_t usec, DmabufdEventKind kind, unsigned attempt, char *buf, size_t len) {
+        char t[32];
+        size_t o = 0;
+
+        dmabuf_json_format_time(usec, t);
+        for (const char *p = t; *p && o + 1 < len; p++)
+                if (*p != '-' && *p != ':')
+                        buf[o++] = *p;
+        buf[o] = '\0';
+        if (attempt == 0)
+                snprintf(buf + o, len - o, "-%s", dmabufd_event_kind_to_string(kind));
+        else
+                snprintf(buf + o, len - o, "-%s-%u", dmabufd_event_kind_to_string(kind), attempt + 1);
+}
+
+static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret) {
+        _cleanup_state_ DmabufState *before = dmabuf_state_ref(m->state), *fresh = NULL;
+        uint64_t at = now_usec(CLOCK_REALTIME), started = now_usec(CLOCK_MONOTONIC);
+        char id[DMABUFD_SNAPSHOT_ID_MAX], taken_at[32];
+        DmabufSnapshot snap = {};
+        int r;
+
+        /* A failed collection still leaves `before`, the part that matters for
+         * a kill; the snapshot says "state": null. */
+        (void) collect(m, &fresh);
+
+        snap = (DmabufSnapshot){
+                .taken_at_usec = at,
+                .trigger = dmabuf_snapshot_trigger_new(e, at, before),
+                .suppressed = dmabuf_suppressed_to_json(&m->suppressed),
+                .memory = memory_json(m->root_fd),
+                .before = before,
+                .state = fresh,
+                .id = id,
+        };
+        dmabuf_json_format_time(at, taken_at);
+        if (!snap.trigger || !snap.memory)
+                r = -ENOMEM;
+        else if (!m->store)
+                r = -ENODEV;
+        else
+                for (unsigned attempt = 0;; attempt++) {
+                        make_id(at, e->kind, attempt, id, sizeof(id));
+                        r = dmabufd_snapshot_store_add(m->store, id, taken_at, dmabufd_event_kind_to_string(e->kind),
+                                                       write_snapshot, &snap, ret);
+                        if (r != -EEXIST || attempt >= 8)
+                                break;
+                }
+        json_object_put(snap.trigger);
+        json_object_put(snap.suppressed);
+        json_object_put(snap.memory);
+
+        pthread_mutex_lock(&m->state_lock);
+        if (r >= 0)
+                m->live.snapshots++;
+        else
+                m->live.snapshot_failures++;
+        pthread_mutex_unlock(&m->state_lock);
+        if (r < 0) {
+                if (r == -ENODEV)
+                        log_error("snapshot on %s not taken: the state directory is not usable (see the start-up "
+                                  "error)",
+                                  dmabufd_event_kind_to_string(e->kind));
+                else
+                        log_error_errno(r, "snapshot %s could not be written, the stored ones are kept: %m", id);
+                return r;
+        }
+        memset(&m->suppressed, 0, sizeof(m->suppressed));
+        log_info("snapshot %s taken on %s in %.3f s (%" PRIu64 " bytes)", id, dmabufd_event_kind_to_string(e->kind),
+                 (double) (now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC, ret->bytes);
+        malloc_trim(0);
+        return 0;
+}
+
+/* Every event is counted; one inside its kind's cooldown is kept for the next
+ * snapshot instead of taking one. Returns 0, -EBUSY with *retry_after_sec, or
+ * the snapshot's -errno. */
+static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret, uint64_t *retry_after_sec) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC), cooldown;
+        DmabufdSnapshotInfo info;
+
+        pthread_mutex_lock(&m->state_lock);
+        m->live.events[e->kind]++;
+        pthread_mutex_unlock(&m->state_lock);
+
+        cooldown = (uint64_t) (m->config.cooldown_sec[e->kind] * (double) USEC_PER_SEC);
+        if (m->attempted[e->kind] && now - m->last_attempt_usec[e->kind] < cooldown) {
+                uint64_t left = cooldown - (now - m->last_attempt_usec[e->kind]);
+
+                dmabuf_suppressed_add(&m->suppressed, e, now_usec(CLOCK_REALTIME), m->state);
+                log_info("%s event inside its cooldown: no snapshot, recorded for the next one",
+                         dmabufd_event_kind_to_string(e->kind));
+                if (retry_after_sec)
+                        *retry_after_sec = (left + USEC_PER_SEC - 1) / USEC_PER_SEC;
+                return -EBUSY;
+        }
+        m->attempted[e->kind] = true;
+        m->last_attempt_usec[e->kind] = now;
+        return take_snapshot(m, e, ret ? ret : &info);
+}
+
+static void on_source_event(const DmabufdEvent *e, void *userdata) {
+        (void) handle_event(userdata, e, NULL, NULL);
+}
+
+static int on_requests(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Manager *m = userdata;
+        DmabufdSnapshotRequest *list, *next;
+        uint64_t n;
+
+        (void) !read(fd, &n, sizeof(n));
+        pthread_mutex_lock(&m->requests_lock);
+        list = m->requests;
+        m->requests = NULL;
+        pthread_mutex_unlock(&m->requests_lock);
+        for (DmabufdSnapshotRequest *req = list; req; req = next) {
+                DmabufdEvent e = { .kind = DMABUFD_EVENT_MANUAL, .origin = req->origin };
+
+                /* Read before completing: the HTTP thread frees req once it has answered. */
+                next = req->next;
+                req->result = handle_event(m, &e, &req->info, &req->retry_after_sec);
+                dmabufd_http_snapshot_done(req);
+        }
+        return 0;
+}
+
+static int on_sigusr1(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        DmabufdEvent e = { .kind = DMABUFD_EVENT_MANUAL, .origin = "SIGUSR1" };
+
+        (void) handle_event(userdata, &e, NULL, NULL);
+        return 0;
+}
+
+/* Sources follow the configuration; SIGHUP rebuilds them when it changed. */
+static int start_sources(Manager *m) {
+        int r = 0;
+
+        if (m->config.kmsg && !m->kmsg)
+                r = dmabufd_source_kmsg_new(m->event, m->root_fd, on_source_event, m, &m->kmsg);
+        update_sources_up(m);
+        return r;
+}
+
+static void stop_sources(Manager *m) {
+        m->kmsg = dmabufd_source_kmsg_free(m->kmsg);
+}
+
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         uint64_t now, next;
 
-        (void) collect(m);
+        (void) collect(m, NULL);
 
         /* Keep a fixed cadence; after a scan longer than the interval, skip ahead
          * rather than run back to back. */
@@ -173,28 +395,33 @@ static bool str_equal(const char *a, const char *b) {
         return (!a && !b) || (a && b && streq(a, b));
 }
 
-static int config_copy(DmabufdConfig *dst, const DmabufdConfig *src) {
-        char err[256];
+static bool sources_config_equal(const DmabufdConfig *a, const DmabufdConfig *b) {
+        /* NULL (the defaults) and an empty list (off) differ. */
+        return a->kmsg == b->kmsg && !a->psi_triggers == !b->psi_triggers &&
+               strv_equal(a->psi_triggers, b->psi_triggers) && !a->cgroups == !b->cgroups &&
+               strv_equal(a->cgroups, b->cgroups) && !a->journal_matches == !b->journal_matches &&
+               strv_equal(a->journal_matches, b->journal_matches);
+}
 
-        dmabufd_config_init(dst);
-        dst->interval_sec = src->interval_sec;
-        dst->log_level = src->log_level;
-        dst->top_processes = src->top_processes;
-        dst->top_names = src->top_names;
-        for (char **l = src->listen; l && *l; l++)
-                if (dmabufd_config_add_listen(dst, *l, true, err, sizeof(err)) < 0)
-                        return -ENOMEM;
-        if ((src->root && !(dst->root = strdup(src->root))) ||
-            (src->state_dir && !(dst->state_dir = strdup(src->state_dir))))
-                return -ENOMEM;
-        return 0;
+static DmabufdSnapshotLimits snapshot_limits(const DmabufdConfig *c) {
+        return (DmabufdSnapshotLimits){ .max_count = c->snapshot_max_count, .max_bytes = c->snapshot_max_bytes };
+}
+
+static DmabufdHttpSettings http_settings(const DmabufdConfig *c) {
+        return (DmabufdHttpSettings){
+                .prom = { .top_processes = c->top_processes, .top_names = c->top_names },
+                .snapshot_post_any = c->snapshot_post_any,
+        };
 }
 
 /* SIGHUP: apply what can change in place; what needs the process restarted (the
- * sockets, the root) is reported and left as it is. A bad file changes nothing. */
+ * sockets, the root, the state directory) is reported and left as it is. A bad
+ * file changes nothing. */
 static int on_reload_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
         Manager *m = userdata;
         DmabufdConfig c;
+        DmabufdSnapshotLimits limits;
+        bool restart_sources, interval_changed;
         char err[512];
         int r;
 
@@ -208,21 +435,46 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         if (!strv_equal(c.listen, m->config.listen) || !str_equal(c.root, m->config.root) ||
             !str_equal(c.state_dir, m->config.state_dir))
                 log_warning("listen, root and state_dir changes take effect on restart; keeping the current ones");
+        interval_changed = c.interval_sec != m->config.interval_sec;
+        restart_sources = !sources_config_equal(&c, &m->config);
+        if (restart_sources)
+                stop_sources(m);
+        /* The new configuration is taken whole, but for the fields that stay
+         * until a restart: those are swapped back, and the rest freed. */
+        SWAP(c.listen, m->config.listen);
+        SWAP(c.root, m->config.root);
+        SWAP(c.state_dir, m->config.state_dir);
+        SWAP(c, m->config);
+        dmabufd_config_done(&c);
 
-        log_set_max_level(c.log_level);
-        m->prom_options = (DmabufPromOptions){ .top_processes = c.top_processes, .top_names = c.top_names };
-        dmabufd_http_set_options(m->http, &m->prom_options);
-        if (c.interval_sec != m->config.interval_sec) {
-                m->interval_usec = (uint64_t) (c.interval_sec * (double) USEC_PER_SEC);
+        log_set_max_level(m->config.log_level);
+        m->http_settings = http_settings(&m->config);
+        dmabufd_http_set_settings(m->http, &m->http_settings);
+        if (interval_changed) {
+                m->interval_usec = (uint64_t) (m->config.interval_sec * (double) USEC_PER_SEC);
                 (void) sd_event_source_set_time_relative(m->timer, m->interval_usec);
         }
-        m->config.interval_sec = c.interval_sec;
-        m->config.log_level = c.log_level;
-        m->config.top_processes = c.top_processes;
-        m->config.top_names = c.top_names;
-        dmabufd_config_done(&c);
-        log_info("configuration reloaded");
+        limits = snapshot_limits(&m->config);
+        if (m->store)
+                dmabufd_snapshot_store_set_limits(m->store, &limits);
+        if (restart_sources)
+                (void) start_sources(m);
+        log_info("configuration reloaded%s", restart_sources ? ", event sources restarted" : "");
         return 0;
+}
+
+static void open_store(Manager *m) {
+        const char *dir = m->config.state_dir ? m->config.state_dir : DMABUFD_DEFAULT_STATE_DIR;
+        DmabufdSnapshotLimits limits = snapshot_limits(&m->config);
+        int r;
+
+        r = dmabufd_snapshot_store_open(dir, &limits, &m->store);
+        if (r < 0) {
+                /* Metrics are the daemon's first job; it carries on, and every
+                 * snapshot it cannot take is counted as a failure. */
+                log_error_errno(r, "state directory %s is not usable, snapshots will fail: %m", dir);
+                m->store = NULL;
+        }
 }
 
 int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *listeners, size_t n_listeners,
@@ -235,18 +487,18 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         if (!m)
                 return log_error_errno(-ENOMEM, "out of memory");
         pthread_mutex_init(&m->state_lock, NULL);
+        pthread_mutex_init(&m->requests_lock, NULL);
+        m->requests_fd = -EBADF;
         m->root_fd = root_fd;
         m->reload = reload;
         m->reload_userdata = reload_userdata;
-        if (config_copy(&m->config, config) < 0) {
+        if (dmabufd_config_copy(&m->config, config) < 0) {
                 r = log_error_errno(-ENOMEM, "out of memory");
+                dmabufd_config_init(&m->config);
                 goto fail;
         }
         m->interval_usec = (uint64_t) (config->interval_sec * (double) USEC_PER_SEC);
-        m->prom_options = (DmabufPromOptions){
-                .top_processes = config->top_processes,
-                .top_names = config->top_names,
-        };
+        m->http_settings = http_settings(config);
 
         r = sd_event_default(&m->event);
         if (r < 0) {
@@ -257,6 +509,7 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGUSR1);
         /* sd-event reads these through a signalfd, which needs them blocked; HTTP
          * threads started later inherit the mask and so never take them. */
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
@@ -266,14 +519,35 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 r = sd_event_add_signal(m->event, &m->sigint, SIGINT, on_exit_signal, m);
         if (r >= 0)
                 r = sd_event_add_signal(m->event, &m->sighup, SIGHUP, on_reload_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, &m->sigusr1, SIGUSR1, on_sigusr1, m);
         if (r < 0) {
                 log_error_errno(r, "cannot watch signals: %m");
                 goto fail;
         }
 
-        r = collect(m);
+        open_store(m);
+
+        m->requests_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (m->requests_fd < 0) {
+                r = log_error_errno(-errno, "cannot create an eventfd: %m");
+                goto fail;
+        }
+        r = sd_event_add_io(m->event, &m->requests_source, m->requests_fd, EPOLLIN, on_requests, m);
+        if (r < 0) {
+                log_error_errno(r, "cannot watch the request eventfd: %m");
+                goto fail;
+        }
+
+        r = collect(m, NULL);
         if (r < 0) {
                 log_error_errno(r, "first collection failed: %m");
+                goto fail;
+        }
+        /* After the first collection: a kill's snapshot needs a `before`. */
+        r = start_sources(m);
+        if (r < 0) {
+                log_error_errno(r, "cannot start the event sources: %m");
                 goto fail;
         }
 
@@ -291,7 +565,7 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         }
         for (size_t i = 0; i < n_listeners; i++)
                 fds[i] = listeners[i].fd;
-        r = dmabufd_http_start(fds, n_listeners, &http_ops, m, &m->prom_options, &m->http);
+        r = dmabufd_http_start(fds, n_listeners, &http_ops, m, m->store, &m->http_settings, &m->http);
         free(fds);
         if (r < 0) {
                 log_error_errno(r, "cannot start the HTTP server: %m");
@@ -316,17 +590,37 @@ int manager_run(Manager *m) {
 }
 
 Manager *manager_free(Manager *m) {
+        DmabufdSnapshotRequest *pending, *next;
+
         if (!m)
                 return NULL;
-        /* HTTP threads first: after this nothing else reads the state. */
+        /* Suspended connections must be resumed before libmicrohttpd stops, and
+         * nothing new may queue once the loop no longer reads the queue. */
+        pthread_mutex_lock(&m->requests_lock);
+        m->closing = true;
+        pending = m->requests;
+        m->requests = NULL;
+        pthread_mutex_unlock(&m->requests_lock);
+        for (DmabufdSnapshotRequest *req = pending; req; req = next) {
+                next = req->next;
+                req->result = -ESHUTDOWN;
+                dmabufd_http_snapshot_done(req);
+        }
+        /* HTTP threads next: after this nothing else reads the state or the store. */
         dmabufd_http_stop(m->http);
+        stop_sources(m);
         sd_event_source_unref(m->timer);
         sd_event_source_unref(m->sigterm);
         sd_event_source_unref(m->sigint);
         sd_event_source_unref(m->sighup);
+        sd_event_source_unref(m->sigusr1);
+        sd_event_source_unref(m->requests_source);
+        safe_close(m->requests_fd);
         sd_event_unref(m->event);
+        dmabufd_snapshot_store_free(m->store);
         dmabuf_state_unref(m->state);
         pthread_mutex_destroy(&m->state_lock);
+        pthread_mutex_destroy(&m->requests_lock);
         dmabufd_config_done(&m->config);
         free(m);
         return NULL;

@@ -72,6 +72,13 @@ static inline void closedirp(DIR **d) {
                 _tf;                            \
         })
 
+#define SWAP(a, b)                              \
+        do {                                    \
+                __typeof__(a) _sw = (a);        \
+                (a) = (b);                      \
+                (b) = _sw;                      \
+        } while (0)
+
 /* errno as a negative value, never 0, for use right after a failed libc call. */
 static inline int negative_errno(void) {
         return errno > 0 ? -errno : -EIO;
