@@ -5,7 +5,7 @@
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
-libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev check"
+libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check"
 test_pkgs="curl jq prometheus valgrind"
 
 case "${1:-build}" in
