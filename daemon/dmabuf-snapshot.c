@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "dmabuf-json.h"
+#include "dmabuf-pressure.h"
 #include "dmabuf-snapshot.h"
 #include "macro.h"
 
@@ -158,6 +159,45 @@ static int stream_status(FILE *f) {
         return errno > 0 ? -errno : -EIO;
 }
 
+static json_object *psi_line_to_json(const DmabufPsiLine *l) {
+        json_object *o = json_object_new_object();
+
+        json_object_object_add(o, "avg10", json_object_new_double(l->avg10));
+        json_object_object_add(o, "avg60", json_object_new_double(l->avg60));
+        json_object_object_add(o, "avg300", json_object_new_double(l->avg300));
+        json_object_object_add(o, "total_us", json_object_new_uint64(l->total_us));
+        return o;
+}
+
+json_object *dmabuf_snapshot_memory_new(const char *meminfo, size_t meminfo_len, const char *psi, size_t psi_len,
+                                        char *err, size_t err_len) {
+        json_object *o = json_object_new_object(), *mi = NULL, *po = NULL;
+        DmabufMeminfo m;
+        DmabufPsi p;
+
+        if (!o)
+                return NULL;
+        if (err_len > 0)
+                err[0] = '\0';
+        /* Values in bytes where the kernel prints kB, so nothing downstream has
+         * to know which of meminfo's keys are counts (HugePages_Total). */
+        if (meminfo && dmabuf_meminfo_parse(meminfo, meminfo_len, &m, err, err_len) >= 0) {
+                mi = json_object_new_object();
+                for (size_t i = 0; i < m.n_entries; i++)
+                        json_object_object_add(mi, m.entries[i].key,
+                                               json_object_new_uint64(dmabuf_meminfo_entry_bytes(&m.entries[i])));
+                dmabuf_meminfo_done(&m);
+        }
+        if (psi && dmabuf_psi_parse(psi, psi_len, &p, err, err_len) >= 0) {
+                po = json_object_new_object();
+                json_object_object_add(po, "some", p.has_some ? psi_line_to_json(&p.some) : NULL);
+                json_object_object_add(po, "full", p.has_full ? psi_line_to_json(&p.full) : NULL);
+        }
+        json_object_object_add(o, "meminfo", mi);
+        json_object_object_add(o, "psi", po);
+        return o;
+}
+
 static int put_json(FILE *f, const char *key, json_object *o) {
         fprintf(f, ",\"%s\":", key);
         fputs(o ? json_object_to_json_string_ext(o, JSON_FLAGS) : "null", f);
@@ -195,7 +235,7 @@ int dmabuf_snapshot_write(FILE *f, const DmabufSnapshot *snap) {
          * head of the file after a restart; they come first, in this order. */
         dmabuf_json_format_time(snap->taken_at_usec, taken_at);
         id = json_object_new_string(snap->id);
-        fprintf(f, "{\"schema\":\"%s\",\"id\":%s,\"taken_at\":\"%s\"", DMABUF_SNAPSHOT_SCHEMA,
+        fprintf(f, "{\"schema\":\"%s\",\"id\":%s,\"taken_at\":\"%s\"", DMABUFD_SNAPSHOT_SCHEMA,
                 json_object_to_json_string_ext(id, JSON_FLAGS), taken_at);
         json_object_put(id);
         r = put_json(f, "trigger", snap->trigger);

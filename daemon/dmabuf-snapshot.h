@@ -12,8 +12,7 @@
 
 #include "dmabuf-model.h"
 #include "dmabufd-event.h"
-
-#define DMABUF_SNAPSHOT_SCHEMA "dmabufd.snapshot/1"
+#include "dmabufd-snapshot-store.h"
 
 /* Events that fell inside a cooldown since the last snapshot: all are counted,
  * the first DMABUF_SUPPRESSED_MAX are kept in full. */
@@ -44,6 +43,12 @@ json_object *dmabuf_suppressed_to_json(const DmabufSuppressed *s);
  * what `before` says it held (rss_bytes, pss_bytes, buffers), the source's own
  * line and its kind-specific details. before may be NULL. */
 json_object *dmabuf_snapshot_trigger_new(const DmabufdEvent *e, uint64_t at_usec, const DmabufState *before);
+
+/* {"meminfo": {key: bytes or count, ...}, "psi": {"some": {...}, "full": {...}}}
+ * from the files' contents; a NULL or unparseable content is null, and err (may
+ * be NULL) names what did not parse. Returns NULL only when out of memory. */
+json_object *dmabuf_snapshot_memory_new(const char *meminfo, size_t meminfo_len, const char *psi, size_t psi_len,
+                                        char *err, size_t err_len);
 
 typedef struct DmabufSnapshot {
         const char *id;

@@ -19,6 +19,7 @@
 #include "dmabufd-manager.h"
 #include "dmabufd-snapshot-store.h"
 #include "dmabufd-source-kmsg.h"
+#include "fileio.h"
 #include "log.h"
 #include "macro.h"
 
@@ -206,6 +207,22 @@ static int collect(Manager *m, DmabufState **ret) {
          * pages, and the daemon's RSS would sit at its peak for good. */
         malloc_trim(0);
         return 0;
+}
+
+/* Memory figures as they are now, at the moment of the event. */
+static json_object *memory_json(int root_fd) {
+        _cleanup_strbuf_ StrBuf meminfo = STRBUF_INIT, psi = STRBUF_INIT;
+        bool have_meminfo, have_psi;
+        char err[256];
+        json_object *o;
+
+        have_meminfo = read_file_at(root_fd, "proc/meminfo", 64 * 1024, &meminfo) >= 0;
+        have_psi = read_file_at(root_fd, "proc/pressure/memory", 4096, &psi) >= 0;
+        o = dmabuf_snapshot_memory_new(have_meminfo ? meminfo.buf : NULL, meminfo.len, have_psi ? psi.buf : NULL,
+                                       psi.len, err, sizeof(err));
+        if (o && err[0])
+                log_debug("snapshot memory figures: %s", err);
+        return o;
 }
 
 static int write_snapshot(FILE *f, void *userdata) {
