@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <syslog.h>
 
+#include "dmabuf-pressure.h"
 #include "dmabufd-config.h"
 #include "dmabufd-listen.h"
 #include "fileio.h"
@@ -373,6 +374,20 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                 if (r < 0)
                         snprintf(err, err_len, "invalid kmsg '%s': expected yes or no", value);
                 return r;
+        }
+        if (streq(key, "psi_trigger")) {
+                DmabufPsiTrigger t;
+                char what[256];
+
+                if (!*value) {
+                        dmabufd_config_reset_list(c, key);
+                        return c->psi_triggers ? 0 : -ENOMEM;
+                }
+                if (dmabuf_psi_trigger_parse(value, &t, what, sizeof(what)) < 0) {
+                        snprintf(err, err_len, "invalid psi_trigger '%s': %s", value, what);
+                        return -EINVAL;
+                }
+                return strv_push(&c->psi_triggers, value);
         }
         if (streq(key, "cgroup")) {
                 if (!*value) {
