@@ -1,0 +1,107 @@
+#!/bin/bash
+# Snapshot writes that fail: a full disk (a real tiny tmpfs, in a mount
+# namespace of the daemon's own) is counted, answered with an error, and costs
+# nothing already stored; a daemon killed with SIGKILL while writing never
+# leaves a file that lists as valid.
+. "$(dirname "$0")/lib.sh"
+
+C=linux-6.1
+require_tree $C
+
+if [ "$(id -u)" != 0 ] || ! command -v unshare >/dev/null; then
+        echo "SKIP: mounting a tiny tmpfs needs root and unshare(1)"
+        exit 77
+fi
+
+# ---- ENOSPC ----
+SMALL="$TMP/small"
+mkdir -p "$SMALL"
+CONF="$TMP/enospc.conf"
+printf 'interval = 5\ncooldown_manual = 0\nsnapshot_max_count = 1000\nsnapshot_max_bytes = 1G\npsi_trigger =\n' >"$CONF"
+# The mount lives and dies with the daemon's namespace; the daemon is the
+# shell's exec, so DAEMON_PID is the daemon.
+DAEMON_WRAPPER=(unshare -m --propagation private /bin/sh -c 'mount -t tmpfs -o size=64k tmpfs "$0" && exec "$@"' "$SMALL")
+start_daemon --config "$CONF" --root "$(tree $C)" --state-dir "$SMALL/state"
+DAEMON_WRAPPER=()
+in_ns() { nsenter -t "$DAEMON_PID" -m "$@"; }
+
+created=()
+failed=0
+for ((i = 0; i < 60 && failed == 0; i++)); do
+        fetch -X POST "$BASE/api/v1/snapshots"
+        case $HTTP_CODE in
+        201) created+=("$(jq -r .id "$TMP/b")") ;;
+        500) failed=1 ;;
+        *) failc "POST answered $HTTP_CODE" "$(cat "$TMP/b")"; break ;;
+        esac
+done
+note "${#created[@]} snapshots fit before the disk was full"
+check "snapshots were stored until the 64 KiB filesystem filled" test "${#created[@]}" -ge 2
+check "the write that hit the full disk answered 500" test "$failed" = 1
+check "the error says the disk is full" grep -q "No space left on device" "$TMP/b"
+check "the daemon logged it" grep -q "could not be written.*No space left on device" "$DAEMON_ERR"
+check "the daemon is still running" kill -0 "$DAEMON_PID"
+fetch "$BASE/metrics"
+check "/metrics still answers" test "$HTTP_CODE" = 200
+check "dmabufd_snapshot_failures_total counts it" test "$(metric_value "$TMP/b" dmabufd_snapshot_failures_total)" -ge 1
+check "dmabufd_snapshots_total counts the stored ones" \
+        test "$(metric_value "$TMP/b" dmabufd_snapshots_total)" = "${#created[@]}"
+fetch "$BASE/api/v1/snapshots"
+check "every stored snapshot is still listed" test "$(jq length "$TMP/b")" = "${#created[@]}"
+bad=0
+for id in "${created[@]}"; do
+        fetch "$BASE/api/v1/snapshots/$id"
+        jq -e --arg id "$id" '.id == $id and .state != null' "$TMP/b" >/dev/null 2>&1 || bad=$((bad + 1))
+done
+check "every stored snapshot is served whole" test "$bad" = 0
+check "no temp file is left in the state directory" test -z "$(in_ns ls -A "$SMALL/state" | grep -v '\.json$')"
+stop_daemon
+check "SIGTERM exits 0 after the disk-full errors" test "$DAEMON_RC" = 0
+
+# ---- SIGKILL while writing ----
+STATE="$TMP/state-kill"
+CONF="$TMP/kill.conf"
+printf 'interval = 5\ncooldown_manual = 0\nsnapshot_max_count = 1000\npsi_trigger =\n' >"$CONF"
+left_temp=0
+for ((round = 0; round < 12; round++)); do
+        start_daemon --config "$CONF" --root "$(tree $C)" --state-dir "$STATE"
+        for ((k = 0; k < 3; k++)); do
+                curl -s --max-time 5 -o /dev/null -X POST "$BASE/api/v1/snapshots" &
+                EXTRA_PIDS+=($!)
+        done
+        # From at once to a few milliseconds in: before, during and after writes.
+        sleep "0.00$((round % 10))"
+        kill -KILL "$DAEMON_PID"
+        wait "$DAEMON_PID" 2>/dev/null
+        [ -n "$(ls -A "$STATE" 2>/dev/null | grep -v '\.json$')" ] && left_temp=$((left_temp + 1))
+        DAEMON_PIDS=()
+        wait 2>/dev/null
+        EXTRA_PIDS=()
+done
+note "$left_temp of 12 kills landed while a temp file existed"
+start_daemon --config "$CONF" --root "$(tree $C)" --state-dir "$STATE"
+fetch "$BASE/api/v1/snapshots"
+cp "$TMP/b" "$TMP/list.json"
+n=$(jq length "$TMP/list.json")
+note "$n snapshots listed after 12 kills"
+check "some snapshots survived the kills" test "$n" -ge 1
+bad=0
+for id in $(jq -r '.[].id' "$TMP/list.json"); do
+        fetch "$BASE/api/v1/snapshots/$id"
+        if ! jq -e --arg id "$id" '.schema == "dmabufd.snapshot/1" and .id == $id' "$TMP/b" >/dev/null 2>&1; then
+                bad=$((bad + 1))
+                echo "# listed but not whole: $id"
+        fi
+done
+check "every listed snapshot is whole JSON with its own id" test "$bad" = 0
+unlisted=0
+for f in "$STATE"/*.json; do
+        [ -e "$f" ] || continue
+        id=$(basename "$f" .json)
+        jq -e --arg id "$id" '.[] | select(.id == $id)' "$TMP/list.json" >/dev/null || unlisted=$((unlisted + 1))
+done
+check "no *.json file in the directory is left unlisted (writes are all-or-nothing)" test "$unlisted" = 0
+check "the restart removed the temp files a kill left" test -z "$(ls -A "$STATE" | grep -v '\.json$')"
+stop_daemon
+check "SIGTERM exits 0" test "$DAEMON_RC" = 0
+finish
