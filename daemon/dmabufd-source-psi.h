@@ -49,7 +49,8 @@ typedef struct DmabufdSourcePsi DmabufdSourcePsi;
 
 /* Arms each of triggers (already checked by dmabuf_psi_trigger_parse()) on
  * root_fd/proc/pressure/memory. root_fd is borrowed and must stay open while the
- * source lives. Returns 0 also when the source ends up down (logged here); -ENOMEM
+ * source lives. The event carries the trigger as written to the kernel; the handler
+ * must not free the source. Returns 0 also when the source ends up down (logged here); -ENOMEM
  * (or another -errno of sd-event) only when the source cannot be built at all. */
 int dmabufd_source_psi_new(sd_event *e, int root_fd, const DmabufPsiTrigger *triggers, size_t n_triggers,
                            DmabufdEventFunc cb, void *userdata, DmabufdSourcePsi **ret);

@@ -272,6 +272,14 @@ END_TEST
 
 /* ---- psi ---- */
 
+/* Containers without a devpts have no ptys: those tests say so and pass. */
+static bool have_pty(void) {
+        if (access("/dev/ptmx", R_OK | W_OK) == 0)
+                return true;
+        fprintf(stderr, "skipped: no /dev/ptmx\n");
+        return false;
+}
+
 static DmabufPsiTrigger trigger(const char *s) {
         DmabufPsiTrigger t;
         char err[128];
@@ -365,7 +373,7 @@ END_TEST
 START_TEST(test_psi_pty_write_and_error) {
         _cleanup_(dmabufd_source_psi_freep) DmabufdSourcePsi *src = NULL;
         DmabufPsiTrigger t[] = { trigger("some 150ms 1s") };
-        char *root = tu_mkdtemp(), *log, slave_name[64], got[64];
+        char *root, *log, slave_name[64], got[64];
         Seen seen = { .clear_fd = -1 };
         int master, slave, root_fd;
         struct termios raw;
@@ -373,6 +381,9 @@ START_TEST(test_psi_pty_write_and_error) {
         Capture cap;
         ssize_t n;
 
+        if (!have_pty())
+                return;
+        root = tu_mkdtemp();
         ck_assert_int_eq(openpty(&master, &slave, slave_name, NULL, NULL), 0);
         /* Raw, so the pty hands the bytes over as written. */
         ck_assert_int_eq(tcgetattr(slave, &raw), 0);
@@ -424,13 +435,16 @@ END_TEST
 START_TEST(test_psi_pty_pri) {
         _cleanup_(dmabufd_source_psi_freep) DmabufdSourcePsi *src = NULL;
         DmabufPsiTrigger t[] = { trigger("full 100ms 1s") };
-        char *root = tu_mkdtemp();
+        char *root;
         Seen seen = { .clear_fd = -1 };
         int root_fd, master = -1, slave, on = 1;
         sd_event *e = NULL;
         DIR *d;
         struct dirent *de;
 
+        if (!have_pty())
+                return;
+        root = tu_mkdtemp();
         tu_symlink(root, "proc/pressure/memory", "/dev/ptmx");
         root_fd = tu_open_dir(root);
         ck_assert_int_ge(sd_event_new(&e), 0);
