@@ -18,8 +18,8 @@
  *   systemd-oomd's 20 s average; oomd wants sustained pressure because it kills,
  *   dmabufd only records.
  * - "some 150ms": some task stalled on memory for 15% of the last second. Above
- *   lmkd's "medium" level (some 100ms), so background reclaim on a busy machine
- *   does not fire it, and every snapshot costs a full collection.
+ *   lmkd's "medium" level (some 100ms), so that routine reclaim on a busy machine,
+ *   which would buy a full collection for nothing, does not fire it.
  * - "full 100ms": every non-idle task stalled for 10% of the last second, which is
  *   thrashing (lmkd's "critical" is full 70ms). Full stall time never exceeds some
  *   stall time, so this one fires first only when nearly all the stall is full
