@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -81,4 +82,21 @@ size_t strip_newline(const char *s, size_t n) {
         if (n > 0 && s[n - 1] == '\n')
                 n--;
         return n;
+}
+
+int fd_get_path(int fd, char *buf, size_t size) {
+        char link[64];
+        ssize_t n;
+
+        if (size == 0)
+                return -EINVAL;
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        n = readlink(link, buf, size - 1);
+        if (n < 0) {
+                int r = negative_errno();
+                snprintf(buf, size, "?");
+                return r;
+        }
+        buf[n] = '\0';
+        return 0;
 }

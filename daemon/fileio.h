@@ -29,3 +29,8 @@ int safe_atou64(const char *s, uint64_t *ret);
 
 /* Strips one trailing newline, as sysfs and comm files end with one. */
 size_t strip_newline(const char *s, size_t n);
+
+/* Writes what fd refers to (its /proc/self/fd link) into buf, for log lines that
+ * must name a path the caller only holds as an fd. Returns 0 or -errno; buf then
+ * holds "?". */
+int fd_get_path(int fd, char *buf, size_t size);
