@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <ini.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 
 #include "dmabuf-pressure.h"
 #include "dmabufd-config.h"
+#include "dmabufd-source-cgroup.h"
 #include "dmabufd-listen.h"
 #include "fileio.h"
 #include "log.h"
@@ -247,24 +249,6 @@ static int parse_bool(const char *v, bool *ret) {
         return 0;
 }
 
-/* A cgroup below the cgroup2 mount; ".." could leave it. */
-static bool cgroup_path_is_valid(const char *v) {
-        const char *p = v;
-
-        if (!*v)
-                return false;
-        while (*p) {
-                size_t n = strcspn(p, "/");
-
-                if (n == 2 && p[0] == '.' && p[1] == '.')
-                        return false;
-                p += n;
-                if (*p == '/')
-                        p++;
-        }
-        return true;
-}
-
 static int set_string(char **field, const char *v) {
         char *copy;
 
@@ -394,10 +378,13 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                         dmabufd_config_reset_list(c, key);
                         return c->cgroups ? 0 : -ENOMEM;
                 }
-                if (!cgroup_path_is_valid(value)) {
-                        snprintf(err, err_len,
-                                 "invalid cgroup '%s': expected a path below the cgroup2 mount without '..'", value);
-                        return -EINVAL;
+                {
+                        char norm[PATH_MAX], what[256];
+
+                        if (dmabufd_cgroup_path_normalize(value, norm, sizeof(norm), what, sizeof(what)) < 0) {
+                                snprintf(err, err_len, "invalid cgroup '%s': %s", value, what);
+                                return -EINVAL;
+                        }
                 }
                 return strv_push(&c->cgroups, value);
         }

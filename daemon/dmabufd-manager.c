@@ -18,7 +18,9 @@
 #include "dmabufd-http.h"
 #include "dmabufd-manager.h"
 #include "dmabufd-snapshot-store.h"
+#include "dmabufd-source-cgroup.h"
 #include "dmabufd-source-kmsg.h"
+#include "dmabufd-source-psi.h"
 #include "fileio.h"
 #include "log.h"
 #include "macro.h"
@@ -41,6 +43,8 @@ struct Manager {
         DmabufdSnapshotStore *store; /* NULL: the state directory is unusable */
 
         DmabufdSourceKmsg *kmsg;
+        DmabufdSourcePsi *psi;
+        DmabufdSourceCgroup *cgroup;
 
         /* Snapshot requests from the HTTP threads, handed over through an eventfd. */
         pthread_mutex_t requests_lock;
@@ -136,6 +140,8 @@ static const DmabufdHttpOps http_ops = {
 static void update_sources_up(Manager *m) {
         bool up[_DMABUFD_EVENT_SOURCE_MAX] = {
                 [DMABUFD_EVENT_SOURCE_KMSG] = dmabufd_source_kmsg_is_up(m->kmsg),
+                [DMABUFD_EVENT_SOURCE_PSI] = m->psi && dmabufd_source_psi_is_up(m->psi),
+                [DMABUFD_EVENT_SOURCE_CGROUP] = m->cgroup && dmabufd_source_cgroup_is_up(m->cgroup),
         };
 
         pthread_mutex_lock(&m->state_lock);
@@ -364,18 +370,54 @@ static int on_sigusr1(sd_event_source *source, const struct signalfd_siginfo *si
         return 0;
 }
 
-/* Sources follow the configuration; SIGHUP rebuilds them when it changed. */
+static int start_psi(Manager *m) {
+        static const char *const defaults[] = { DMABUFD_PSI_TRIGGERS_DEFAULT, NULL };
+        const char *const *specs = m->config.psi_triggers ? (const char *const *) m->config.psi_triggers : defaults;
+        DmabufPsiTrigger triggers[64];
+        size_t n = 0;
+
+        for (; specs[n] && n < ELEMENTSOF(triggers); n++)
+                /* Checked when the configuration was read; the defaults are valid. */
+                if (dmabuf_psi_trigger_parse(specs[n], &triggers[n], NULL, 0) < 0)
+                        return log_error_errno(-EINVAL, "invalid psi_trigger '%s'", specs[n]);
+        if (n == 0) {
+                log_info("no psi_trigger configured, PSI events are off");
+                return 0;
+        }
+        return dmabufd_source_psi_new(m->event, m->root_fd, triggers, n, on_source_event, m, &m->psi);
+}
+
+static int start_cgroup(Manager *m) {
+        static const char *const defaults[] = { DMABUFD_CGROUPS_DEFAULT, NULL };
+
+        if (m->config.cgroups && !m->config.cgroups[0]) {
+                log_info("no cgroup configured, cgroup OOM events are off");
+                return 0;
+        }
+        return dmabufd_source_cgroup_new(m->event, m->root_fd, m->config.cgroups ? m->config.cgroups : (char *const *) defaults,
+                                         on_source_event, m, &m->cgroup);
+}
+
+/* Sources follow the configuration; SIGHUP rebuilds them when it changed. Each
+ * is optional: one that cannot work is down, which it logged, and the others go
+ * on. Returns -errno only for what breaks the daemon itself (out of memory). */
 static int start_sources(Manager *m) {
         int r = 0;
 
         if (m->config.kmsg && !m->kmsg)
                 r = dmabufd_source_kmsg_new(m->event, m->root_fd, on_source_event, m, &m->kmsg);
+        if (r >= 0 && !m->psi)
+                r = start_psi(m);
+        if (r >= 0 && !m->cgroup)
+                r = start_cgroup(m);
         update_sources_up(m);
         return r;
 }
 
 static void stop_sources(Manager *m) {
         m->kmsg = dmabufd_source_kmsg_free(m->kmsg);
+        m->psi = dmabufd_source_psi_free(m->psi);
+        m->cgroup = dmabufd_source_cgroup_free(m->cgroup);
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {

@@ -110,6 +110,23 @@ printf '\n# listen below\nlisten = nope\n' >"$conf"
 expect_err "config with 'listen = nope' on line 3" "1 2" "$conf:3|nope" \
         "$DMABUFD" --config "$conf" --state-dir "$TMP/state"
 
+# Event and snapshot keys: each bad value is named with file and line.
+bad_key() { # LINE DESCRIPTION NEEDLE
+        conf="$TMP/bad-$RANDOM.conf"
+        printf '# dmabufd\n%s\n' "$1" >"$conf"
+        expect_err "config with '$1'" "1 2" "$conf:2|$3" \
+                "$DMABUFD" --config "$conf" --listen 127.0.0.1:0 --state-dir "$TMP/state"
+}
+bad_key "psi_trigger = some 10ms 100ms" "window below the kernel's floor" "100ms"
+bad_key "psi_trigger = sometimes 1ms 1s" "neither some nor full" "sometimes"
+bad_key "cgroup = ../escape" "a path leaving the cgroup mount" "../escape"
+bad_key "cooldown_bogus = 5" "an unknown event kind" "cooldown_bogus"
+bad_key "cooldown_psi = -1" "a negative cooldown" "-1"
+bad_key "snapshot_max_bytes = 12Q" "a size with an unknown unit" "12Q"
+bad_key "snapshot_max_count = 0" "no room at all" "snapshot_max_count"
+bad_key "snapshot_post = everyone" "neither loopback nor any" "everyone"
+bad_key "kmsg = maybe" "not a boolean" "maybe"
+
 udir=$(mktemp -d "$TMP/unreadable.XXXXXX")
 chmod 755 "$udir"
 chmod 711 "$TMP" # nobody may traverse it, so only the file mode is in the way

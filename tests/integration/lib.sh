@@ -204,7 +204,7 @@ num_eq() { # A B: numeric equality of two decimal/exponent numbers
 # ---- daemon ----
 
 # start_daemon ARGS...: runs "$DMABUFD --listen 127.0.0.1:0 ARGS" in the
-# background (with --config /dev/null and a scratch --state-dir unless ARGS
+# background (with a config that arms no PSI trigger and a scratch --state-dir unless ARGS
 # give their own), waits up to START_TIMEOUT seconds (default 10) for
 # "listening on 127.0.0.1:<port>" on stderr, and sets DAEMON_PID, DAEMON_ERR,
 # PORT and BASE. Set DAEMON_WRAPPER (an array) to run it under e.g. valgrind.
@@ -217,7 +217,13 @@ start_daemon() {
                 --state-dir | --state-dir=*) have_state=1 ;;
                 esac
         done
-        [ $have_config = 1 ] || extra+=(--config /dev/null)
+        # Without a --config of the test's own: the defaults, except that no PSI
+        # trigger is ever armed on this machine's /proc/pressure (tests that run
+        # without --root read the host's kernel files, and only read them).
+        if [ $have_config = 0 ]; then
+                printf 'psi_trigger =\n' >"$TMP/default.conf"
+                extra+=(--config "$TMP/default.conf")
+        fi
         DAEMON_SEQ=$((DAEMON_SEQ + 1))
         if [ $have_state = 0 ]; then
                 mkdir -p "$TMP/state.$DAEMON_SEQ"
