@@ -792,6 +792,21 @@ START_TEST(test_changed_behind_back) {
         ck_assert_int_eq(add_snapshot(s, "a", "2026-11-21T10:00:01Z", "manual", 100, NULL), 0);
         ck_assert_int_eq(add_snapshot(s, "b", "2026-11-21T10:00:02Z", "manual", 100, NULL), 0);
         ck_assert_int_eq(add_snapshot(s, "c", "2026-11-21T10:00:03Z", "manual", 100, NULL), 0);
+        ck_assert_int_eq(add_snapshot(s, "d", "2026-11-21T10:00:04Z", "manual", 100, NULL), 0);
+
+        /* Same size, same bytes even, but not the file that was validated. */
+        {
+                char *d = path_join(root, "d.json"), *copy = path_join(root, "d.copy");
+                size_t len;
+                char *json = make_json("d", "2026-11-21T10:00:04Z", "manual", 100, &len);
+
+                tu_write(root, "d.copy", json, len);
+                ck_assert_int_eq(rename(copy, d), 0);
+                ck_assert_int_eq(dmabufd_snapshot_store_open_snapshot(s, "d", &fd, &size), -ENOENT);
+                free(json);
+                free(d);
+                free(copy);
+        }
 
         p = path_join(root, "a.json");
         ck_assert_int_eq(truncate(p, 10), 0);
