@@ -39,6 +39,10 @@ typedef struct Entry {
         DmabufdSnapshotInfo info;
         int64_t sec; /* taken_at, parsed for ordering */
         uint32_t nsec;
+        /* The file that was validated: a file put in its place is not it, even
+         * with the same size. */
+        dev_t dev;
+        ino_t ino;
 } Entry;
 
 struct DmabufdSnapshotStore {
@@ -537,8 +541,8 @@ static int entry_qsort_compare(const void *a, const void *b) {
         return entry_compare_newest_first(a, b);
 }
 
-static int entry_from_info(const DmabufdSnapshotInfo *info, Entry *ret) {
-        Entry e = { .info = *info };
+static int entry_from_info(const DmabufdSnapshotInfo *info, const struct stat *st, Entry *ret) {
+        Entry e = { .info = *info, .dev = st->st_dev, .ino = st->st_ino };
         int r;
 
         r = parse_time(info->taken_at, &e.sec, &e.nsec);
@@ -669,6 +673,7 @@ static bool is_temp_name(const char *name) {
 static int load_one(DmabufdSnapshotStore *s, const char *name, const char *id) {
         _cleanup_close_ int fd = -EBADF;
         DmabufdSnapshotInfo info;
+        struct stat st;
         char err[256];
         Entry e;
         int r;
@@ -694,7 +699,11 @@ static int load_one(DmabufdSnapshotStore *s, const char *name, const char *id) {
                 log_warning_errno(r, "Ignoring snapshot %s/%s: %s%s%m", s->path, name, err, err[0] ? ": " : "");
                 return 0;
         }
-        r = entry_from_info(&info, &e);
+        if (fstat(fd, &st) < 0) {
+                log_warning_errno(negative_errno(), "Ignoring snapshot %s/%s: %m", s->path, name);
+                return 0;
+        }
+        r = entry_from_info(&info, &st, &e);
         if (r < 0)
                 return r; /* the validator accepted it: cannot happen */
         pthread_mutex_lock(&s->lock);
@@ -760,7 +769,8 @@ static int load_all(DmabufdSnapshotStore *s) {
                 if (r < 0)
                         return r;
         }
-        qsort(s->entries, s->n, sizeof(Entry), entry_qsort_compare);
+        if (s->n > 1)
+                qsort(s->entries, s->n, sizeof(Entry), entry_qsort_compare);
         return 0;
 }
 
@@ -836,13 +846,15 @@ int dmabufd_snapshot_store_list(DmabufdSnapshotStore *s, DmabufdSnapshotInfo **r
 
 /* The file behind a listed id is gone or replaced: stop listing it (so this is
  * said once), leave the file alone. */
-static int drop_changed(DmabufdSnapshotStore *s, const char *id, const char *why) {
+static int drop_changed(DmabufdSnapshotStore *s, const char *id, const Entry *seen, const char *why) {
         bool was_listed = false;
         Entry *e;
 
         pthread_mutex_lock(&s->lock);
         e = index_find(s, id);
-        if (e) {
+        /* Only the entry we looked at: the id may have been removed by retention
+         * and stored anew meanwhile. */
+        if (e && e->dev == seen->dev && e->ino == seen->ino) {
                 index_remove(s, e);
                 was_listed = true;
         }
@@ -857,7 +869,7 @@ static int drop_changed(DmabufdSnapshotStore *s, const char *id, const char *why
 int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id, int *ret_fd, uint64_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         char name[FILE_NAME_MAX], why[64];
-        uint64_t bytes = 0;
+        Entry seen = {};
         struct stat st;
         Entry *e;
 
@@ -868,7 +880,7 @@ int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id
         pthread_mutex_lock(&s->lock);
         e = index_find(s, id);
         if (e)
-                bytes = e->info.bytes;
+                seen = *e;
         pthread_mutex_unlock(&s->lock);
         if (!e)
                 return -ENOENT;
@@ -876,24 +888,33 @@ int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id
         snprintf(name, sizeof(name), "%s" SUFFIX, id);
         fd = openat(s->dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
-                snprintf(why, sizeof(why), "open: %s", strerror(errno));
-                return drop_changed(s, id, why);
+                char buf[64];
+
+                /* HTTP threads: strerror() is not theirs to share. */
+                snprintf(why, sizeof(why), "open: %s", strerror_r(errno, buf, sizeof(buf)));
+                return drop_changed(s, id, &seen, why);
         }
         if (fstat(fd, &st) < 0) {
-                snprintf(why, sizeof(why), "fstat: %s", strerror(errno));
-                return drop_changed(s, id, why);
+                char buf[64];
+
+                /* HTTP threads: strerror() is not theirs to share. */
+                snprintf(why, sizeof(why), "fstat: %s", strerror_r(errno, buf, sizeof(buf)));
+                return drop_changed(s, id, &seen, why);
         }
         if (!S_ISREG(st.st_mode))
-                return drop_changed(s, id, "not a regular file");
-        if ((uint64_t) st.st_size != bytes) {
-                snprintf(why, sizeof(why), "%" PRIu64 " bytes instead of %" PRIu64, (uint64_t) st.st_size, bytes);
-                return drop_changed(s, id, why);
+                return drop_changed(s, id, &seen, "not a regular file");
+        if ((uint64_t) st.st_size != seen.info.bytes) {
+                snprintf(why, sizeof(why), "%" PRIu64 " bytes instead of %" PRIu64, (uint64_t) st.st_size,
+                         seen.info.bytes);
+                return drop_changed(s, id, &seen, why);
         }
+        if (st.st_dev != seen.dev || st.st_ino != seen.ino)
+                return drop_changed(s, id, &seen, "another file in its place");
         /* Only there so a FIFO could not block the open; readers expect a plain fd. */
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 
         *ret_fd = TAKE_FD(fd);
-        *ret_size = bytes;
+        *ret_size = seen.info.bytes;
         return 0;
 }
 
@@ -933,7 +954,8 @@ static int create_temp(DmabufdSnapshotStore *s, const char *id, char *name, size
 /* Writes and checks the temp file; the caller unlinks it on failure. */
 static int write_temp(DmabufdSnapshotStore *s, const char *id, const char *taken_at, const char *kind,
                       DmabufdSnapshotWriteFunc write_func, void *userdata, char *tmp, size_t tmp_size,
-                      DmabufdSnapshotInfo *ret, const char **ret_step, char *err, size_t err_len) {
+                      DmabufdSnapshotInfo *ret, struct stat *ret_st, const char **ret_step, char *err,
+                      size_t err_len) {
         _cleanup_free_ char *buf = NULL; /* declared before f: freed after f is closed */
         _cleanup_fclose_ FILE *f = NULL;
         int fd, r;
@@ -964,7 +986,7 @@ static int write_temp(DmabufdSnapshotStore *s, const char *id, const char *taken
                 return errno > 0 ? -errno : -EIO;
 
         *ret_step = "fsync";
-        if (fsync(fileno(f)) < 0)
+        if (fsync(fileno(f)) < 0 || fstat(fileno(f), ret_st) < 0)
                 return negative_errno();
 
         /* What is listed now must still be listed after a restart, so it must pass
@@ -1042,7 +1064,8 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
                 return log_warning_errno(negative_errno(), "Failed to store snapshot %s: %s/%s: %m", id, s->path,
                                          name);
 
-        r = write_temp(s, id, taken_at, kind, write_func, userdata, tmp, sizeof(tmp), &info, &step, err, sizeof(err));
+        r = write_temp(s, id, taken_at, kind, write_func, userdata, tmp, sizeof(tmp), &info, &st, &step, err,
+                       sizeof(err));
         if (r >= 0) {
                 step = "rename";
                 r = rename_noreplace(s->dir_fd, tmp, name);
@@ -1064,6 +1087,8 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
         }
 
         e.info = info;
+        e.dev = st.st_dev; /* rename keeps the inode */
+        e.ino = st.st_ino;
         pthread_mutex_lock(&s->lock);
         index_insert(s, &e);
         pthread_mutex_unlock(&s->lock);

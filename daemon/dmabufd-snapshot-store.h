@@ -50,7 +50,7 @@ int dmabufd_snapshot_file_validate(int fd, const char *expected_id, DmabufdSnaps
 /* Opens dir (creating its last component, mode 0750, when missing), removes temp
  * files an interrupted write left behind, validates every <id>.json (an invalid
  * one gets one warning naming the file and the fault, stays on disk, and is
- * neither listed nor counted), then applies the limits. */
+ * neither listed nor counted), then applies the limits (NULL: none). */
 int dmabufd_snapshot_store_open(const char *dir, const DmabufdSnapshotLimits *limits, DmabufdSnapshotStore **ret);
 
 /* New limits (SIGHUP); retention runs at once. */
@@ -77,7 +77,8 @@ int dmabufd_snapshot_store_list(DmabufdSnapshotStore *s, DmabufdSnapshotInfo **r
 
 /* Opens a listed snapshot for serving. -EINVAL for an invalid id, before any file
  * system access; -ENOENT when it is not listed, or when the file is no longer the
- * regular file of the listed size (a warning, and it is dropped from the list).
+ * one validated, a regular file of the listed size (a warning, and it is dropped
+ * from the list; the file stays).
  * Returns 0 with a read-only fd the caller closes, and its size. Thread-safe. */
 int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id, int *ret_fd, uint64_t *ret_size);
 
