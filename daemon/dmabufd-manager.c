@@ -296,12 +296,13 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                 m->live.snapshot_failures++;
         pthread_mutex_unlock(&m->state_lock);
         if (r < 0) {
+                /* The store logged its own failures, naming the step and file. */
                 if (r == -ENODEV)
                         log_error("snapshot on %s not taken: the state directory is not usable (see the start-up "
                                   "error)",
                                   dmabufd_event_kind_to_string(e->kind));
-                else
-                        log_error_errno(r, "snapshot %s could not be written, the stored ones are kept: %m", id);
+                else if (r == -ENOMEM)
+                        log_error("snapshot on %s not taken: out of memory", dmabufd_event_kind_to_string(e->kind));
                 return r;
         }
         memset(&m->suppressed, 0, sizeof(m->suppressed));
@@ -531,7 +532,8 @@ static void open_store(Manager *m) {
         if (r < 0) {
                 /* Metrics are the daemon's first job; it carries on, and every
                  * snapshot it cannot take is counted as a failure. */
-                log_error_errno(r, "state directory %s is not usable, snapshots will fail: %m", dir);
+                log_error("state directory %s is not usable, every snapshot will fail until it is fixed and "
+                          "dmabufd restarted", dir);
                 m->store = NULL;
         }
 }

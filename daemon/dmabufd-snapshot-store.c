@@ -627,7 +627,7 @@ static void apply_retention(DmabufdSnapshotStore *s, const char *keep_id) {
         pthread_mutex_unlock(&s->lock);
 
         if (oom) {
-                log_warning("Out of memory while applying the snapshot store's limits, trying again later");
+                log_warning("out of memory while applying the snapshot store's limits, trying again later");
                 return;
         }
         for (size_t i = 0; i < nv; i++) {
@@ -636,10 +636,10 @@ static void apply_retention(DmabufdSnapshotStore *s, const char *keep_id) {
                 snprintf(name, sizeof(name), "%s" SUFFIX, victims[i].info.id);
                 if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT)
                         log_warning_errno(negative_errno(),
-                                          "Failed to remove old snapshot %s/%s, it is no longer listed: %m", s->path,
+                                          "failed to remove old snapshot %s/%s, it is no longer listed: %m", s->path,
                                           name);
                 else
-                        log_info("Removed snapshot %s (taken %s, %" PRIu64 " bytes) to keep %s within its limits",
+                        log_debug("removed snapshot %s (taken %s, %" PRIu64 " bytes) to keep %s within its limits",
                                  victims[i].info.id, victims[i].info.taken_at, victims[i].info.bytes, s->path);
         }
 }
@@ -685,22 +685,22 @@ static int load_one(DmabufdSnapshotStore *s, const char *name, const char *id) {
                 if (r == -ENOENT)
                         return 0;
                 if (r == -ELOOP)
-                        log_warning("Ignoring snapshot %s/%s: it is a symbolic link", s->path, name);
+                        log_warning("ignoring snapshot %s/%s: it is a symbolic link", s->path, name);
                 else
-                        log_warning_errno(r, "Ignoring snapshot %s/%s: %m", s->path, name);
+                        log_warning_errno(r, "ignoring snapshot %s/%s: %m", s->path, name);
                 return 0;
         }
         r = dmabufd_snapshot_file_validate(fd, id, &info, err, sizeof(err));
         if (r == -EBADMSG) {
-                log_warning("Ignoring snapshot %s/%s: %s", s->path, name, err);
+                log_warning("ignoring snapshot %s/%s: %s", s->path, name, err);
                 return 0;
         }
         if (r < 0) {
-                log_warning_errno(r, "Ignoring snapshot %s/%s: %s%s%m", s->path, name, err, err[0] ? ": " : "");
+                log_warning_errno(r, "ignoring snapshot %s/%s: %s%s%m", s->path, name, err, err[0] ? ": " : "");
                 return 0;
         }
         if (fstat(fd, &st) < 0) {
-                log_warning_errno(negative_errno(), "Ignoring snapshot %s/%s: %m", s->path, name);
+                log_warning_errno(negative_errno(), "ignoring snapshot %s/%s: %m", s->path, name);
                 return 0;
         }
         r = entry_from_info(&info, &st, &e);
@@ -744,10 +744,10 @@ static int load_all(DmabufdSnapshotStore *s) {
                 }
                 if (is_temp_name(de->d_name)) {
                         if (unlinkat(s->dir_fd, de->d_name, 0) < 0 && errno != ENOENT)
-                                log_warning_errno(negative_errno(), "Failed to remove %s/%s, ignoring: %m", s->path,
+                                log_warning_errno(negative_errno(), "failed to remove %s/%s, ignoring: %m", s->path,
                                                   de->d_name);
                         else
-                                log_notice("Removed %s/%s, left behind by an interrupted snapshot write", s->path,
+                                log_notice("removed %s/%s, left behind by an interrupted snapshot write", s->path,
                                            de->d_name);
                         continue;
                 }
@@ -761,7 +761,7 @@ static int load_all(DmabufdSnapshotStore *s) {
                 }
                 if (len >= sizeof(id) || !dmabufd_snapshot_id_is_valid(id)) {
                         char q[96];
-                        log_warning("Ignoring %s/%s: not a snapshot file name",
+                        log_warning("ignoring %s/%s: not a snapshot file name",
                                     s->path, printable(de->d_name, strlen(de->d_name), q, sizeof(q)));
                         continue;
                 }
@@ -790,28 +790,28 @@ int dmabufd_snapshot_store_open(const char *dir, const DmabufdSnapshotLimits *li
         int r;
 
         if (!dir || !*dir)
-                return log_error_errno(-EINVAL, "No snapshot directory given");
+                return log_error_errno(-EINVAL, "no snapshot directory given");
         if (mkdir(dir, 0750) < 0 && errno != EEXIST)
-                return log_error_errno(negative_errno(), "Failed to create the snapshot directory %s: %m", dir);
+                return log_error_errno(negative_errno(), "failed to create the snapshot directory %s: %m", dir);
 
         s = calloc(1, sizeof(*s));
         if (!s)
-                return log_error_errno(-ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "out of memory");
         s->dir_fd = -EBADF;
         pthread_mutex_init(&s->lock, NULL);
         if (limits)
                 s->limits = *limits;
         s->path = strdup(dir);
         if (!s->path)
-                return log_error_errno(-ENOMEM, "Out of memory");
+                return log_error_errno(-ENOMEM, "out of memory");
         s->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (s->dir_fd < 0)
-                return log_error_errno(negative_errno(), "Failed to open the snapshot directory %s: %m", dir);
+                return log_error_errno(negative_errno(), "failed to open the snapshot directory %s: %m", dir);
 
         r = load_all(s);
         if (r < 0)
-                return log_error_errno(r, "Failed to read the snapshot directory %s: %m", dir);
-        log_debug("Snapshot store %s: %zu snapshots, %" PRIu64 " bytes", dir, s->n, s->bytes);
+                return log_error_errno(r, "failed to read the snapshot directory %s: %m", dir);
+        log_debug("snapshot store %s: %zu snapshots, %" PRIu64 " bytes", dir, s->n, s->bytes);
         apply_retention(s, NULL);
 
         *ret = TAKE_PTR(s);
@@ -861,7 +861,7 @@ static int drop_changed(DmabufdSnapshotStore *s, const char *id, const Entry *se
         pthread_mutex_unlock(&s->lock);
         /* Not listed any more: retention removed it meanwhile, which is no news. */
         if (was_listed)
-                log_warning("Snapshot %s/%s" SUFFIX " changed behind our back (%s), no longer listing it", s->path, id,
+                log_warning("snapshot %s/%s" SUFFIX " changed behind our back (%s), no longer listing it", s->path, id,
                             why);
         return -ENOENT;
 }
@@ -1036,16 +1036,16 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
         int r;
 
         if (!dmabufd_snapshot_id_is_valid(id))
-                return log_warning_errno(-EINVAL, "Refusing to store a snapshot: invalid id \"%s\"",
+                return log_warning_errno(-EINVAL, "refusing to store a snapshot: invalid id \"%s\"",
                                          id ? printable(id, strlen(id), q, sizeof(q)) : "(null)");
         if (!taken_at || parse_time(taken_at, &e.sec, &e.nsec) < 0)
-                return log_warning_errno(-EINVAL, "Refusing to store snapshot %s: invalid time \"%s\"", id,
+                return log_warning_errno(-EINVAL, "refusing to store snapshot %s: invalid time \"%s\"", id,
                                          taken_at ? printable(taken_at, strlen(taken_at), q, sizeof(q)) : "(null)");
         if (!kind || !kind_is_valid(kind))
-                return log_warning_errno(-EINVAL, "Refusing to store snapshot %s: invalid trigger kind \"%s\"", id,
+                return log_warning_errno(-EINVAL, "refusing to store snapshot %s: invalid trigger kind \"%s\"", id,
                                          kind ? printable(kind, strlen(kind), q, sizeof(q)) : "(null)");
         if (!write_func)
-                return log_warning_errno(-EINVAL, "Refusing to store snapshot %s: nothing writes it", id);
+                return log_warning_errno(-EINVAL, "refusing to store snapshot %s: nothing writes it", id);
 
         /* Room in the index first, so that once the file is in place nothing can
          * fail; open_snapshot and retention only ever shrink the index. */
@@ -1054,14 +1054,14 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
         r = listed ? -EEXIST : index_reserve(s, 1);
         pthread_mutex_unlock(&s->lock);
         if (r < 0)
-                return log_warning_errno(r, "Failed to store snapshot %s: %m", id);
+                return log_warning_errno(r, "failed to store snapshot %s: %m", id);
 
         snprintf(name, sizeof(name), "%s" SUFFIX, id);
         /* Not listed but present: an invalid file, kept for inspection. */
         if (fstatat(s->dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) >= 0)
-                return log_warning_errno(-EEXIST, "Failed to store snapshot %s: %s/%s exists: %m", id, s->path, name);
+                return log_warning_errno(-EEXIST, "failed to store snapshot %s: %s/%s exists: %m", id, s->path, name);
         if (errno != ENOENT)
-                return log_warning_errno(negative_errno(), "Failed to store snapshot %s: %s/%s: %m", id, s->path,
+                return log_warning_errno(negative_errno(), "failed to store snapshot %s: %s/%s: %m", id, s->path,
                                          name);
 
         r = write_temp(s, id, taken_at, kind, write_func, userdata, tmp, sizeof(tmp), &info, &st, &step, err,
@@ -1072,18 +1072,18 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
         }
         if (r < 0) {
                 if (tmp[0] && unlinkat(s->dir_fd, tmp, 0) < 0 && errno != ENOENT)
-                        log_warning_errno(negative_errno(), "Failed to remove %s/%s: %m", s->path, tmp);
+                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, tmp);
                 if (r == -EBADMSG)
-                        return log_warning_errno(r, "Failed to store snapshot %s: %s: %s", id, step, err);
-                return log_warning_errno(r, "Failed to store snapshot %s in %s: %s: %m", id, s->path, step);
+                        return log_warning_errno(r, "failed to store snapshot %s: %s: %s", id, step, err);
+                return log_warning_errno(r, "failed to store snapshot %s in %s: %s: %m", id, s->path, step);
         }
         if (fsync(s->dir_fd) < 0) {
                 /* Undo, so that a failure means nothing changed. Nobody has seen
                  * the file yet: it is not listed. */
                 r = negative_errno();
                 if (unlinkat(s->dir_fd, name, 0) < 0 && errno != ENOENT)
-                        log_warning_errno(negative_errno(), "Failed to remove %s/%s: %m", s->path, name);
-                return log_warning_errno(r, "Failed to store snapshot %s: fsync of %s: %m", id, s->path);
+                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, name);
+                return log_warning_errno(r, "failed to store snapshot %s: fsync of %s: %m", id, s->path);
         }
 
         e.info = info;
@@ -1092,7 +1092,7 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
         pthread_mutex_lock(&s->lock);
         index_insert(s, &e);
         pthread_mutex_unlock(&s->lock);
-        log_info("Stored snapshot %s (%s, %s, %" PRIu64 " bytes)", id, kind, taken_at, info.bytes);
+        log_debug("stored snapshot %s (%s, %s, %" PRIu64 " bytes)", id, kind, taken_at, info.bytes);
 
         apply_retention(s, id);
         if (ret)

@@ -39,7 +39,7 @@ note "${#created[@]} snapshots fit before the disk was full"
 check "snapshots were stored until the 64 KiB filesystem filled" test "${#created[@]}" -ge 2
 check "the write that hit the full disk answered 500" test "$failed" = 1
 check "the error says the disk is full" grep -q "No space left on device" "$TMP/b"
-check "the daemon logged it" grep -q "could not be written.*No space left on device" "$DAEMON_ERR"
+check "the daemon logged it" grep -q "failed to store snapshot.*No space left on device" "$DAEMON_ERR"
 check "the daemon is still running" kill -0 "$DAEMON_PID"
 fetch "$BASE/metrics"
 check "/metrics still answers" test "$HTTP_CODE" = 200

@@ -117,12 +117,6 @@ START_TEST(test_exact_text) {
                 "# HELP dmabuf_attachments Device attachments of buffers, by exporter and importing device.\n"
                 "# TYPE dmabuf_attachments gauge\n"
                 "dmabuf_attachments{exporter=\"system\",device=\"vgem\"} 1\n"
-                "# HELP dmabufd_source_up Whether a kernel data source could be read in the last collection.\n"
-                "# TYPE dmabufd_source_up gauge\n"
-                "dmabufd_source_up{source=\"sysfs\"} 1\n"
-                "dmabufd_source_up{source=\"procfs\"} 1\n"
-                "dmabufd_source_up{source=\"debugfs\"} 0\n"
-                "dmabufd_source_up{source=\"bpf\"} 0\n"
                 "# HELP dmabufd_collection_duration_seconds Wall time of the last collection.\n"
                 "# TYPE dmabufd_collection_duration_seconds gauge\n"
                 "dmabufd_collection_duration_seconds 0.001500\n"
@@ -137,6 +131,13 @@ START_TEST(test_exact_text) {
         ck_assert(strstr(tail, "# TYPE dmabufd_collections_total counter\ndmabufd_collections_total 1\n"));
         ck_assert(strstr(tail, "dmabufd_scan_skipped_total{reason=\"fds_vanished\"} 0\n"));
         ck_assert(strstr(tail, "dmabufd_parse_errors_total{source=\"procfs\"} 0\n"));
+        /* dmabufd dump has no event sources: their families are absent. */
+        ck_assert(strstr(tail, "# TYPE dmabufd_source_up gauge\n"
+                               "dmabufd_source_up{source=\"sysfs\"} 1\n"
+                               "dmabufd_source_up{source=\"procfs\"} 1\n"
+                               "dmabufd_source_up{source=\"debugfs\"} 0\n"
+                               "dmabufd_source_up{source=\"bpf\"} 0\n"));
+        ck_assert(!strstr(tail, "dmabufd_events_total"));
         ck_assert(strstr(tail, "# TYPE dmabufd_build_info gauge\ndmabufd_build_info{version=\"" DMABUFD_VERSION
                                "\"} 1\n"));
         ck_assert(!strstr(sb.buf, "# EOF"));
@@ -163,6 +164,39 @@ START_TEST(test_openmetrics) {
 END_TEST
 
 /* Unknown figures are absent series, never 0; top N bounds the series. */
+/* What the daemon appends for each scrape: event sources next to the kernel
+ * sources in one family, the event and snapshot counters, then the end. */
+START_TEST(test_live) {
+        DmabufState *s = small_state(true);
+        DmabufPromOptions opts = { .top_processes = 5, .top_names = 5 };
+        DmabufPromLive live = { .snapshots = 3, .snapshot_failures = 1 };
+        StrBuf sb = STRBUF_INIT;
+
+        live.source_up[DMABUFD_EVENT_SOURCE_KMSG] = true;
+        live.events[DMABUFD_EVENT_OOM_KILL] = 2;
+        live.events[DMABUFD_EVENT_MANUAL] = 5;
+        ck_assert_int_eq(dmabuf_prom_write_collection(&sb, s, &opts, DMABUF_PROM_OPENMETRICS), 0);
+        ck_assert(!strstr(sb.buf, "dmabufd_source_up"));
+        ck_assert(!strstr(sb.buf, "# EOF"));
+        ck_assert_int_eq(dmabuf_prom_write_daemon(&sb, s, &live, DMABUF_PROM_OPENMETRICS), 0);
+        ck_assert(strstr(sb.buf, "dmabufd_source_up{source=\"bpf\"} 0\n"
+                                 "dmabufd_source_up{source=\"kmsg\"} 1\n"
+                                 "dmabufd_source_up{source=\"psi\"} 0\n"
+                                 "dmabufd_source_up{source=\"cgroup\"} 0\n"
+                                 "dmabufd_source_up{source=\"journal\"} 0\n"));
+        ck_assert(strstr(sb.buf, "# TYPE dmabufd_events counter\n"
+                                 "dmabufd_events_total{kind=\"oom_kill\"} 2\n"
+                                 "dmabufd_events_total{kind=\"lmk_kill\"} 0\n"));
+        ck_assert(strstr(sb.buf, "dmabufd_events_total{kind=\"manual\"} 5\n"));
+        ck_assert(strstr(sb.buf, "# TYPE dmabufd_snapshots counter\ndmabufd_snapshots_total 3\n"));
+        ck_assert(strstr(sb.buf, "# TYPE dmabufd_snapshot_failures counter\ndmabufd_snapshot_failures_total 1\n"));
+        ck_assert_str_eq(sb.buf + sb.len - 6, "# EOF\n");
+        ck_assert_ptr_eq(strstr(sb.buf, "# EOF"), sb.buf + sb.len - 6);
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 START_TEST(test_unknown_and_top) {
         DmabufState *s = small_state(false);
         DmabufPromOptions none = { .top_processes = 0, .top_names = 0 };
@@ -222,6 +256,7 @@ int main(void) {
         tcase_add_test(tc, test_negotiate);
         tcase_add_test(tc, test_exact_text);
         tcase_add_test(tc, test_openmetrics);
+        tcase_add_test(tc, test_live);
         tcase_add_test(tc, test_unknown_and_top);
         tcase_add_test(tc, test_top_order);
         suite_add_tcase(s, tc);

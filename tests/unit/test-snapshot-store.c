@@ -616,7 +616,7 @@ START_TEST(test_corrupt_on_open) {
 
                 snprintf(name, sizeof(name), "%s.json", id);
                 ck_assert_msg(file_exists(dir, name), "%s was removed", name);
-                snprintf(needle, sizeof(needle), "Ignoring snapshot %s/%s: ", dir, name);
+                snprintf(needle, sizeof(needle), "ignoring snapshot %s/%s: ", dir, name);
                 ck_assert_msg(count_substr(log, needle) == 1, "expected one warning for %s in:\n%s", name, log);
                 fd = 12345;
                 ck_assert_int_eq(dmabufd_snapshot_store_open_snapshot(s, id, &fd, &size), -ENOENT);
