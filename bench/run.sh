@@ -49,7 +49,9 @@ echo "== dmabufd-bench =="
 
 echo
 echo "== dmabufd on the same tree =="
-"$daemon" --config /dev/null --root "$tree" --listen 127.0.0.1:0 --interval 2 2>"$work/daemon.log" &
+printf 'psi_trigger =\n' >"$work/plain.conf"
+"$daemon" --config "$work/plain.conf" --root "$tree" --state-dir "$work/state" --listen 127.0.0.1:0 --interval 2 \
+        2>"$work/daemon.log" &
 dpid=$!
 
 # It logs "listening on 127.0.0.1:PORT" once it serves.
@@ -118,4 +120,34 @@ if kill -0 "$dpid" 2>/dev/null; then
 fi
 wait "$dpid" 2>/dev/null && st=0 || st=$?
 echo "dmabufd stopped (exit status $st)"
+dpid=
+
+# ---- snapshots: kmsg OOM line -> file renamed, and RSS across the store turning over ----
+snapbench=$builddir/bench/dmabufd-snapbench
+count=${SNAPSHOTS:-1000}
+echo
+echo "== snapshots on the same tree: $count OOM kills through a FIFO at dev/kmsg, retention 50 =="
+mkdir -p "$tree/dev"
+rm -f "$tree/dev/kmsg"
+mkfifo "$tree/dev/kmsg"
+# A victim the collection knows: the first holder in the state just served.
+victim=$(grep -o '"holders":\[{"pid":[0-9]*' "$work/state.json" | head -n 1 | grep -o '[0-9]*$')
+vcomm=$(cat "$tree/proc/$victim/comm" 2>/dev/null || echo victim)
+printf 'interval = 10\ncooldown_oom_kill = 0\nsnapshot_max_count = 50\nsnapshot_max_bytes = 4G\npsi_trigger =\ncgroup =\n' \
+        >"$work/snap.conf"
+rm -rf "$work/snapstate"
+"$daemon" --config "$work/snap.conf" --root "$tree" --state-dir "$work/snapstate" --listen 127.0.0.1:0 \
+        2>"$work/snapd.log" &
+dpid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q "listening on" "$work/snapd.log"; do sleep 0.1; i=$((i + 1)); done
+grep -q "listening on" "$work/snapd.log" || { echo "run.sh: dmabufd did not start:" >&2; cat "$work/snapd.log" >&2; exit 1; }
+echo "dmabufd pid $dpid; state directory $work/snapstate; victim pid $victim ($vcomm)"
+"$snapbench" --fifo "$tree/dev/kmsg" --state-dir "$work/snapstate" --pid "$victim" --comm "$vcomm" \
+        --daemon-pid "$dpid" --count "$count"
+echo "snapshot size: $(ls -l "$work/snapstate" | awk '/\.json$/ { s += $5; n++ } END { printf "%d files, %.1f MiB each on average", n, s / n / 1048576 }')"
+kill -TERM "$dpid"
+i=0
+while kill -0 "$dpid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+wait "$dpid" 2>/dev/null || :
 dpid=
