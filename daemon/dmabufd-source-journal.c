@@ -377,7 +377,7 @@ static int arm_timer(DmabufdSourceJournal *s) {
 }
 
 static int source_start(DmabufdSourceJournal *s) {
-        int fd, r;
+        int fd, events, r;
 
         if (s->path)
                 r = sd_journal_open_directory(&s->journal, s->path, 0);
@@ -428,7 +428,10 @@ static int source_start(DmabufdSourceJournal *s) {
                         return r;
         }
 
-        r = sd_event_add_io(s->event, &s->io, fd, (uint32_t) sd_journal_get_events(s->journal), on_io, s);
+        events = sd_journal_get_events(s->journal);
+        if (events < 0)
+                return events;
+        r = sd_event_add_io(s->event, &s->io, fd, (uint32_t) events, on_io, s);
         if (r < 0)
                 return r;
         (void) sd_event_source_set_description(s->io, "journal");
@@ -485,7 +488,7 @@ int dmabufd_source_journal_new(sd_event *e, const char *root, const char *const 
                 }
         }
 
-        if (root && !streq(root, "/") && asprintf(&s->path, "%s/var/log/journal", root) < 0) {
+        if (root && !streq(root, "/") && !streq(root, "") && asprintf(&s->path, "%s/var/log/journal", root) < 0) {
                 s->path = NULL;
                 return -ENOMEM;
         }

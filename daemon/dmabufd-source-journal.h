@@ -67,7 +67,7 @@ int dmabufd_journal_message_sanitize(const void *data, size_t len, StrBuf *sb);
 
 typedef struct DmabufdSourceJournal DmabufdSourceJournal;
 
-/* Starts following the journal on e. root NULL or "/" reads the host's journal
+/* Starts following the journal on e. root NULL, "" or "/" reads the host's journal
  * (sd_journal_open, local system journals); anything else reads
  * <root>/var/log/journal, flat or with machine-id subdirectories
  * (sd_journal_open_directory). match_specs is a NULL-terminated list of
