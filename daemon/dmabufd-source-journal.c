@@ -19,27 +19,30 @@
  * continues after everything else pending has run. */
 #define JOURNAL_ENTRIES_PER_DISPATCH 64U
 
-/* The kill messages, as their sources print them:
+/* The kill messages, as their sources print them (format strings read in the
+ * projects' own sources; the exact release each wording first shipped in was not
+ * checked against tags):
  *
- * earlyoom (rfjakob/earlyoom kill.c, kill_process(); SYSLOG_IDENTIFIER "earlyoom",
- * the name journald gives the stderr stream of its service). Since v1.6, the line
- * starts "sending %s to process %d uid %d \"%s\": " (signal name, pid, uid, comm)
- * and continues with "badness %d, VmRSS %lld MiB" (v1.6, v1.7: Debian 11, 12) or
- * "oom_score %d, ..., cmdline \"%s\"" (v1.8: Debian 13). The signal is SIGTERM,
- * then SIGKILL if the victim lingers; "0 (no-op signal)" is the start-up self-test,
+ * earlyoom (rfjakob/earlyoom kill.c, kill_process(), several revisions read;
+ * SYSLOG_IDENTIFIER "earlyoom", the name journald gives the stderr stream of its
+ * service). The line starts
+ * "sending %s to process %d uid %d \"%s\": " (signal name, pid, uid, comm) and
+ * goes on with "badness %d, VmRSS %lld MiB" (the form of v1.7, Debian 12's) or,
+ * in later revisions, "oom_score %d, ..., cmdline \"%s\"". The signal is SIGTERM, then
+ * SIGKILL if the victim lingers; "0 (no-op signal)" is the start-up self-test,
  * logged only with -d, and must not match. Matching through the word after the
- * comm keeps a comm that contains '": ' whole without letting a cmdline extend it.
- * "process %d exited after %.3f seconds" and "escalating to SIGKILL" follow a kill
- * and are not matched: one kill, one event.
+ * comm keeps a comm that contains '": ' whole without letting a cmdline extend
+ * it. "process %d exited after %.3f seconds" and "escalating to SIGKILL" follow a
+ * kill and are not matched: one kill, one event. Releases before the "uid" field
+ * are not matched.
  *
- * systemd-oomd (systemd/systemd src/oom/oomd-manager.c, read at 0377c44b; the
- * strings are those of v252, Debian 12, and later; SYSLOG_IDENTIFIER
- * "systemd-oomd"): log_notice("Killed %s due to memory used (%"PRIu64") / total
- * ... being more than %s") after a swap kill, and "Killed %s due to memory
- * pressure for %s being %lu.%02lu%% > ..." after a pressure kill, %s being cgroup
- * paths; v248/v249 said "due to swap used (". oomd kills a whole cgroup, so no pid
- * or comm is captured: the cgroup stays in the line. Group 1 holds the alternation
- * and is never digits. */
+ * systemd-oomd (systemd/systemd src/oom/oomd-manager.c, read at 0377c44b;
+ * SYSLOG_IDENTIFIER "systemd-oomd", its program name): log_notice("Killed %s due
+ * to memory used (%"PRIu64") / total ... being more than %s") after a swap kill
+ * and "Killed %s due to memory pressure for %s being %lu.%02lu%% > ..." after a
+ * pressure kill, %s being cgroup paths; an older revision said "due to swap used
+ * (". oomd kills a whole cgroup, so no pid or comm is captured: the cgroup stays
+ * in the line. Group 1 holds the alternation and is never digits. */
 const char *const dmabufd_journal_default_matches[] = {
         "earlyoom ^sending SIG[A-Z]+ to process ([0-9]+) uid -?[0-9]+ \"(.*)\": (badness|oom_score) -?[0-9]+",
         "systemd-oomd ^Killed /[^ ]* due to (memory used \\(|swap used \\(|memory pressure for /)",
