@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs, with apt-get, whatever dmabufd needs that is not installed yet.
 #   deps.sh build   what building needs
-#   deps.sh test    that, plus what the tests run (curl, jq, promtool, prometheus, valgrind)
+#   deps.sh test    that, plus what the tests run (curl, jq, promtool, prometheus, valgrind,
+#                   systemd-journal-remote)
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
 libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check"
-test_pkgs="curl jq prometheus valgrind"
+test_pkgs="curl jq prometheus valgrind systemd-journal-remote"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
