@@ -12,6 +12,7 @@
 #include "dmabuf-pressure.h"
 #include "dmabufd-config.h"
 #include "dmabufd-source-cgroup.h"
+#include "dmabufd-source-journal.h"
 #include "dmabufd-listen.h"
 #include "fileio.h"
 #include "log.h"
@@ -372,6 +373,25 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                         return -EINVAL;
                 }
                 return strv_push(&c->psi_triggers, value);
+        }
+        if (streq(key, "journal_match")) {
+                _cleanup_(dmabufd_journal_match_freep) DmabufdJournalMatch *match = NULL;
+                size_t n = 0;
+
+                if (!*value) {
+                        dmabufd_config_reset_list(c, key);
+                        return c->journal_matches ? 0 : -ENOMEM;
+                }
+                for (; c->journal_matches && c->journal_matches[n]; n++)
+                        ;
+                if (n >= DMABUFD_JOURNAL_MATCHES_MAX) {
+                        snprintf(err, err_len, "too many journal_match lines: at most %d", DMABUFD_JOURNAL_MATCHES_MAX);
+                        return -EINVAL;
+                }
+                r = dmabufd_journal_match_parse(value, &match, err, err_len);
+                if (r < 0)
+                        return r;
+                return strv_push(&c->journal_matches, value);
         }
         if (streq(key, "cgroup")) {
                 if (!*value) {

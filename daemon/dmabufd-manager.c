@@ -19,6 +19,7 @@
 #include "dmabufd-manager.h"
 #include "dmabufd-snapshot-store.h"
 #include "dmabufd-source-cgroup.h"
+#include "dmabufd-source-journal.h"
 #include "dmabufd-source-kmsg.h"
 #include "dmabufd-source-psi.h"
 #include "fileio.h"
@@ -45,6 +46,7 @@ struct Manager {
         DmabufdSourceKmsg *kmsg;
         DmabufdSourcePsi *psi;
         DmabufdSourceCgroup *cgroup;
+        DmabufdSourceJournal *journal;
 
         /* Snapshot requests from the HTTP threads, handed over through an eventfd. */
         pthread_mutex_t requests_lock;
@@ -142,6 +144,7 @@ static void update_sources_up(Manager *m) {
                 [DMABUFD_EVENT_SOURCE_KMSG] = dmabufd_source_kmsg_is_up(m->kmsg),
                 [DMABUFD_EVENT_SOURCE_PSI] = m->psi && dmabufd_source_psi_is_up(m->psi),
                 [DMABUFD_EVENT_SOURCE_CGROUP] = m->cgroup && dmabufd_source_cgroup_is_up(m->cgroup),
+                [DMABUFD_EVENT_SOURCE_JOURNAL] = m->journal && dmabufd_source_journal_is_up(m->journal),
         };
 
         pthread_mutex_lock(&m->state_lock);
@@ -382,7 +385,7 @@ static int start_psi(Manager *m) {
                 if (dmabuf_psi_trigger_parse(specs[n], &triggers[n], NULL, 0) < 0)
                         return log_error_errno(-EINVAL, "invalid psi_trigger '%s'", specs[n]);
         if (n == 0) {
-                log_info("no psi_trigger configured, PSI events are off");
+                log_debug("no psi_trigger configured, PSI events are off");
                 return 0;
         }
         return dmabufd_source_psi_new(m->event, m->root_fd, triggers, n, on_source_event, m, &m->psi);
@@ -390,13 +393,42 @@ static int start_psi(Manager *m) {
 
 static int start_cgroup(Manager *m) {
         static const char *const defaults[] = { DMABUFD_CGROUPS_DEFAULT, NULL };
+        const char *present[ELEMENTSOF(defaults)] = {};
+        size_t n = 0;
 
-        if (m->config.cgroups && !m->config.cgroups[0]) {
-                log_info("no cgroup configured, cgroup OOM events are off");
+        if (m->config.cgroups) {
+                if (!m->config.cgroups[0]) {
+                        log_debug("no cgroup configured, cgroup OOM events are off");
+                        return 0;
+                }
+                return dmabufd_source_cgroup_new(m->event, m->root_fd, m->config.cgroups, on_source_event, m,
+                                                 &m->cgroup);
+        }
+        /* The defaults are systemd's slices: a machine without them (Android, a
+         * container) is no misconfiguration, so they are tried quietly. */
+        for (size_t i = 0; defaults[i]; i++) {
+                char path[256];
+
+                snprintf(path, sizeof(path), "sys/fs/cgroup/%s/memory.events", defaults[i]);
+                if (faccessat(m->root_fd, path, R_OK, 0) >= 0)
+                        present[n++] = defaults[i];
+        }
+        if (n == 0) {
+                log_debug("none of the default cgroups exists, cgroup OOM events are off");
                 return 0;
         }
-        return dmabufd_source_cgroup_new(m->event, m->root_fd, m->config.cgroups ? m->config.cgroups : (char *const *) defaults,
-                                         on_source_event, m, &m->cgroup);
+        return dmabufd_source_cgroup_new(m->event, m->root_fd, (char *const *) present, on_source_event, m,
+                                         &m->cgroup);
+}
+
+static int start_journal(Manager *m) {
+        if (m->config.journal_matches && !m->config.journal_matches[0]) {
+                log_debug("no journal_match configured, journal events are off");
+                return 0;
+        }
+        return dmabufd_source_journal_new(m->event, m->config.root,
+                                          (const char *const *) m->config.journal_matches, on_source_event, m,
+                                          &m->journal);
 }
 
 /* Sources follow the configuration; SIGHUP rebuilds them when it changed. Each
@@ -411,6 +443,8 @@ static int start_sources(Manager *m) {
                 r = start_psi(m);
         if (r >= 0 && !m->cgroup)
                 r = start_cgroup(m);
+        if (r >= 0 && !m->journal)
+                r = start_journal(m);
         update_sources_up(m);
         return r;
 }
@@ -419,6 +453,7 @@ static void stop_sources(Manager *m) {
         m->kmsg = dmabufd_source_kmsg_free(m->kmsg);
         m->psi = dmabufd_source_psi_free(m->psi);
         m->cgroup = dmabufd_source_cgroup_free(m->cgroup);
+        m->journal = dmabufd_source_journal_free(m->journal);
 }
 
 static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
