@@ -1,0 +1,96 @@
+#!/bin/bash
+# The other event sources end to end, each taking a snapshot of its own kind:
+# a cgroup's memory.events oom_kill going up (inotify), and a userspace
+# killer's journal message (real journal files under <root>/var/log/journal,
+# written by systemd-journal-remote). Both name what they know; the journal's
+# earlyoom kill names a victim whose buffers come from `before`.
+. "$(dirname "$0")/lib.sh"
+
+JR=
+for p in /lib/systemd/systemd-journal-remote /usr/lib/systemd/systemd-journal-remote; do
+        [ -x "$p" ] && JR=$p && break
+done
+[ -n "$JR" ] || fail "systemd-journal-remote is missing: install Debian's systemd-journal-remote (./scripts/deps.sh test)"
+
+C=linux-6.1
+require_tree $C
+ROOT="$TMP/root"
+cp -a "$(tree $C)" "$ROOT"
+mkdir -p "$ROOT/sys/fs/cgroup/test.slice" "$ROOT/var/log/journal"
+events() { printf 'low 0\nhigh 0\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n' "$1" "$1" "$2"; }
+events 0 3 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
+
+# An earlyoom kill already in the journal before the start: history, no event.
+export_entry() { # USEC IDENTIFIER MESSAGE
+        printf '__REALTIME_TIMESTAMP=%s\n__MONOTONIC_TIMESTAMP=%s\n_BOOT_ID=3f8e2c6a1b7d4e5f9a0b1c2d3e4f5a6b\n' "$1" "$1"
+        printf '_HOSTNAME=fixture\n_TRANSPORT=syslog\nPRIORITY=4\nSYSLOG_IDENTIFIER=%s\nMESSAGE=%s\n\n' "$2" "$3"
+}
+VPID=$(jq -r '[.processes[] | select((.buffers | length) > 0)][0].pid' "$(expected $C)")
+VCOMM=$(jq -r --argjson p "$VPID" '.processes[] | select(.pid == $p) | .comm' "$(expected $C)")
+VBUFS=$(jq -c --argjson p "$VPID" '.processes[] | select(.pid == $p) | .buffers | sort' "$(expected $C)")
+export_entry 1700000000000000 earlyoom "sending SIGTERM to process 1 uid 0 \"init\": badness 900, VmRSS 20 MiB" |
+        "$JR" --split-mode=none --output="$ROOT/var/log/journal/old.journal" - 2>"$TMP/jr.err" ||
+        fail "systemd-journal-remote failed: $(cat "$TMP/jr.err")"
+
+CONF="$TMP/dmabufd.conf"
+printf 'interval = 0.5\npsi_trigger =\ncgroup = test.slice\ncooldown_cgroup_oom = 0\ncooldown_journal = 0\n' >"$CONF"
+start_daemon --config "$CONF" --root "$ROOT"
+
+fetch "$BASE/metrics"
+check "dmabufd_source_up{source=\"cgroup\"} is 1" test "$(metric_value "$TMP/b" 'dmabufd_source_up{source="cgroup"}')" = 1
+check "dmabufd_source_up{source=\"journal\"} is 1" test "$(metric_value "$TMP/b" 'dmabufd_source_up{source="journal"}')" = 1
+check "dmabufd_source_up{source=\"psi\"} is 0 (no trigger configured)" \
+        test "$(metric_value "$TMP/b" 'dmabufd_source_up{source="psi"}')" = 0
+check "dmabufd_source_up{source=\"kmsg\"} is 0 (no dev/kmsg in the tree)" \
+        test "$(metric_value "$TMP/b" 'dmabufd_source_up{source="kmsg"}')" = 0
+
+newest_of_kind() { # KIND: the id of the newest snapshot of that kind, waiting up to 10 s
+        local i id
+        for ((i = 0; i < 100; i++)); do
+                fetch "$BASE/api/v1/snapshots"
+                id=$(jq -r --arg k "$1" '[.[] | select(.trigger.kind == $k)][0].id // empty' "$TMP/b")
+                [ -n "$id" ] && { echo "$id"; return 0; }
+                sleep 0.1
+        done
+        return 1
+}
+
+# cgroup: max goes up without a kill (no event), then oom_kill goes 3 -> 5.
+events 1 3 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
+sleep 0.5
+events 2 5 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
+if ID=$(newest_of_kind cgroup_oom); then
+        fetch "$BASE/api/v1/snapshots/$ID"
+        check "the cgroup_oom trigger names the cgroup and the increase" \
+                jq -e '.trigger.cgroup == "/test.slice" and .trigger.oom_kill == 5 and .trigger.oom_kill_increase == 2' "$TMP/b"
+else
+        failc "a cgroup_oom snapshot within 10 s of oom_kill going up" "$(tail -5 "$DAEMON_ERR")"
+fi
+fetch "$BASE/metrics"
+check "one cgroup_oom event (the max-only change was none)" \
+        test "$(metric_value "$TMP/b" 'dmabufd_events_total{kind="cgroup_oom"}')" = 1
+
+# journal: a forged line under another identifier, then earlyoom's real kill.
+{
+        export_entry 1700000100000000 forger "sending SIGTERM to process $VPID uid 0 \"$VCOMM\": badness 900, VmRSS 20 MiB"
+        export_entry 1700000101000000 earlyoom "sending SIGTERM to process $VPID uid 1000 \"$VCOMM\": badness 900, VmRSS 2048 MiB"
+} | "$JR" --split-mode=none --output="$ROOT/var/log/journal/new.journal" - 2>"$TMP/jr.err" ||
+        fail "systemd-journal-remote failed: $(cat "$TMP/jr.err")"
+if ID=$(newest_of_kind journal); then
+        fetch "$BASE/api/v1/snapshots/$ID"
+        cp "$TMP/b" "$TMP/journal.json"
+        check "the journal trigger names earlyoom's victim" \
+                jq -e --argjson p "$VPID" --arg c "$VCOMM" \
+                '.trigger.identifier == "earlyoom" and .trigger.pid == $p and .trigger.comm == $c and (.trigger.line | startswith("sending SIGTERM"))' "$TMP/journal.json"
+        check "... with the buffers 'before' says it held" \
+                jq -e --argjson b "$VBUFS" '([.trigger.buffers[].inode] | sort) == $b' "$TMP/journal.json"
+else
+        failc "a journal snapshot within 10 s of earlyoom's kill" "$(tail -5 "$DAEMON_ERR")"
+fi
+fetch "$BASE/metrics"
+check "exactly one journal event: the old kill and the forged identifier were none" \
+        test "$(metric_value "$TMP/b" 'dmabufd_events_total{kind="journal"}')" = 1
+
+stop_daemon
+check "SIGTERM exits 0" test "$DAEMON_RC" = 0
+finish
