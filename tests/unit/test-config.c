@@ -3,6 +3,10 @@
 
 #include "dmabufd-config.h"
 #include "dmabufd-listen.h"
+#include "strbuf.h"
+#include "dmabufd-source-cgroup.h"
+#include "dmabufd-source-journal.h"
+#include "dmabufd-source-psi.h"
 #include "test-util.h"
 
 static char *root;
@@ -63,6 +67,94 @@ START_TEST(test_defaults) {
         ck_assert_int_eq(c.log_level, LOG_INFO);
         ck_assert_ptr_null(c.listen);
         dmabufd_config_done(&c);
+}
+END_TEST
+
+START_TEST(test_events_and_snapshots) {
+        DmabufdConfig c, copy;
+        char err[512] = "";
+
+        dmabufd_config_init(&c);
+        ck_assert(c.kmsg);
+        ck_assert_uint_eq(c.snapshot_max_count, 50);
+        ck_assert_uint_eq(c.snapshot_max_bytes, 256ULL << 20);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_PSI] == 300);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_MANUAL] == 5);
+        ck_assert_ptr_null(c.psi_triggers); /* the source's defaults */
+        ck_assert_int_eq(load("snapshot_max_count = 7\n"
+                              "snapshot_max_bytes = 3G\n"
+                              "cooldown_oom_kill = 0\n"
+                              "cooldown_psi = 12.5\n"
+                              "snapshot_post = any\n"
+                              "kmsg = no\n"
+                              "psi_trigger = full 100ms 1s\n"
+                              "psi_trigger = some 500000 2000000\n"
+                              "cgroup =\n"
+                              "journal_match = earlyoom ^killing ([0-9]+)\n",
+                              &c, err, sizeof(err)),
+                         0);
+        ck_assert_uint_eq(c.snapshot_max_count, 7);
+        ck_assert_uint_eq(c.snapshot_max_bytes, 3ULL << 30);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_OOM_KILL] == 0);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_PSI] == 12.5);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_JOURNAL] == 30);
+        ck_assert(c.snapshot_post_any);
+        ck_assert(!c.kmsg);
+        /* A file's first line of a list replaces the defaults; later ones add. */
+        ck_assert_str_eq(c.psi_triggers[0], "full 100ms 1s");
+        ck_assert_str_eq(c.psi_triggers[1], "some 500000 2000000");
+        ck_assert_ptr_null(c.psi_triggers[2]);
+        /* A bare "cgroup =" is an empty list: the source is off, not defaulted. */
+        ck_assert_ptr_nonnull(c.cgroups);
+        ck_assert_ptr_null(c.cgroups[0]);
+        ck_assert_str_eq(c.journal_matches[0], "earlyoom ^killing ([0-9]+)");
+        ck_assert_ptr_null(c.journal_matches[1]);
+
+        ck_assert_int_eq(dmabufd_config_copy(&copy, &c), 0);
+        ck_assert_str_eq(copy.psi_triggers[1], "some 500000 2000000");
+        ck_assert_ptr_ne(copy.psi_triggers, c.psi_triggers);
+        ck_assert_ptr_null(copy.cgroups[0]);
+        dmabufd_config_done(&copy);
+        dmabufd_config_done(&c);
+}
+END_TEST
+
+/* The shipped example, every "#key = value" line taken in, is valid and says
+ * exactly what the built-in defaults are. */
+START_TEST(test_shipped_example) {
+        static const char *const psi_defaults[] = { DMABUFD_PSI_TRIGGERS_DEFAULT, NULL };
+        static const char *const cgroup_defaults[] = { DMABUFD_CGROUPS_DEFAULT, NULL };
+        char path[PATH_MAX], line[1024], err[512] = "";
+        DmabufdConfig c, d;
+        StrBuf sb = STRBUF_INIT;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "%s/../../etc/dmabufd.conf", FIXTURES_DIR);
+        f = fopen(path, "re");
+        ck_assert_msg(f, "%s: %s", path, strerror(errno));
+        while (fgets(line, sizeof(line), f))
+                strbuf_puts(&sb, line[0] == '#' && strstr(line, " = ") ? line + 1 : line);
+        fclose(f);
+        dmabufd_config_init(&c);
+        ck_assert_msg(load(sb.buf, &c, err, sizeof(err)) == 0, "%s", err);
+        strbuf_done(&sb);
+
+        dmabufd_config_init(&d);
+        ck_assert_str_eq(c.listen[0], DMABUFD_DEFAULT_LISTEN);
+        ck_assert(c.interval_sec == d.interval_sec);
+        ck_assert_uint_eq(c.top_processes, d.top_processes);
+        ck_assert_uint_eq(c.snapshot_max_count, d.snapshot_max_count);
+        ck_assert_uint_eq(c.snapshot_max_bytes, d.snapshot_max_bytes);
+        ck_assert(memcmp(c.cooldown_sec, d.cooldown_sec, sizeof(d.cooldown_sec)) == 0);
+        ck_assert(c.snapshot_post_any == d.snapshot_post_any && c.kmsg == d.kmsg);
+        for (size_t i = 0; psi_defaults[i] || c.psi_triggers[i]; i++)
+                ck_assert_str_eq(c.psi_triggers[i], psi_defaults[i]);
+        for (size_t i = 0; cgroup_defaults[i] || c.cgroups[i]; i++)
+                ck_assert_str_eq(c.cgroups[i], cgroup_defaults[i]);
+        for (size_t i = 0; dmabufd_journal_default_matches[i] || c.journal_matches[i]; i++)
+                ck_assert_str_eq(c.journal_matches[i], dmabufd_journal_default_matches[i]);
+        dmabufd_config_done(&c);
+        dmabufd_config_done(&d);
 }
 END_TEST
 
@@ -174,6 +266,8 @@ int main(void) {
         tcase_add_test(tc, test_valid);
         tcase_add_test(tc, test_defaults);
         tcase_add_test(tc, test_errors);
+        tcase_add_test(tc, test_events_and_snapshots);
+        tcase_add_test(tc, test_shipped_example);
         tcase_add_test(tc, test_missing_file);
         tcase_add_test(tc, test_listen_parse);
         tcase_add_test(tc, test_listen_open);
