@@ -238,6 +238,8 @@ int dmabuf_snapshot_write(FILE *f, const DmabufSnapshot *snap) {
         fprintf(f, "{\"schema\":\"%s\",\"id\":%s,\"taken_at\":\"%s\"", DMABUFD_SNAPSHOT_SCHEMA,
                 json_object_to_json_string_ext(id, JSON_FLAGS), taken_at);
         json_object_put(id);
+        if (snap->partial)
+                fputs(",\"partial\":true", f);
         r = put_json(f, "trigger", snap->trigger);
         if (r >= 0 && snap->suppressed)
                 r = put_json(f, "suppressed", snap->suppressed);

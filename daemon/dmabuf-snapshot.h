@@ -57,7 +57,8 @@ typedef struct DmabufSnapshot {
         json_object *suppressed; /* NULL: none */
         json_object *memory;     /* {"meminfo", "psi"} */
         const DmabufState *before; /* NULL: no collection yet; written as null */
-        const DmabufState *state;  /* NULL: the fresh collection failed */
+        const DmabufState *state;  /* NULL: the fresh collection failed, or is still to come */
+        bool partial;              /* written before the fresh collection: "partial": true */
 } DmabufSnapshot;
 
 /* Writes the document to f; the states are streamed element by element, so

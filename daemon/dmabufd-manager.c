@@ -255,25 +255,35 @@ static void make_id(uint64_t usec, DmabufdEventKind kind, unsigned attempt, char
                 snprintf(buf + o, len - o, "-%s-%u", dmabufd_event_kind_to_string(kind), attempt + 1);
 }
 
+static void count_snapshot(Manager *m, bool ok) {
+        pthread_mutex_lock(&m->state_lock);
+        if (ok)
+                m->live.snapshots++;
+        else
+                m->live.snapshot_failures++;
+        pthread_mutex_unlock(&m->state_lock);
+}
+
+/* Two steps. First what is already in memory, with the memory figures of this
+ * moment: the trigger, `before` and no fresh state ("partial": true). That file
+ * is on disk within a fraction of the time a collection takes, which matters
+ * when the machine may not survive the next second. Then the fresh collection,
+ * and the complete snapshot replaces the first one. */
 static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret) {
         _cleanup_state_ DmabufState *before = dmabuf_state_ref(m->state), *fresh = NULL;
-        uint64_t at = now_usec(CLOCK_REALTIME), started = now_usec(CLOCK_MONOTONIC);
+        uint64_t at = now_usec(CLOCK_REALTIME), started = now_usec(CLOCK_MONOTONIC), first;
         char id[DMABUFD_SNAPSHOT_ID_MAX], taken_at[32];
-        DmabufSnapshot snap = {};
+        DmabufSnapshot snap;
         int r;
 
-        /* A failed collection still leaves `before`, the part that matters for
-         * a kill; the snapshot says "state": null. */
-        (void) collect(m, &fresh);
-
         snap = (DmabufSnapshot){
+                .id = id,
                 .taken_at_usec = at,
                 .trigger = dmabuf_snapshot_trigger_new(e, at, before),
                 .suppressed = dmabuf_suppressed_to_json(&m->suppressed),
                 .memory = memory_json(m->root_fd),
                 .before = before,
-                .state = fresh,
-                .id = id,
+                .partial = true,
         };
         dmabuf_json_format_time(at, taken_at);
         if (!snap.trigger || !snap.memory)
@@ -288,16 +298,7 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                         if (r != -EEXIST || attempt >= 8)
                                 break;
                 }
-        json_object_put(snap.trigger);
-        json_object_put(snap.suppressed);
-        json_object_put(snap.memory);
-
-        pthread_mutex_lock(&m->state_lock);
-        if (r >= 0)
-                m->live.snapshots++;
-        else
-                m->live.snapshot_failures++;
-        pthread_mutex_unlock(&m->state_lock);
+        count_snapshot(m, r >= 0);
         if (r < 0) {
                 /* The store logged its own failures, naming the step and file. */
                 if (r == -ENODEV)
@@ -306,13 +307,29 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                                   dmabufd_event_kind_to_string(e->kind));
                 else if (r == -ENOMEM)
                         log_error("snapshot on %s not taken: out of memory", dmabufd_event_kind_to_string(e->kind));
-                return r;
+                goto finish;
         }
         memset(&m->suppressed, 0, sizeof(m->suppressed));
-        log_info("snapshot %s taken on %s in %.3f s (%" PRIu64 " bytes)", id, dmabufd_event_kind_to_string(e->kind),
+        first = now_usec(CLOCK_MONOTONIC);
+
+        /* A failed collection leaves "state": null; `before` is what matters for
+         * a kill, and it is on disk already. */
+        (void) collect(m, &fresh);
+        snap.state = fresh;
+        snap.partial = false;
+        if (dmabufd_snapshot_store_complete(m->store, id, write_snapshot, &snap, ret) < 0)
+                /* Listed and valid still, without its fresh state: a failure to count. */
+                count_snapshot(m, false);
+        log_info("snapshot %s taken on %s: on disk in %.3f s, complete in %.3f s (%" PRIu64 " bytes)", id,
+                 dmabufd_event_kind_to_string(e->kind), (double) (first - started) / USEC_PER_SEC,
                  (double) (now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC, ret->bytes);
         malloc_trim(0);
-        return 0;
+        r = 0;
+finish:
+        json_object_put(snap.trigger);
+        json_object_put(snap.suppressed);
+        json_object_put(snap.memory);
+        return r;
 }
 
 /* Every event is counted; one inside its kind's cooldown is kept for the next

@@ -853,10 +853,13 @@ static int drop_changed(DmabufdSnapshotStore *s, const char *id, const Entry *se
         pthread_mutex_lock(&s->lock);
         e = index_find(s, id);
         /* Only the entry we looked at: the id may have been removed by retention
-         * and stored anew meanwhile. */
+         * and stored anew, or completed, meanwhile. */
         if (e && e->dev == seen->dev && e->ino == seen->ino) {
                 index_remove(s, e);
                 was_listed = true;
+        } else if (e) {
+                pthread_mutex_unlock(&s->lock);
+                return -EAGAIN; /* replaced by a newer file of ours: look again */
         }
         pthread_mutex_unlock(&s->lock);
         /* Not listed any more: retention removed it meanwhile, which is no news. */
@@ -866,16 +869,12 @@ static int drop_changed(DmabufdSnapshotStore *s, const char *id, const Entry *se
         return -ENOENT;
 }
 
-int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id, int *ret_fd, uint64_t *ret_size) {
+static int open_snapshot_once(DmabufdSnapshotStore *s, const char *id, int *ret_fd, uint64_t *ret_size) {
         _cleanup_close_ int fd = -EBADF;
         char name[FILE_NAME_MAX], why[64];
         Entry seen = {};
         struct stat st;
         Entry *e;
-
-        /* Before anything touches the file system. */
-        if (!dmabufd_snapshot_id_is_valid(id))
-                return -EINVAL;
 
         pthread_mutex_lock(&s->lock);
         e = index_find(s, id);
@@ -916,6 +915,19 @@ int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id
         *ret_fd = TAKE_FD(fd);
         *ret_size = seen.info.bytes;
         return 0;
+}
+
+int dmabufd_snapshot_store_open_snapshot(DmabufdSnapshotStore *s, const char *id, int *ret_fd, uint64_t *ret_size) {
+        int r = -EAGAIN;
+
+        /* Before anything touches the file system. */
+        if (!dmabufd_snapshot_id_is_valid(id))
+                return -EINVAL;
+        /* A snapshot completed while we looked has a new file; the index says so
+         * by then, and a second look finds it. */
+        for (unsigned attempt = 0; r == -EAGAIN && attempt < 3; attempt++)
+                r = open_snapshot_once(s, id, ret_fd, ret_size);
+        return r == -EAGAIN ? -ENOENT : r;
 }
 
 /* ---- writing ---- */
@@ -1094,6 +1106,67 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
         pthread_mutex_unlock(&s->lock);
         log_debug("stored snapshot %s (%s, %s, %" PRIu64 " bytes)", id, kind, taken_at, info.bytes);
 
+        apply_retention(s, id);
+        if (ret)
+                *ret = info;
+        return 0;
+}
+
+int dmabufd_snapshot_store_complete(DmabufdSnapshotStore *s, const char *id, DmabufdSnapshotWriteFunc write_func,
+                                    void *userdata, DmabufdSnapshotInfo *ret) {
+        char name[FILE_NAME_MAX], tmp[TEMP_NAME_MAX + 1] = "", err[256] = "", taken_at[40], kind[16];
+        DmabufdSnapshotInfo info;
+        const char *step = NULL;
+        struct stat st;
+        Entry *e;
+        int r;
+
+        if (!dmabufd_snapshot_id_is_valid(id) || !write_func)
+                return log_warning_errno(-EINVAL, "refusing to complete a snapshot: invalid arguments");
+        pthread_mutex_lock(&s->lock);
+        e = index_find(s, id);
+        if (e) {
+                memcpy(taken_at, e->info.taken_at, sizeof(taken_at));
+                memcpy(kind, e->info.kind, sizeof(kind));
+        }
+        pthread_mutex_unlock(&s->lock);
+        if (!e)
+                return log_warning_errno(-ENOENT, "cannot complete snapshot %s: it is not stored", id);
+
+        r = write_temp(s, id, taken_at, kind, write_func, userdata, tmp, sizeof(tmp), &info, &st, &step, err,
+                       sizeof(err));
+        if (r >= 0) {
+                snprintf(name, sizeof(name), "%s" SUFFIX, id);
+                /* The rename and the index change together, so a reader never
+                 * sees the new file under the old entry and calls it tampered. */
+                pthread_mutex_lock(&s->lock);
+                e = index_find(s, id);
+                if (!e)
+                        r = -ENOENT;
+                else if (renameat(s->dir_fd, tmp, s->dir_fd, name) < 0)
+                        r = negative_errno();
+                else {
+                        s->bytes = s->bytes - e->info.bytes + info.bytes;
+                        e->info = info;
+                        e->dev = st.st_dev;
+                        e->ino = st.st_ino;
+                }
+                pthread_mutex_unlock(&s->lock);
+                step = "rename";
+        }
+        if (r < 0) {
+                if (tmp[0] && unlinkat(s->dir_fd, tmp, 0) < 0 && errno != ENOENT)
+                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, tmp);
+                if (r == -EBADMSG)
+                        return log_warning_errno(r, "failed to complete snapshot %s: %s: %s", id, step, err);
+                return log_warning_errno(r, "failed to complete snapshot %s in %s, the first part stays: %s: %m",
+                                         id, s->path, step);
+        }
+        /* Either file is a valid snapshot, so a lost rename costs the second part
+         * only; it is worth a warning, not an undo. */
+        if (fsync(s->dir_fd) < 0)
+                log_warning_errno(negative_errno(), "fsync of %s after completing snapshot %s failed: %m", s->path,
+                                  id);
         apply_retention(s, id);
         if (ret)
                 *ret = info;

@@ -71,6 +71,15 @@ typedef int (*DmabufdSnapshotWriteFunc)(FILE *f, void *userdata);
 int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const char *taken_at, const char *kind,
                                DmabufdSnapshotWriteFunc write_func, void *userdata, DmabufdSnapshotInfo *ret);
 
+/* Replaces the stored snapshot id with a fuller one written the same way (temp
+ * file, fsync, validation against the same id, taken_at and kind), renamed over
+ * it, then the directory fsynced and retention applied. A snapshot can so be on
+ * disk moments after its event and completed once the slow part is done. On
+ * failure the stored one stays as it was and -errno is returned (logged);
+ * -ENOENT when id is not stored. Main thread only. */
+int dmabufd_snapshot_store_complete(DmabufdSnapshotStore *s, const char *id, DmabufdSnapshotWriteFunc write_func,
+                                    void *userdata, DmabufdSnapshotInfo *ret);
+
 /* A malloc'd copy of the index, newest first (taken_at descending, then id
  * descending); NULL and 0 when empty. Thread-safe. */
 int dmabufd_snapshot_store_list(DmabufdSnapshotStore *s, DmabufdSnapshotInfo **ret, size_t *ret_n);

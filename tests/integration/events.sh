@@ -60,7 +60,7 @@ events 1 3 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
 sleep 0.5
 events 2 5 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
 if ID=$(newest_of_kind cgroup_oom); then
-        fetch "$BASE/api/v1/snapshots/$ID"
+        fetch_snapshot "$ID"
         check "the cgroup_oom trigger names the cgroup and the increase" \
                 jq -e '.trigger.cgroup == "/test.slice" and .trigger.oom_kill == 5 and .trigger.oom_kill_increase == 2' "$TMP/b"
 else
@@ -77,7 +77,7 @@ check "one cgroup_oom event (the max-only change was none)" \
 } | "$JR" --split-mode=none --output="$ROOT/var/log/journal/new.journal" - 2>"$TMP/jr.err" ||
         fail "systemd-journal-remote failed: $(cat "$TMP/jr.err")"
 if ID=$(newest_of_kind journal); then
-        fetch "$BASE/api/v1/snapshots/$ID"
+        fetch_snapshot "$ID"
         cp "$TMP/b" "$TMP/journal.json"
         check "the journal trigger names earlyoom's victim" \
                 jq -e --argjson p "$VPID" --arg c "$VCOMM" \

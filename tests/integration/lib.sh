@@ -297,6 +297,19 @@ header() { # NAME: value of a response header in $TMP/h (case-insensitive name)
                   if (k == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'
 }
 
+# fetch_snapshot ID: GET /api/v1/snapshots/ID into $TMP/b once it is complete:
+# a snapshot is on disk first without its fresh state ("partial": true), and
+# replaced by the complete one a collection later. Waits up to 10 s.
+fetch_snapshot() {
+        local i
+        for ((i = 0; i < 100; i++)); do
+                fetch "$BASE/api/v1/snapshots/$1"
+                [ "$HTTP_CODE" = 200 ] && ! jq -e '.partial == true' "$TMP/b" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
 # ---- Prometheus text ----
 
 # metric_value FILE SERIES: the value of the sample whose name{labels} is

@@ -25,6 +25,9 @@ start_daemon --config "$CONF" --root "$(tree $C)" --state-dir "$SMALL/state"
 DAEMON_WRAPPER=()
 in_ns() { nsenter -t "$DAEMON_PID" -m "$@"; }
 
+# A POST answers 201 once the first part of a snapshot is stored; if the disk
+# fills before the complete one replaces it, the first part stays, listed, and
+# the completion counts as a failure. A 500 means not even the first part fit.
 created=()
 failed=0
 for ((i = 0; i < 60 && failed == 0; i++)); do
@@ -51,9 +54,10 @@ check "every stored snapshot is still listed" test "$(jq length "$TMP/b")" = "${
 bad=0
 for id in "${created[@]}"; do
         fetch "$BASE/api/v1/snapshots/$id"
-        jq -e --arg id "$id" '.id == $id and .state != null' "$TMP/b" >/dev/null 2>&1 || bad=$((bad + 1))
+        jq -e --arg id "$id" '.id == $id and .before != null and (.state != null or .partial == true)' "$TMP/b" \
+                >/dev/null 2>&1 || bad=$((bad + 1))
 done
-check "every stored snapshot is served whole" test "$bad" = 0
+check "every stored snapshot is served whole (complete, or its first part where the disk filled)" test "$bad" = 0
 check "no temp file is left in the state directory" test -z "$(in_ns ls -A "$SMALL/state" | grep -v '\.json$')"
 stop_daemon
 check "SIGTERM exits 0 after the disk-full errors" test "$DAEMON_RC" = 0

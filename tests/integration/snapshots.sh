@@ -64,7 +64,7 @@ check "dmabufd_source_up{source=\"kmsg\"} is 1 with a FIFO at dev/kmsg" \
 } >"$ROOT/dev/kmsg"
 wait_count 1 || failc "no snapshot within 10 s of the OOM line" "$(tail -5 "$DAEMON_ERR")"
 ID=$(list_ids | head -n 1)
-fetch "$BASE/api/v1/snapshots/$ID"
+fetch_snapshot "$ID" || failc "snapshot $ID still partial after 10 s"
 S="$TMP/oom.json"
 cp "$TMP/b" "$S"
 check "GET /api/v1/snapshots/<id> answers 200 with JSON" test "$HTTP_CODE" = 200 -a "$CTYPE" = application/json
@@ -123,7 +123,7 @@ sleep 2.1
 n=$(list_ids | wc -l)
 kill -USR1 "$DAEMON_PID"
 wait_count $((n + 1)) || failc "no snapshot within 10 s of SIGUSR1"
-fetch "$BASE/api/v1/snapshots/$(list_ids | head -n 1)"
+fetch_snapshot "$(list_ids | head -n 1)"
 check "SIGUSR1 takes a manual snapshot with origin SIGUSR1" jq -e '.trigger.kind == "manual" and .trigger.origin == "SIGUSR1"' "$TMP/b"
 
 # The POST inside the cooldown was counted and rides along in this snapshot.
@@ -158,7 +158,7 @@ check "a restart keeps the listing" diff "$TMP/ids.before" "$TMP/ids.after"
 check "the truncated file is reported by name" grep -q "20991231T000000.000Z-manual.json" "$DAEMON_ERR"
 fetch "$BASE/api/v1/snapshots/20991231T000000.000Z-manual"
 check "the truncated file is never served (404)" test "$HTTP_CODE" = 404
-fetch "$BASE/api/v1/snapshots/$NEWEST"
+fetch_snapshot "$NEWEST"
 check "a kept snapshot is served whole after the restart" jq -e --arg id "$NEWEST" '.id == $id and (.state.processes | length) > 0' "$TMP/b"
 
 stop_daemon

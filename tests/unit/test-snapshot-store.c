@@ -457,6 +457,56 @@ START_TEST(test_add_list_serve) {
 }
 END_TEST
 
+static int complete_snapshot(DmabufdSnapshotStore *s, const char *id, const char *taken_at, const char *kind,
+                             size_t pad, PayloadMode mode, DmabufdSnapshotInfo *ret) {
+        Payload p = { .mode = mode };
+        char *json;
+        int r;
+
+        json = make_json(id, taken_at, kind, pad, &p.len);
+        p.data = json;
+        r = dmabufd_snapshot_store_complete(s, id, payload_write, &p, ret);
+        free(json);
+        return r;
+}
+
+/* The first part is replaced by the complete snapshot: same id, time and kind,
+ * new content, the index and byte count follow; a failed completion leaves the
+ * first part as it was; a file that names another id is refused. */
+START_TEST(test_complete) {
+        char *root = tu_mkdtemp(), *dir = path_join(root, "snapshots");
+        DmabufdSnapshotStore *s = open_store(dir, 0, 0);
+        DmabufdSnapshotInfo info = {}, *list = NULL;
+        size_t n = 0;
+
+        ck_assert_int_eq(add_snapshot(s, "a", "2026-11-21T10:15:00Z", "oom_kill", 10, &info), 0);
+        ck_assert_int_eq(add_snapshot(s, "b", "2026-11-21T10:16:00Z", "psi", 10, NULL), 0);
+        ck_assert_int_eq(complete_snapshot(s, "a", "2026-11-21T10:15:00Z", "oom_kill", 50 * 1024, PAYLOAD_OK, &info), 0);
+        ck_assert_uint_gt(info.bytes, 50 * 1024);
+        assert_serves(s, "a", "2026-11-21T10:15:00Z", "oom_kill", 50 * 1024);
+        ck_assert_int_eq(dmabufd_snapshot_store_list(s, &list, &n), 0);
+        ck_assert_uint_eq(n, 2);
+        ck_assert_str_eq(list[1].id, "a");
+        ck_assert_uint_eq(list[1].bytes, info.bytes);
+        free(list);
+
+        ck_assert_int_eq(complete_snapshot(s, "b", "2026-11-21T10:16:00Z", "psi", 99, PAYLOAD_FAIL_AFTER, NULL), -EIO);
+        assert_serves(s, "b", "2026-11-21T10:16:00Z", "psi", 10);
+        ck_assert_int_eq(complete_snapshot(s, "b", "2026-11-21T10:17:00Z", "psi", 99, PAYLOAD_OK, NULL), -EBADMSG);
+        assert_serves(s, "b", "2026-11-21T10:16:00Z", "psi", 10);
+        ck_assert_int_eq(complete_snapshot(s, "nope", "2026-11-21T10:16:00Z", "psi", 1, PAYLOAD_OK, NULL), -ENOENT);
+        ck_assert_uint_eq(count_temp_files(dir), 0);
+
+        /* And it is what a restart finds. */
+        dmabufd_snapshot_store_free(s);
+        s = open_store(dir, 0, 0);
+        assert_serves(s, "a", "2026-11-21T10:15:00Z", "oom_kill", 50 * 1024);
+        dmabufd_snapshot_store_free(s);
+        free(dir);
+        tu_rm_rf(root);
+}
+END_TEST
+
 START_TEST(test_retention_count) {
         char *root = tu_mkdtemp();
         DmabufdSnapshotStore *s = open_store(root, 3, 0);
@@ -1106,6 +1156,7 @@ int main(void) {
         tcase_add_test(tc, test_validate_bad);
         tcase_add_test(tc, test_validate_hostile);
         tcase_add_test(tc, test_add_list_serve);
+        tcase_add_test(tc, test_complete);
         tcase_add_test(tc, test_retention_count);
         tcase_add_test(tc, test_retention_bytes);
         tcase_add_test(tc, test_restart);
