@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* The snapshot benchmark's driver: writes a kernel OOM report into the FIFO a
  * running dmabufd reads as <root>/dev/kmsg, and times until the snapshot file is
- * renamed into the state directory (inotify IN_MOVED_TO). Repeats, sampling the
- * daemon's VmRSS as the store turns over, and prints the figures. */
+ * renamed into the state directory (inotify IN_MOVED_TO): first its first part
+ * (trigger, before, memory figures), then the complete one that replaces it.
+ * Repeats, sampling the daemon's VmRSS as the store turns over, and prints the
+ * figures. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -83,7 +85,7 @@ int main(int argc, char **argv) {
         const char *fifo = NULL, *state = NULL, *comm = "victim";
         unsigned count = 1000, timed = 101;
         int victim = 0, dpid = 0, c, ifd, wfd;
-        uint64_t *lat;
+        uint64_t *lat, *full;
         long rss_first = -1, rss_min = -1, rss_max = -1, rss_last = -1;
 
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0)
@@ -105,8 +107,9 @@ int main(int argc, char **argv) {
         if (timed > count)
                 timed = count;
         lat = calloc(count, sizeof(uint64_t));
+        full = calloc(count, sizeof(uint64_t));
         ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-        if (!lat || ifd < 0 || inotify_add_watch(ifd, state, IN_MOVED_TO) < 0) {
+        if (!lat || !full || ifd < 0 || inotify_add_watch(ifd, state, IN_MOVED_TO) < 0) {
                 fprintf(stderr, "dmabufd-snapbench: cannot watch %s: %s\n", state, strerror(errno));
                 return 1;
         }
@@ -139,6 +142,12 @@ int main(int argc, char **argv) {
                         return 1;
                 }
                 lat[i] = now_usec() - t0;
+                /* The next event would otherwise wait for this one's collection. */
+                if (wait_renamed(ifd, 60000) < 0) {
+                        fprintf(stderr, "dmabufd-snapbench: snapshot %u was not completed within 60 s\n", i + 1);
+                        return 1;
+                }
+                full[i] = now_usec() - t0;
                 if ((i + 1) % 50 == 0 || i == 0) {
                         long rss = status_kib(dpid, "VmRSS"), hwm = status_kib(dpid, "VmHWM");
 
@@ -156,14 +165,19 @@ int main(int argc, char **argv) {
                 }
         }
         qsort(lat, timed, sizeof(uint64_t), cmp_u64);
-        printf("\nkmsg OOM line -> snapshot renamed into place, first %u snapshots:\n", timed);
+        qsort(full, timed, sizeof(uint64_t), cmp_u64);
+        printf("\nkmsg OOM line -> snapshot renamed into place (trigger, before, memory), first %u snapshots:\n", timed);
         printf("  median %.1f ms   p90 %.1f ms   min %.1f ms   max %.1f ms   (target: median <= 250 ms: %s)\n",
                lat[timed / 2] / 1000.0, lat[timed * 9 / 10] / 1000.0, lat[0] / 1000.0, lat[timed - 1] / 1000.0,
                lat[timed / 2] <= 250000 ? "met" : "MISSED");
+        printf("kmsg OOM line -> complete snapshot (its fresh collection included) renamed over it:\n");
+        printf("  median %.1f ms   p90 %.1f ms   min %.1f ms   max %.1f ms\n", full[timed / 2] / 1000.0,
+               full[timed * 9 / 10] / 1000.0, full[0] / 1000.0, full[timed - 1] / 1000.0);
         if (rss_first > 0)
                 printf("VmRSS from snapshot 100 to %u: first %ld KiB, min %ld, max %ld, last %ld (last/first %.3f)\n",
                        count, rss_first, rss_min, rss_max, rss_last, (double) rss_last / (double) rss_first);
         close(wfd);
         free(lat);
+        free(full);
         return 0;
 }

@@ -124,30 +124,46 @@ dpid=
 
 # ---- snapshots: kmsg OOM line -> file renamed, and RSS across the store turning over ----
 snapbench=$builddir/bench/dmabufd-snapbench
-count=${SNAPSHOTS:-1000}
+
+# snapshots TREE COUNT: COUNT OOM kills through a FIFO at TREE/dev/kmsg, retention 50
+snapshots() {
+        t=$1
+        mkdir -p "$t/dev"
+        rm -f "$t/dev/kmsg"
+        mkfifo "$t/dev/kmsg"
+        # A victim the tree holds buffers for: the first fd link to a dma-buf.
+        link=$(find "$t/proc" -mindepth 3 -maxdepth 3 -path '*/fd/*' -lname '/dmabuf:*' -print -quit)
+        victim=$(basename "$(dirname "$(dirname "$link")")")
+        vcomm=$(cat "$t/proc/$victim/comm" 2>/dev/null || echo victim)
+        printf 'interval = 10\ncooldown_oom_kill = 0\nsnapshot_max_count = 50\nsnapshot_max_bytes = 4G\npsi_trigger =\ncgroup =\njournal_match =\n' \
+                >"$work/snap.conf"
+        rm -rf "$work/snapstate"
+        : >"$work/snapd.log"
+        "$daemon" --config "$work/snap.conf" --root "$t" --state-dir "$work/snapstate" --listen 127.0.0.1:0 \
+                2>"$work/snapd.log" &
+        dpid=$!
+        i=0
+        while [ $i -lt 300 ] && ! grep -q "listening on" "$work/snapd.log"; do sleep 0.1; i=$((i + 1)); done
+        grep -q "listening on" "$work/snapd.log" || { echo "run.sh: dmabufd did not start:" >&2; cat "$work/snapd.log" >&2; exit 1; }
+        echo "dmabufd pid $dpid; state directory $work/snapstate; victim pid $victim ($vcomm)"
+        "$snapbench" --fifo "$t/dev/kmsg" --state-dir "$work/snapstate" --pid "$victim" --comm "$vcomm" \
+                --daemon-pid "$dpid" --count "$2" --timed "$(( $2 < 101 ? $2 : 101 ))"
+        ls -l "$work/snapstate" | awk '/\.json$/ { s += $5; n++ } END { if (n) printf "store: %d files, %.2f MiB each on average\n", n, s / n / 1048576 }'
+        kill -TERM "$dpid"
+        i=0
+        while kill -0 "$dpid" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+        wait "$dpid" 2>/dev/null || :
+        dpid=
+}
+
 echo
-echo "== snapshots on the same tree: $count OOM kills through a FIFO at dev/kmsg, retention 50 =="
-mkdir -p "$tree/dev"
-rm -f "$tree/dev/kmsg"
-mkfifo "$tree/dev/kmsg"
-# A victim the collection knows: the first holder in the state just served.
-victim=$(grep -o '"holders":\[{"pid":[0-9]*' "$work/state.json" | head -n 1 | grep -o '[0-9]*$')
-vcomm=$(cat "$tree/proc/$victim/comm" 2>/dev/null || echo victim)
-printf 'interval = 10\ncooldown_oom_kill = 0\nsnapshot_max_count = 50\nsnapshot_max_bytes = 4G\npsi_trigger =\ncgroup =\n' \
-        >"$work/snap.conf"
-rm -rf "$work/snapstate"
-"$daemon" --config "$work/snap.conf" --root "$tree" --state-dir "$work/snapstate" --listen 127.0.0.1:0 \
-        2>"$work/snapd.log" &
-dpid=$!
-i=0
-while [ $i -lt 300 ] && ! grep -q "listening on" "$work/snapd.log"; do sleep 0.1; i=$((i + 1)); done
-grep -q "listening on" "$work/snapd.log" || { echo "run.sh: dmabufd did not start:" >&2; cat "$work/snapd.log" >&2; exit 1; }
-echo "dmabufd pid $dpid; state directory $work/snapstate; victim pid $victim ($vcomm)"
-"$snapbench" --fifo "$tree/dev/kmsg" --state-dir "$work/snapstate" --pid "$victim" --comm "$vcomm" \
-        --daemon-pid "$dpid" --count "$count"
-echo "snapshot size: $(ls -l "$work/snapstate" | awk '/\.json$/ { s += $5; n++ } END { printf "%d files, %.1f MiB each on average", n, s / n / 1048576 }')"
-kill -TERM "$dpid"
-i=0
-while kill -0 "$dpid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-wait "$dpid" 2>/dev/null || :
-dpid=
+echo "== snapshot latency on the same tree (2000 processes): ${LATENCY_SNAPSHOTS:-101} OOM kills =="
+snapshots "$tree" "${LATENCY_SNAPSHOTS:-101}"
+
+# 1000 snapshots of the big tree take half an hour (each completes with a
+# 1.4 s collection); memory growth per snapshot shows as well on a small one.
+small=$tree/rss-tree
+echo
+echo "== RSS across ${RSS_SNAPSHOTS:-1000} snapshots, retention 50, on a 200-process tree =="
+"$bench" --tree "$small" --keep --procs 200 --fds 50 --runs 1 >/dev/null
+snapshots "$small" "${RSS_SNAPSHOTS:-1000}"
