@@ -15,6 +15,10 @@ set -u
 : "${FIXTURES:?FIXTURES must name tests/fixtures}"
 
 TREES="$FIXTURES/trees"
+# Fixtures other than the trees are never unpacked: always the source tree's
+# (make distcheck runs from a build tree that has only the trees).
+SRC_FIXTURES=${top_srcdir:+$top_srcdir/tests/fixtures}
+: "${SRC_FIXTURES:=$FIXTURES}"
 [ -n "${DAEMON_WRAPPER+x}" ] || DAEMON_WRAPPER=()
 N_PASS=0
 N_FAIL=0

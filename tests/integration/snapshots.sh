@@ -12,9 +12,10 @@ require_tree $C
 ROOT="$TMP/root"
 cp -a "$(tree $C)" "$ROOT"
 mkdir -p "$ROOT/dev" "$ROOT/proc/pressure"
-cp "$FIXTURES/pressure/meminfo-6.1.txt" "$ROOT/proc/meminfo"
-cp "$FIXTURES/pressure/pressure-memory-busy.txt" "$ROOT/proc/pressure/memory"
+cp "$SRC_FIXTURES/pressure/meminfo-6.1.txt" "$ROOT/proc/meminfo"
+cp "$SRC_FIXTURES/pressure/pressure-memory-busy.txt" "$ROOT/proc/pressure/memory"
 mkfifo "$ROOT/dev/kmsg"
+[ -s "$ROOT/proc/meminfo" ] || fail "fixture $SRC_FIXTURES/pressure/meminfo-6.1.txt is missing"
 STATE="$TMP/state"
 CONF="$TMP/dmabufd.conf"
 cat >"$CONF" <<EOF
