@@ -15,6 +15,7 @@
 
 #include "dmabufd-event.h"
 #include "dmabufd-snapshot-store.h"
+#include "fileio.h"
 #include "log.h"
 
 /* Validation reads this much at a time: the daemon has to stay small at the
@@ -718,17 +719,11 @@ static int load_one(DmabufdSnapshotStore *s, const char *name, const char *id) {
 
 static int load_all(DmabufdSnapshotStore *s) {
         _cleanup_closedir_ DIR *d = NULL;
-        int fd;
+        int opened;
 
-        fd = openat(s->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        d = fdopendir(fd);
-        if (!d) {
-                int r = negative_errno();
-                safe_close(fd);
-                return r;
-        }
+        opened = opendir_at(s->dir_fd, ".", &d);
+        if (opened < 0)
+                return opened;
         for (;;) {
                 char id[DMABUFD_SNAPSHOT_ID_MAX];
                 struct dirent *de;
