@@ -125,63 +125,44 @@ static int strv_push(char ***list, const char *v) {
         return 0;
 }
 
-static char ***list_field(DmabufdConfig *c, const char *key) {
-        if (streq(key, "listen"))
-                return &c->listen;
-        if (streq(key, "psi_trigger"))
-                return &c->psi_triggers;
-        if (streq(key, "cgroup"))
-                return &c->cgroups;
-        if (streq(key, "journal_match"))
-                return &c->journal_matches;
-        return NULL;
+/* The keys that may be repeated. A file's first line of one replaces the
+ * built-in list; later lines add to it. */
+static const char *const list_keys[] = { "listen", "psi_trigger", "cgroup", "journal_match" };
+
+static int list_index(const char *key) {
+        for (size_t i = 0; i < ELEMENTSOF(list_keys); i++)
+                if (streq(key, list_keys[i]))
+                        return (int) i;
+        return -1;
 }
 
-bool dmabufd_config_key_is_list(const char *key) {
-        return streq(key, "listen") || streq(key, "psi_trigger") || streq(key, "cgroup") ||
-               streq(key, "journal_match");
+static char ***list_field(DmabufdConfig *c, int index) {
+        char ***fields[] = { &c->listen, &c->psi_triggers, &c->cgroups, &c->journal_matches };
+
+        return fields[index];
 }
 
-void dmabufd_config_reset_list(DmabufdConfig *c, const char *key) {
-        char ***field = list_field(c, key);
+/* Empty but set: a list of none, which turns an event source off. */
+static int reset_list(DmabufdConfig *c, int index) {
+        char ***field = list_field(c, index);
 
-        if (!field)
-                return;
         strv_free(*field);
-        /* Empty but set: a list of none, which turns an event source off. */
         *field = calloc(1, sizeof(char *));
+        return *field ? 0 : -ENOMEM;
 }
 
 int dmabufd_config_add_listen(DmabufdConfig *c, const char *addr, bool append, char *err, size_t err_len) {
         DmabufdListenAddress a;
-        size_t n = 0;
-        char **v, *copy;
-        int r;
 
-        r = dmabufd_listen_parse(addr, &a);
-        if (r < 0) {
+        if (dmabufd_listen_parse(addr, &a) < 0) {
                 snprintf(err, err_len, "invalid listen address '%s': expected HOST:PORT, [V6]:PORT or :PORT", addr);
                 return -EINVAL;
         }
-        copy = strdup(addr);
-        if (!copy)
-                return -ENOMEM;
-        if (append)
-                for (; c->listen && c->listen[n]; n++)
-                        ;
-        else {
+        if (!append) {
                 strv_free(c->listen);
                 c->listen = NULL;
         }
-        v = realloc(c->listen, (n + 2) * sizeof(char *));
-        if (!v) {
-                free(copy);
-                return -ENOMEM;
-        }
-        v[n] = copy;
-        v[n + 1] = NULL;
-        c->listen = v;
-        return 0;
+        return strv_push(&c->listen, addr);
 }
 
 static int parse_uint(const char *v, unsigned max, unsigned *ret) {
@@ -265,6 +246,10 @@ static int set_string(char **field, const char *v) {
 
 int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, char *err, size_t err_len) {
         int r;
+
+        /* "psi_trigger =": no triggers at all, so the source is off. */
+        if (!*value && list_index(key) > 0)
+                return reset_list(c, list_index(key));
 
         if (streq(key, "listen"))
                 return dmabufd_config_add_listen(c, value, true, err, err_len);
@@ -364,10 +349,6 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                 DmabufPsiTrigger t;
                 char what[256];
 
-                if (!*value) {
-                        dmabufd_config_reset_list(c, key);
-                        return c->psi_triggers ? 0 : -ENOMEM;
-                }
                 if (dmabuf_psi_trigger_parse(value, &t, what, sizeof(what)) < 0) {
                         snprintf(err, err_len, "invalid psi_trigger '%s': %s", value, what);
                         return -EINVAL;
@@ -378,10 +359,6 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                 _cleanup_(dmabufd_journal_match_freep) DmabufdJournalMatch *match = NULL;
                 size_t n = 0;
 
-                if (!*value) {
-                        dmabufd_config_reset_list(c, key);
-                        return c->journal_matches ? 0 : -ENOMEM;
-                }
                 for (; c->journal_matches && c->journal_matches[n]; n++)
                         ;
                 if (n >= DMABUFD_JOURNAL_MATCHES_MAX) {
@@ -394,10 +371,6 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                 return strv_push(&c->journal_matches, value);
         }
         if (streq(key, "cgroup")) {
-                if (!*value) {
-                        dmabufd_config_reset_list(c, key);
-                        return c->cgroups ? 0 : -ENOMEM;
-                }
                 {
                         char norm[PATH_MAX], what[256];
 
@@ -416,12 +389,12 @@ typedef struct LoadContext {
         DmabufdConfig *config;
         char err[512];
         int error;
-        bool listen_seen, psi_seen, cgroup_seen, journal_seen;
+        bool list_seen[ELEMENTSOF(list_keys)];
 } LoadContext;
 
 static int on_ini_entry(void *userdata, const char *section, const char *name, const char *value) {
         LoadContext *ctx = userdata;
-        int r;
+        int index, r;
 
         if (ctx->error != 0)
                 return 0;
@@ -436,20 +409,16 @@ static int on_ini_entry(void *userdata, const char *section, const char *name, c
                 return 0;
         }
         /* A list's lines in the file replace the built-in default, then accumulate. */
-        if (streq(name, "listen") && !ctx->listen_seen) {
-                ctx->listen_seen = true;
-                r = dmabufd_config_add_listen(ctx->config, value, false, ctx->err, sizeof(ctx->err));
-        } else {
-                bool *seen = streq(name, "psi_trigger") ? &ctx->psi_seen
-                             : streq(name, "cgroup")    ? &ctx->cgroup_seen
-                             : streq(name, "journal_match") ? &ctx->journal_seen
-                                                            : NULL;
-                if (seen && !*seen) {
-                        *seen = true;
-                        dmabufd_config_reset_list(ctx->config, name);
+        index = list_index(name);
+        if (index >= 0 && !ctx->list_seen[index]) {
+                ctx->list_seen[index] = true;
+                r = reset_list(ctx->config, index);
+                if (r < 0) {
+                        ctx->error = r;
+                        return 0;
                 }
-                r = dmabufd_config_set(ctx->config, name, value, ctx->err, sizeof(ctx->err));
         }
+        r = dmabufd_config_set(ctx->config, name, value, ctx->err, sizeof(ctx->err));
         if (r < 0) {
                 ctx->error = r == -ENOENT ? -EINVAL : r;
                 return 0;

@@ -50,11 +50,6 @@ int dmabufd_config_copy(DmabufdConfig *dst, const DmabufdConfig *src);
  * returns -EINVAL (bad value) or -ENOENT (unknown key) and writes a description
  * naming the value into err. */
 int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, char *err, size_t err_len);
-/* For list keys (listen, psi_trigger, cgroup, journal_match): whether key names
- * one. A file's first line of such a key replaces the default list, later ones add. */
-bool dmabufd_config_key_is_list(const char *key);
-/* Empties the list key names, before a file's first line of it. */
-void dmabufd_config_reset_list(DmabufdConfig *c, const char *key);
 /* Replaces the listen list with one address, or appends with append=true. */
 int dmabufd_config_add_listen(DmabufdConfig *c, const char *addr, bool append, char *err, size_t err_len);
 

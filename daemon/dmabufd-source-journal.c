@@ -181,15 +181,17 @@ int dmabufd_journal_message_sanitize(const void *data, size_t len, StrBuf *sb) {
         len = utf8_cut(p, len, MIN(len, (size_t) DMABUFD_JOURNAL_LINE_MAX));
         while (len > 0 && p[len - 1] == '\n')
                 len--;
+        /* A NUL would end the line early for regexec and for every reader, so
+         * it becomes U+FFFD like any byte that is not UTF-8. */
         while (len > 0) {
-                size_t n = utf8_sequence_length(p, len);
+                const unsigned char *nul = memchr(p, '\0', len);
+                size_t n = nul ? (size_t) (nul - p) : len;
 
-                /* A NUL would end the line early for regexec and for every reader. */
-                if (n == 0 || p[0] == '\0') {
+                utf8_append_sanitized(sb, (const char *) p, n);
+                if (nul) {
                         strbuf_append(sb, "\xef\xbf\xbd", 3);
-                        n = 1;
-                } else
-                        strbuf_append(sb, (const char *) p, n);
+                        n++;
+                }
                 p += n;
                 len -= n;
         }
