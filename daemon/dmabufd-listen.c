@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "dmabufd-listen.h"
 #include "fileio.h"
@@ -103,6 +105,16 @@ fail:
         }
 }
 
+static int append_listener(DmabufdListener **listeners, size_t *n_listeners, const DmabufdListener *l) {
+        DmabufdListener *v = realloc(*listeners, (*n_listeners + 1) * sizeof(DmabufdListener));
+
+        if (!v)
+                return -ENOMEM;
+        v[(*n_listeners)++] = *l;
+        *listeners = v;
+        return 0;
+}
+
 int dmabufd_listen_open(const char *spec, DmabufdListener **listeners, size_t *n_listeners, char *err,
                         size_t err_len) {
         DmabufdListenAddress a;
@@ -126,7 +138,7 @@ int dmabufd_listen_open(const char *spec, DmabufdListener **listeners, size_t *n
                 return -EINVAL;
         }
         for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-                DmabufdListener l, *v;
+                DmabufdListener l;
                 char e[512];
 
                 if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
@@ -146,14 +158,11 @@ int dmabufd_listen_open(const char *spec, DmabufdListener **listeners, size_t *n
                         snprintf(err, err_len, "%s", e);
                         return r;
                 }
-                v = realloc(*listeners, (*n_listeners + 1) * sizeof(DmabufdListener));
-                if (!v) {
+                if (append_listener(listeners, n_listeners, &l) < 0) {
                         safe_close(l.fd);
                         freeaddrinfo(res);
                         return -ENOMEM;
                 }
-                v[(*n_listeners)++] = l;
-                *listeners = v;
                 bound++;
         }
         freeaddrinfo(res);
@@ -162,4 +171,48 @@ int dmabufd_listen_open(const char *spec, DmabufdListener **listeners, size_t *n
                 return first_r < 0 ? first_r : -EADDRNOTAVAIL;
         }
         return 0;
+}
+
+int dmabufd_listen_from_systemd(DmabufdListener **listeners, size_t *n_listeners, char *err, size_t err_len) {
+        int n, r;
+
+        /* Unset, so that nothing this process starts believes the fds are its. */
+        n = sd_listen_fds(true);
+        if (n < 0) {
+                snprintf(err, err_len, "socket activation: invalid LISTEN_FDS or LISTEN_PID: %s", strerror(-n));
+                return n;
+        }
+        for (int fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + n; fd++) {
+                DmabufdListener l = { .fd = fd };
+                struct sockaddr_storage sa;
+                socklen_t sa_len = sizeof(sa);
+                int flags;
+
+                r = sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0);
+                if (r <= 0) {
+                        snprintf(err, err_len,
+                                 "socket activation: fd %d is not a listening TCP socket (ListenStream= takes "
+                                 "HOST:PORT here)",
+                                 fd);
+                        return -EINVAL;
+                }
+                /* systemd hands sockets over blocking; one accept() must never
+                 * stall the HTTP thread behind a connection that went away. */
+                flags = fcntl(fd, F_GETFL);
+                if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+                        r = -errno;
+                        snprintf(err, err_len, "socket activation: fd %d: %s", fd, strerror(-r));
+                        return r;
+                }
+                if (getsockname(fd, (struct sockaddr *) &sa, &sa_len) == 0)
+                        sockaddr_name((struct sockaddr *) &sa, l.name, sizeof(l.name));
+                else
+                        snprintf(l.name, sizeof(l.name), "fd %d", fd);
+                r = append_listener(listeners, n_listeners, &l);
+                if (r < 0) {
+                        snprintf(err, err_len, "out of memory");
+                        return r;
+                }
+        }
+        return n;
 }

@@ -26,3 +26,9 @@ typedef struct DmabufdListener {
  * listen -errno otherwise, with a description naming the address in err. */
 int dmabufd_listen_open(const char *spec, DmabufdListener **listeners, size_t *n_listeners, char *err,
                         size_t err_len);
+
+/* Takes the sockets systemd passed (socket activation, LISTEN_FDS) in place of
+ * the configured addresses. Each must be a listening TCP socket. Returns the
+ * number of sockets taken (0: not socket-activated), or -EINVAL with the fd at
+ * fault named in err; the caller owns what was appended either way. */
+int dmabufd_listen_from_systemd(DmabufdListener **listeners, size_t *n_listeners, char *err, size_t err_len);

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <time.h>
 
@@ -72,6 +73,10 @@ struct Manager {
         DmabufPromLive live;
 
         DmabufCounters counters;
+        /* What was up as of the last check, to tell when one is lost. */
+        bool event_source_up[_DMABUFD_EVENT_SOURCE_MAX];
+        bool data_source_up[_DMABUF_SOURCE_MAX];
+        char status[256]; /* the last STATUS= sent to the service manager */
         uint64_t last_parse_warning_usec;
         uint64_t last_failure_warning_usec;
 };
@@ -139,6 +144,17 @@ static const DmabufdHttpOps http_ops = {
         .request_snapshot = request_snapshot,
 };
 
+static void log_source_lost(const char *kind, const char *name, const char *consequence) {
+        char field[64];
+        const char *fields[] = { field, NULL };
+
+        snprintf(field, sizeof(field), "DMABUFD_SOURCE=%s", name);
+        log_struct(LOG_WARNING, DMABUFD_MESSAGE_SOURCE_LOST, fields, "%s source %s lost: %s", kind, name,
+                   consequence);
+}
+
+/* The sources' own messages say why one went down; this says, once, that it was
+ * up and is not any more, under one MESSAGE_ID for all of them. */
 static void update_sources_up(Manager *m) {
         bool up[_DMABUFD_EVENT_SOURCE_MAX] = {
                 [DMABUFD_EVENT_SOURCE_KMSG] = dmabufd_source_kmsg_is_up(m->kmsg),
@@ -147,9 +163,46 @@ static void update_sources_up(Manager *m) {
                 [DMABUFD_EVENT_SOURCE_JOURNAL] = m->journal && dmabufd_source_journal_is_up(m->journal),
         };
 
+        for (size_t i = 0; i < _DMABUFD_EVENT_SOURCE_MAX; i++) {
+                if (m->event_source_up[i] && !up[i])
+                        log_source_lost("event", dmabufd_event_source_to_string(i),
+                                        "its events no longer trigger snapshots");
+                m->event_source_up[i] = up[i];
+        }
+        for (size_t i = 0; m->state && i < _DMABUF_SOURCE_MAX; i++) {
+                bool now_up = dmabuf_state_source_up(m->state, i);
+
+                if (m->data_source_up[i] && !now_up)
+                        log_source_lost("kernel data", dmabuf_source_to_string(i),
+                                        "collections go on without its figures");
+                m->data_source_up[i] = now_up;
+        }
+
         pthread_mutex_lock(&m->state_lock);
         memcpy(m->live.source_up, up, sizeof(up));
         pthread_mutex_unlock(&m->state_lock);
+}
+
+/* One line for `systemctl status`, sent when it changes. */
+static void notify_status(Manager *m) {
+        const DmabufTotals *t;
+        uint64_t snapshots;
+        char status[sizeof(m->status)];
+
+        if (!m->state)
+                return;
+        t = dmabuf_state_totals(m->state);
+        pthread_mutex_lock(&m->state_lock);
+        snapshots = m->live.snapshots;
+        pthread_mutex_unlock(&m->state_lock);
+        snprintf(status, sizeof(status),
+                 "%zu buffers, %.1f MiB (%.1f MiB kernel-only) in %zu processes; %" PRIu64 " snapshots",
+                 dmabuf_state_n_buffers(m->state), (double) t->bytes / (1024.0 * 1024.0),
+                 (double) t->kernel_only_bytes / (1024.0 * 1024.0), dmabuf_state_n_processes(m->state), snapshots);
+        if (streq(status, m->status))
+                return;
+        snprintf(m->status, sizeof(m->status), "%s", status);
+        (void) sd_notifyf(false, "STATUS=%s", status);
 }
 
 static void publish(Manager *m, DmabufState *s) {
@@ -212,6 +265,7 @@ static int collect(Manager *m, DmabufState **ret) {
                 *ret = dmabuf_state_ref(s);
         publish(m, s);
         update_sources_up(m);
+        notify_status(m);
         /* A collection frees about as much as it allocates; glibc would keep those
          * pages, and the daemon's RSS would sit at its peak for good. */
         malloc_trim(0);
@@ -272,7 +326,7 @@ static void count_snapshot(Manager *m, bool ok) {
 static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret) {
         _cleanup_state_ DmabufState *before = dmabuf_state_ref(m->state), *fresh = NULL;
         uint64_t at = now_usec(CLOCK_REALTIME), started = now_usec(CLOCK_MONOTONIC), first;
-        char id[DMABUFD_SNAPSHOT_ID_MAX], taken_at[32];
+        char id[DMABUFD_SNAPSHOT_ID_MAX], taken_at[32], id_field[DMABUFD_SNAPSHOT_ID_MAX + 32], kind_field[64];
         DmabufSnapshot snap;
         int r;
 
@@ -300,13 +354,16 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                 }
         count_snapshot(m, r >= 0);
         if (r < 0) {
-                /* The store logged its own failures, naming the step and file. */
-                if (r == -ENODEV)
-                        log_error("snapshot on %s not taken: the state directory is not usable (see the start-up "
-                                  "error)",
-                                  dmabufd_event_kind_to_string(e->kind));
-                else if (r == -ENOMEM)
-                        log_error("snapshot on %s not taken: out of memory", dmabufd_event_kind_to_string(e->kind));
+                const char *fields[] = { kind_field, NULL };
+
+                snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(e->kind));
+                /* The store has logged the step and the file; this is the one
+                 * entry per lost snapshot to search for. */
+                log_struct(LOG_ERR, DMABUFD_MESSAGE_SNAPSHOT_FAILED, fields, "snapshot on %s not taken: %s",
+                           dmabufd_event_kind_to_string(e->kind),
+                           r == -ENODEV   ? "the state directory is not usable (see the start-up error)"
+                           : r == -ENOMEM ? "out of memory"
+                                          : "writing it failed (see above)");
                 goto finish;
         }
         memset(&m->suppressed, 0, sizeof(m->suppressed));
@@ -320,9 +377,16 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
         if (dmabufd_snapshot_store_complete(m->store, id, write_snapshot, &snap, ret) < 0)
                 /* Listed and valid still, without its fresh state: a failure to count. */
                 count_snapshot(m, false);
-        log_info("snapshot %s taken on %s: on disk in %.3f s, complete in %.3f s (%" PRIu64 " bytes)", id,
-                 dmabufd_event_kind_to_string(e->kind), (double) (first - started) / USEC_PER_SEC,
-                 (double) (now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC, ret->bytes);
+        {
+                const char *fields[] = { id_field, kind_field, NULL };
+
+                snprintf(id_field, sizeof(id_field), "DMABUFD_SNAPSHOT_ID=%s", id);
+                snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(e->kind));
+                log_struct(LOG_INFO, DMABUFD_MESSAGE_SNAPSHOT_TAKEN, fields,
+                           "snapshot %s taken on %s: on disk in %.3f s, complete in %.3f s (%" PRIu64 " bytes)", id,
+                           dmabufd_event_kind_to_string(e->kind), (double) (first - started) / USEC_PER_SEC,
+                           (double) (now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC, ret->bytes);
+        }
         malloc_trim(0);
         r = 0;
 finish:
@@ -335,10 +399,43 @@ finish:
 /* Every event is counted; one inside its kind's cooldown is kept for the next
  * snapshot instead of taking one. Returns 0, -EBUSY with *retry_after_sec, or
  * the snapshot's -errno. */
+/* Kills are what an engineer looks for after the fact: one entry each, whether or
+ * not a snapshot follows. */
+static void log_kill(const DmabufdEvent *e) {
+        char kind_field[64], pid_field[32], comm_field[64];
+        const char *fields[] = { kind_field, pid_field, comm_field, NULL };
+        const char *kind = dmabufd_event_kind_to_string(e->kind);
+
+        snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", kind);
+        snprintf(pid_field, sizeof(pid_field), "DMABUFD_VICTIM_PID=%d", (int) e->pid);
+        snprintf(comm_field, sizeof(comm_field), "DMABUFD_VICTIM_COMM=%s", e->comm ? e->comm : "");
+        switch (e->kind) {
+        case DMABUFD_EVENT_OOM_KILL:
+        case DMABUFD_EVENT_LMK_KILL:
+                log_struct(LOG_NOTICE, DMABUFD_MESSAGE_KILL_SEEN, fields, "kill seen (%s): the kernel's %s killed pid %d (%s)",
+                           kind, e->kind == DMABUFD_EVENT_LMK_KILL ? "lowmemorykiller" : "OOM killer", (int) e->pid,
+                           e->comm ? e->comm : "?");
+                break;
+        case DMABUFD_EVENT_JOURNAL:
+                log_struct(LOG_NOTICE, DMABUFD_MESSAGE_KILL_SEEN, fields, "kill seen (%s): %s killed pid %d (%s)", kind,
+                           e->identifier ? e->identifier : "a userspace killer", (int) e->pid, e->comm ? e->comm : "?");
+                break;
+        case DMABUFD_EVENT_CGROUP_OOM:
+                fields[1] = NULL;
+                log_struct(LOG_NOTICE, DMABUFD_MESSAGE_KILL_SEEN, fields,
+                           "kill seen (%s): memory.events oom_kill of cgroup %s rose by %" PRIu64 " to %" PRIu64, kind,
+                           e->cgroup ? e->cgroup : "?", e->oom_kill_increase, e->oom_kill);
+                break;
+        default:
+                break;
+        }
+}
+
 static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret, uint64_t *retry_after_sec) {
         uint64_t now = now_usec(CLOCK_MONOTONIC), cooldown;
         DmabufdSnapshotInfo info;
 
+        log_kill(e);
         pthread_mutex_lock(&m->state_lock);
         m->live.events[e->kind]++;
         pthread_mutex_unlock(&m->state_lock);
@@ -493,6 +590,7 @@ static int on_exit_signal(sd_event_source *source, const struct signalfd_siginfo
         Manager *m = userdata;
 
         log_info("received %s, exiting", si->ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
         return sd_event_exit(m->event, 0);
 }
 
@@ -537,11 +635,17 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         char err[512];
         int r;
 
+        /* READY=1 follows in every case: the old configuration or the new one is
+         * in force, and the service is as ready as it was. */
+        (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading the configuration");
+        m->status[0] = '\0';
         dmabufd_config_init(&c);
         r = m->reload(&c, err, sizeof(err), m->reload_userdata);
         if (r < 0) {
                 log_error("reload failed, keeping the running configuration: %s", err);
                 dmabufd_config_done(&c);
+                (void) sd_notify(false, "READY=1");
+                notify_status(m);
                 return 0;
         }
         if (!strv_equal(c.listen, m->config.listen) || !str_equal(c.root, m->config.root) ||
@@ -572,6 +676,8 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         if (restart_sources)
                 (void) start_sources(m);
         log_info("configuration reloaded%s", restart_sources ? ", event sources restarted" : "");
+        (void) sd_notify(false, "READY=1");
+        notify_status(m);
         return 0;
 }
 
@@ -618,6 +724,20 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 log_error_errno(r, "cannot create the event loop: %m");
                 goto fail;
         }
+        /* WATCHDOG=1 goes out from this loop, which runs the collections: a scan
+         * stuck in the kernel stops the pings, and systemd restarts the service. */
+        r = sd_event_set_watchdog(m->event, true);
+        if (r < 0) {
+                log_error_errno(r, "cannot enable the service watchdog: %m");
+                goto fail;
+        }
+        if (r > 0) {
+                uint64_t usec = 0;
+
+                (void) sd_watchdog_enabled(false, &usec);
+                log_info("service watchdog on: WatchdogSec=%.1f s", (double) usec / USEC_PER_SEC);
+        }
+
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGINT);
@@ -695,7 +815,12 @@ fail:
 }
 
 int manager_run(Manager *m) {
-        int r = sd_event_loop(m->event);
+        int r;
+
+        /* manager_new has done the first collection and the sockets listen:
+         * what systemd's ordering after dmabufd.service promises. */
+        (void) sd_notify(false, "READY=1");
+        r = sd_event_loop(m->event);
 
         if (r < 0)
                 return log_error_errno(r, "event loop failed: %m");

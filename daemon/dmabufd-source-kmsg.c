@@ -53,8 +53,7 @@ static void emit_kill(DmabufdSourceKmsg *s, const DmabufKill *k) {
                 .kill = k,
         };
 
-        log_notice("kernel log: %s killed pid %d (%s)", k->kind == DMABUF_KILL_LMK ? "lowmemorykiller" : "OOM killer",
-                   (int) k->pid, k->comm);
+        /* The manager logs the kill, once, for every source that reports one. */
         s->cb(&e, s->userdata);
 }
 

@@ -188,6 +188,15 @@ static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userd
                         return r;
                 }
         }
+        /* StateDirectory= in the unit: the directory systemd made for us, unless
+         * the file or the command line names another. */
+        if (!c->state_dir && getenv("STATE_DIRECTORY")) {
+                r = dmabufd_config_set(c, "state_dir", getenv("STATE_DIRECTORY"), what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "$STATE_DIRECTORY: %s", what);
+                        return r;
+                }
+        }
         if (!c->listen)
                 return dmabufd_config_add_listen(c, DMABUFD_DEFAULT_LISTEN, false, err, err_len);
         return 0;
@@ -212,7 +221,7 @@ static int run_daemon(int argc, char **argv) {
         size_t n_listeners = 0;
         Manager *m = NULL;
         char err[512];
-        int c, r, root_fd;
+        int c, r, root_fd, n_activated;
 
         while ((c = getopt_long(argc, argv, "c:l:r:s:i:h", options, NULL)) >= 0) {
                 switch (c) {
@@ -260,6 +269,7 @@ static int run_daemon(int argc, char **argv) {
                 return usage_error("%s", err);
         }
         log_set_max_level(config.log_level);
+        log_set_target(log_target_from_environment());
 
         root_fd = open_root(config.root ? config.root : "/", "--root");
         if (root_fd < 0) {
@@ -267,7 +277,16 @@ static int run_daemon(int argc, char **argv) {
                 return -root_fd;
         }
 
-        for (char **l = config.listen; *l; l++) {
+        n_activated = dmabufd_listen_from_systemd(&listeners, &n_listeners, err, sizeof(err));
+        if (n_activated < 0) {
+                log_error("%s", err);
+                r = EXIT_FAILURE;
+                goto finish;
+        }
+        if (n_activated > 0)
+                log_info("socket activation: serving on %d socket%s from systemd; listen is ignored",
+                         n_activated, n_activated == 1 ? "" : "s");
+        for (char **l = config.listen; n_activated == 0 && *l; l++) {
                 r = dmabufd_listen_open(*l, &listeners, &n_listeners, err, sizeof(err));
                 if (r < 0) {
                         log_error("%s", err);

@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <pthread.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Our own CODE_FILE and CODE_LINE are the caller's, not this file's. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
+#include <systemd/sd-journal.h>
 
 #include "log.h"
 
 static int log_max_level = LOG_INFO;
+static LogTarget log_target = LOG_TARGET_STDERR;
 
 static const char *const level_names[] = {
         [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert", [LOG_CRIT] = "crit",     [LOG_ERR] = "err",
@@ -42,7 +50,63 @@ int log_get_max_level(void) {
         return __atomic_load_n(&log_max_level, __ATOMIC_RELAXED);
 }
 
-int log_internal(int level, int error, const char *file, int line, const char *fmt, ...) {
+LogTarget log_target_from_environment(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        uint64_t dev, ino;
+        struct stat st;
+        int n = 0;
+
+        if (!e || sscanf(e, "%" SCNu64 ":%" SCNu64 "%n", &dev, &ino, &n) != 2 || e[n] != '\0')
+                return LOG_TARGET_STDERR;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return LOG_TARGET_STDERR;
+        /* Inherited by a child whose stderr was then redirected: not ours. */
+        if ((uint64_t) st.st_dev != dev || (uint64_t) st.st_ino != ino)
+                return LOG_TARGET_STDERR;
+        return LOG_TARGET_JOURNAL;
+}
+
+void log_set_target(LogTarget target) {
+        __atomic_store_n(&log_target, target, __ATOMIC_RELAXED);
+}
+
+LogTarget log_get_target(void) {
+        return __atomic_load_n(&log_target, __ATOMIC_RELAXED);
+}
+
+static int log_to_journal(int level, int error, const char *file, int line, const char *func,
+                          const char *message_id, const char *const *fields, const char *msg) {
+        char priority[16], errno_field[32], code_line[32], mid[64];
+        _cleanup_free_ char *message = NULL, *code_file = NULL, *code_func = NULL;
+        struct iovec iov[32];
+        size_t n = 0;
+
+        if (asprintf(&message, "MESSAGE=%s", msg) < 0 || asprintf(&code_file, "CODE_FILE=%s", file) < 0 ||
+            asprintf(&code_func, "CODE_FUNC=%s", func) < 0)
+                return -ENOMEM;
+        snprintf(priority, sizeof(priority), "PRIORITY=%d", level);
+        snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);
+        iov[n++] = (struct iovec){ message, strlen(message) };
+        iov[n++] = (struct iovec){ priority, strlen(priority) };
+        iov[n++] = (struct iovec){ (char *) "SYSLOG_IDENTIFIER=dmabufd", strlen("SYSLOG_IDENTIFIER=dmabufd") };
+        iov[n++] = (struct iovec){ code_file, strlen(code_file) };
+        iov[n++] = (struct iovec){ code_line, strlen(code_line) };
+        iov[n++] = (struct iovec){ code_func, strlen(code_func) };
+        if (error != 0) {
+                snprintf(errno_field, sizeof(errno_field), "ERRNO=%d", error < 0 ? -error : error);
+                iov[n++] = (struct iovec){ errno_field, strlen(errno_field) };
+        }
+        if (message_id) {
+                snprintf(mid, sizeof(mid), "MESSAGE_ID=%s", message_id);
+                iov[n++] = (struct iovec){ mid, strlen(mid) };
+        }
+        for (size_t i = 0; fields && fields[i] && n < ELEMENTSOF(iov); i++)
+                iov[n++] = (struct iovec){ (char *) fields[i], strlen(fields[i]) };
+        return sd_journal_sendv(iov, (int) n);
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *message_id,
+                 const char *const *fields, const char *fmt, ...) {
         char msg[2048], expanded[2048];
         const char *p;
         size_t n = 0;
@@ -69,6 +133,12 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         vsnprintf(msg, sizeof(msg), expanded, ap);
 #pragma GCC diagnostic pop
         va_end(ap);
+
+        /* A journal that cannot take the entry (journald restarting, out of
+         * memory) must not swallow it: stderr still reaches the journal stream. */
+        if (log_get_target() == LOG_TARGET_JOURNAL &&
+            log_to_journal(level, error, file, line, func, message_id, fields, msg) >= 0)
+                return error < 0 ? error : -error;
 
         /* One write per line so lines from the HTTP thread never interleave. */
         if (level >= LOG_DEBUG)
