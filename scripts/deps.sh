@@ -1,12 +1,13 @@
 #!/bin/sh
 # Installs, with apt-get, whatever dmabufd needs that is not installed yet.
-#   deps.sh build   what building needs
+#   deps.sh build   what building needs (systemd for systemd.pc: where units go)
 #   deps.sh test    that, plus what the tests run (curl, jq, promtool, prometheus, valgrind,
-#                   systemd-journal-remote)
+#                   systemd-journal-remote; systemd-analyze, systemd-socket-activate and
+#                   journalctl come with systemd)
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
-libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check"
+libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check systemd"
 test_pkgs="curl jq prometheus valgrind systemd-journal-remote"
 
 case "${1:-build}" in

@@ -1,0 +1,72 @@
+#!/bin/bash
+# The unit's claim, checked on this machine's kernel: an unprivileged user with
+# exactly CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYSLOG (as the unit's
+# DynamicUser= with AmbientCapabilities= runs) reads other users' processes and
+# /dev/kmsg; the same user without them does not. Everything here only reads:
+# the machine's /proc and its kernel log, opened at its end.
+. "$(dirname "$0")/lib.sh"
+
+if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
+        echo "SKIP: running as another user with chosen capabilities needs root and setpriv(1)"
+        exit 77
+fi
+NOBODY=65534
+CAPS=+sys_ptrace,+dac_read_search,+syslog
+# The daemon runs as nobody: it must reach its config and state directory.
+chmod 755 "$TMP"
+CONF="$TMP/dmabufd.conf"
+printf 'interval = 0.5\npsi_trigger =\ncgroup =\njournal_match =\n' >"$CONF"
+chmod 644 "$CONF"
+
+# run_as_nobody NAME CAPS: the daemon as uid/gid 65534 with CAPS (or none).
+run_as_nobody() {
+        local name=$1 caps=$2
+        mkdir -p "$TMP/state-$name"
+        chown "$NOBODY:$NOBODY" "$TMP/state-$name"
+        if [ -n "$caps" ]; then
+                DAEMON_WRAPPER=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all,$caps
+                        --ambient-caps=-all,$caps --bounding-set=-all,$caps)
+        else
+                DAEMON_WRAPPER=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all
+                        --bounding-set=-all)
+        fi
+        start_daemon --config "$CONF" --state-dir "$TMP/state-$name"
+        DAEMON_WRAPPER=()
+        sleep 1.2 # two collections
+        fetch "$BASE/metrics"
+        cp "$TMP/b" "$TMP/$name.prom"
+        grep -E '^Cap(Prm|Eff|Amb|Bnd)' "/proc/$DAEMON_PID/status" >"$TMP/$name.caps"
+        grep -E '^Uid' "/proc/$DAEMON_PID/status" >"$TMP/$name.uid"
+        stop_daemon
+}
+
+run_as_nobody with "$CAPS"
+run_as_nobody without ""
+
+# 0x400080004: CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19), CAP_SYSLOG (34).
+check "with: the daemon ran as uid $NOBODY" grep -Eq "^Uid:[[:space:]]+$NOBODY[[:space:]]" "$TMP/with.uid"
+check "with: it held exactly the three capabilities, effective and ambient" \
+        test "$(awk '{print $2}' "$TMP/with.caps" | sort -u)" = 0000000400080004
+check "without: it held none" test "$(awk '{print $2}' "$TMP/without.caps" | sort -u)" = 0000000000000000
+
+other=$(ps -e -o uid= | awk -v me=$NOBODY '$1 != me' | wc -l)
+u_with=$(metric_value "$TMP/with.prom" 'dmabufd_scan_skipped_total{reason="unreadable"}')
+u_without=$(metric_value "$TMP/without.prom" 'dmabufd_scan_skipped_total{reason="unreadable"}')
+note "processes of other users: $other; unreadable in two collections: $u_without without, $u_with with the capabilities"
+# Without them, each collection finds every other user's /proc/<pid>/fd closed.
+check "without the capabilities, other users' processes are unreadable ($u_without)" test "${u_without:-0}" -ge "$other"
+# With them, nearly all open. A sandbox's own PID 1 may still refuse a ptrace
+# check (it does on this CI's VM), so the bound is a tenth, not zero.
+check "with them, other users' processes are read (unreadable $u_with, a tenth of $u_without at most)" \
+        test $((${u_with:-999999} * 10)) -le "${u_without:-0}"
+
+if [ "$(cat /proc/sys/kernel/dmesg_restrict 2>/dev/null)" = 1 ]; then
+        check "without CAP_SYSLOG, /dev/kmsg is refused (kernel.dmesg_restrict = 1)" \
+                test "$(metric_value "$TMP/without.prom" 'dmabufd_source_up{source="kmsg"}')" = 0
+else
+        note "kernel.dmesg_restrict is not 1 here: anyone may read /dev/kmsg, so its refusal is not checked"
+fi
+check "with CAP_SYSLOG, /dev/kmsg is followed" \
+        test "$(metric_value "$TMP/with.prom" 'dmabufd_source_up{source="kmsg"}')" = 1
+check "with: the procfs source is up" test "$(metric_value "$TMP/with.prom" 'dmabufd_source_up{source="procfs"}')" = 1
+finish
