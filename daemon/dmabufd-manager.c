@@ -340,6 +340,7 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                 .partial = true,
         };
         dmabuf_json_format_time(at, taken_at);
+        snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(e->kind));
         if (!snap.trigger || !snap.memory)
                 r = -ENOMEM;
         else if (!m->store)
@@ -356,7 +357,6 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
         if (r < 0) {
                 const char *fields[] = { kind_field, NULL };
 
-                snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(e->kind));
                 /* The store has logged the step and the file; this is the one
                  * entry per lost snapshot to search for. */
                 log_struct(LOG_ERR, DMABUFD_MESSAGE_SNAPSHOT_FAILED, fields, "snapshot on %s not taken: %s",
@@ -381,7 +381,6 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                 const char *fields[] = { id_field, kind_field, NULL };
 
                 snprintf(id_field, sizeof(id_field), "DMABUFD_SNAPSHOT_ID=%s", id);
-                snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(e->kind));
                 log_struct(LOG_INFO, DMABUFD_MESSAGE_SNAPSHOT_TAKEN, fields,
                            "snapshot %s taken on %s: on disk in %.3f s, complete in %.3f s (%" PRIu64 " bytes)", id,
                            dmabufd_event_kind_to_string(e->kind), (double) (first - started) / USEC_PER_SEC,
@@ -396,9 +395,6 @@ finish:
         return r;
 }
 
-/* Every event is counted; one inside its kind's cooldown is kept for the next
- * snapshot instead of taking one. Returns 0, -EBUSY with *retry_after_sec, or
- * the snapshot's -errno. */
 /* Kills are what an engineer looks for after the fact: one entry each, whether or
  * not a snapshot follows. */
 static void log_kill(const DmabufdEvent *e) {
@@ -412,8 +408,9 @@ static void log_kill(const DmabufdEvent *e) {
         switch (e->kind) {
         case DMABUFD_EVENT_OOM_KILL:
         case DMABUFD_EVENT_LMK_KILL:
-                log_struct(LOG_NOTICE, DMABUFD_MESSAGE_KILL_SEEN, fields, "kill seen (%s): the kernel's %s killed pid %d (%s)",
-                           kind, e->kind == DMABUFD_EVENT_LMK_KILL ? "lowmemorykiller" : "OOM killer", (int) e->pid,
+                log_struct(LOG_NOTICE, DMABUFD_MESSAGE_KILL_SEEN, fields,
+                           "kill seen (%s): the kernel's %s killed pid %d (%s)", kind,
+                           e->kind == DMABUFD_EVENT_LMK_KILL ? "lowmemorykiller" : "OOM killer", (int) e->pid,
                            e->comm ? e->comm : "?");
                 break;
         case DMABUFD_EVENT_JOURNAL:
@@ -431,6 +428,9 @@ static void log_kill(const DmabufdEvent *e) {
         }
 }
 
+/* Every event is counted; one inside its kind's cooldown is kept for the next
+ * snapshot instead of taking one. Returns 0, -EBUSY with *retry_after_sec, or
+ * the snapshot's -errno. */
 static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret, uint64_t *retry_after_sec) {
         uint64_t now = now_usec(CLOCK_MONOTONIC), cooldown;
         DmabufdSnapshotInfo info;

@@ -15,6 +15,8 @@
 
 #include "log.h"
 
+#define LOG_MESSAGE_MAX 2048
+
 static int log_max_level = LOG_INFO;
 static LogTarget log_target = LOG_TARGET_STDERR;
 
@@ -74,18 +76,19 @@ LogTarget log_get_target(void) {
         return __atomic_load_n(&log_target, __ATOMIC_RELAXED);
 }
 
+/* No allocation: this runs when memory is short, and it matters most then. */
 static int log_to_journal(int level, int error, const char *file, int line, const char *func,
                           const char *message_id, const char *const *fields, const char *msg) {
-        char priority[16], errno_field[32], code_line[32], mid[64];
-        _cleanup_free_ char *message = NULL, *code_file = NULL, *code_func = NULL;
+        char message[LOG_MESSAGE_MAX + sizeof("MESSAGE=")], priority[16], errno_field[32], code_file[256],
+                code_line[32], code_func[128], mid[64];
         struct iovec iov[32];
         size_t n = 0;
 
-        if (asprintf(&message, "MESSAGE=%s", msg) < 0 || asprintf(&code_file, "CODE_FILE=%s", file) < 0 ||
-            asprintf(&code_func, "CODE_FUNC=%s", func) < 0)
-                return -ENOMEM;
+        snprintf(message, sizeof(message), "MESSAGE=%s", msg);
         snprintf(priority, sizeof(priority), "PRIORITY=%d", level);
+        snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", file);
         snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);
+        snprintf(code_func, sizeof(code_func), "CODE_FUNC=%s", func);
         iov[n++] = (struct iovec){ message, strlen(message) };
         iov[n++] = (struct iovec){ priority, strlen(priority) };
         iov[n++] = (struct iovec){ (char *) "SYSLOG_IDENTIFIER=dmabufd", strlen("SYSLOG_IDENTIFIER=dmabufd") };
@@ -107,7 +110,7 @@ static int log_to_journal(int level, int error, const char *file, int line, cons
 
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *message_id,
                  const char *const *fields, const char *fmt, ...) {
-        char msg[2048], expanded[2048];
+        char msg[LOG_MESSAGE_MAX], expanded[LOG_MESSAGE_MAX];
         const char *p;
         size_t n = 0;
         va_list ap;
