@@ -3,17 +3,21 @@
 #   deps.sh build   what building needs (systemd for systemd.pc: where units go)
 #   deps.sh test    that, plus what the tests run (curl, jq, promtool, prometheus, valgrind,
 #                   systemd-journal-remote; systemd-analyze, systemd-socket-activate and
-#                   journalctl come with systemd)
+#                   journalctl come with systemd), and what tests/kernel needs
+#   deps.sh kernel  what building kernels and booting them under QEMU needs
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
 libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check systemd"
 test_pkgs="curl jq prometheus valgrind systemd-journal-remote"
+# The real-kernel harness (tests/kernel): building Debian's kernels, and QEMU.
+kernel_pkgs="bison flex bc libelf-dev cpio busybox-static qemu-system-x86 xz-utils"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
-test) want="$build_pkgs $test_pkgs" ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+test) want="$build_pkgs $test_pkgs $kernel_pkgs" ;;
+kernel) want="$build_pkgs $kernel_pkgs" ;;
+*) echo "usage: $0 build|test|kernel" >&2; exit 2 ;;
 esac
 
 missing=""

@@ -1,0 +1,167 @@
+#!/bin/bash
+# Holds what dmabufd served in a guest to the scenario's truth, item by item.
+#   compare.sh DIR
+# DIR holds the files the guest sent back: truth.json, state.json, metrics.txt,
+# events and snap-*.json. Prints one "ok:" or "FAIL:" line per item, then
+# "N passed, M failed", and writes DIR/result.json for the matrix. Where the
+# kernel cannot give a figure (its sources are down), the item passes only if
+# dmabufd reports null, and says so.
+set -u
+dir=$1
+T="$dir/truth.json" S="$dir/state.json" M="$dir/metrics.txt"
+N_PASS=0 N_FAIL=0 N_NULL=0
+pass() { N_PASS=$((N_PASS + 1)); echo "ok: $1"; }
+failc() { N_FAIL=$((N_FAIL + 1)); echo "FAIL: $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; }
+nullc() { N_PASS=$((N_PASS + 1)); N_NULL=$((N_NULL + 1)); echo "ok: $1 (null: $2)"; }
+
+for f in "$T" "$S" "$M"; do
+        if ! jq -e . "$f" >/dev/null 2>&1 && [ "$f" != "$M" ]; then
+                failc "$(basename "$f") came back from the guest as JSON"
+                echo "$N_PASS passed, $N_FAIL failed"
+                exit 1
+        fi
+done
+[ -s "$M" ] || failc "metrics.txt came back from the guest"
+
+# eq DESCRIPTION WANT GOT
+eq() {
+        if [ "$2" = "$3" ]; then pass "$1 = $2"; else failc "$1" "truth: $2" "dmabufd: $3"; fi
+}
+# The kernel data sources dmabufd found up, as in state.sources.
+src_up() { jq -r --arg s "$1" '.sources[$s] // false' "$S"; }
+listing=no # does any source list every buffer?
+{ [ "$(src_up sysfs)" = true ] || [ "$(src_up debugfs)" = true ] || [ "$(src_up bpf)" = true ]; } && listing=yes
+
+# ---- buffers ----
+for ino in $(jq -r '.buffers[].inode' "$T"); do
+        tb=$(jq -c --argjson i "$ino" '.buffers[] | select(.inode == $i)' "$T")
+        sb=$(jq -c --argjson i "$ino" '[.buffers[] | select(.inode == $i)] | first // empty' "$S")
+        label="buffer $ino ($(jq -r '.name // "unnamed"' <<<"$tb"), $(jq -r .exporter <<<"$tb"))"
+        if [ -z "$sb" ]; then
+                if [ "$(jq -r .kernel_only <<<"$tb")" = true ] && [ $listing = no ]; then
+                        nullc "$label is not listed" "no source lists every buffer on this kernel"
+                else
+                        failc "$label is listed by dmabufd" "truth: $tb"
+                fi
+                continue
+        fi
+        for k in size exporter name; do
+                eq "$label .$k" "$(jq -c ".$k" <<<"$tb")" "$(jq -c ".$k" <<<"$sb")"
+        done
+        want_holders=$(jq -c '.holders | sort' <<<"$tb")
+        got_holders=$(jq -c '[.holders[]?.pid] | sort' <<<"$sb")
+        eq "$label holders" "$want_holders" "$got_holders"
+        got_att=$(jq -c '.attachments' <<<"$sb")
+        if [ "$got_att" = null ]; then
+                if [ "$(src_up debugfs)" = true ]; then
+                        failc "$label attachments" "truth: $(jq -c .attached <<<"$tb")" "dmabufd: null with debugfs up"
+                else
+                        nullc "$label attachments" "the kernel shows attachments in debugfs only, and it is down"
+                fi
+        else
+                eq "$label attachments" "$(jq -c '.attached | sort' <<<"$tb")" "$(jq -c 'sort' <<<"$got_att")"
+        fi
+done
+extra=$(jq -r --slurpfile t "$T" '[.buffers[].inode] - [$t[0].buffers[].inode] | map(tostring) | join(" ")' "$S")
+if [ -z "$extra" ]; then pass "dmabufd lists no buffer the scenario did not make"; else
+        failc "dmabufd lists no buffer the scenario did not make" "extra inodes: $extra"; fi
+
+# ---- exporters ----
+for e in $(jq -r '[.buffers[].exporter] | unique | .[]' "$T"); do
+        want=$(jq -c --arg e "$e" '[.buffers[] | select(.exporter == $e)] | {buffers: length, bytes: (map(.size) | add)}' "$T")
+        got=$(jq -c --arg e "$e" '[.exporters[] | select(.name == $e)] | first // {} | {buffers, bytes}' "$S")
+        if [ $listing = no ] && [ "$got" = '{"buffers":null,"bytes":null}' ]; then
+                nullc "exporter $e" "no source lists every buffer"
+        else
+                eq "exporter $e {buffers, bytes}" "$want" "$got"
+        fi
+done
+
+# ---- processes ----
+for pid in $(jq -r '.processes[].pid' "$T"); do
+        tp=$(jq -c --argjson p "$pid" '.processes[] | select(.pid == $p)' "$T")
+        sp=$(jq -c --argjson p "$pid" '[.processes[] | select(.pid == $p)] | first // empty' "$S")
+        label="process $pid ($(jq -r .comm <<<"$tp"))"
+        if [ -z "$sp" ]; then failc "$label is listed" "truth: $tp"; continue; fi
+        for k in rss_bytes pss_bytes; do
+                eq "$label .$k" "$(jq -c ".$k" <<<"$tp")" "$(jq -c ".$k" <<<"$sp")"
+        done
+        eq "$label buffers" "$(jq -c '.buffers | sort' <<<"$tp")" "$(jq -c '.buffers | sort' <<<"$sp")"
+done
+extra=$(jq -r --slurpfile t "$T" '[.processes[] | select((.rss_bytes // 0) > 0) | .pid] - [$t[0].processes[].pid] | map(tostring) | join(" ")' "$S")
+if [ -z "$extra" ]; then pass "no other process holds a buffer"; else
+        failc "no other process holds a buffer" "extra pids: $extra"; fi
+
+# ---- totals ----
+for k in buffers bytes userspace_bytes kernel_only_bytes; do
+        want=$(jq -c ".totals.$k" "$T")
+        got=$(jq -c ".totals.$k" "$S")
+        if [ "$got" = null ] && [ $listing = no ] && [ "$k" != userspace_bytes ]; then
+                nullc "totals.$k" "no source lists every buffer on this kernel"
+        else
+                eq "totals.$k" "$want" "$got"
+        fi
+done
+
+# ---- /metrics agrees with the truth too ----
+metric() { awk -v s="$1" '!/^#/ && index($0, s " ") == 1 { v = substr($0, length(s) + 2); sub(/ .*/, "", v); print v; exit }' "$M"; }
+for pair in dmabuf_buffers:buffers dmabuf_bytes:bytes dmabuf_userspace_bytes:userspace_bytes \
+        dmabuf_kernel_only_bytes:kernel_only_bytes; do
+        want=$(jq -r ".totals.${pair#*:}" "$T")
+        got=$(metric "${pair%%:*}")
+        if [ -z "$got" ] && [ $listing = no ] && [ "${pair%%:*}" != dmabuf_userspace_bytes ]; then
+                nullc "metric ${pair%%:*} is absent" "no source lists every buffer"
+        else
+                eq "metric ${pair%%:*}" "$want" "$got"
+        fi
+done
+for pid in $(jq -r '.processes[].pid' "$T"); do
+        tp=$(jq -c --argjson p "$pid" '.processes[] | select(.pid == $p)' "$T")
+        comm=$(jq -r .comm <<<"$tp")
+        eq "metric dmabuf_process_pss_bytes{pid=\"$pid\"}" "$(jq -r .pss_bytes <<<"$tp")" \
+                "$(metric "dmabuf_process_pss_bytes{pid=\"$pid\",comm=\"$comm\"}")"
+        eq "metric dmabuf_process_rss_bytes{pid=\"$pid\"}" "$(jq -r .rss_bytes <<<"$tp")" \
+                "$(metric "dmabuf_process_rss_bytes{pid=\"$pid\",comm=\"$comm\"}")"
+done
+
+# ---- events ----
+E="$dir/events"
+hog_pids=$(sed -n 's/^hog pid \([0-9]*\) .*/\1/p' "$E" 2>/dev/null)
+global_pid=$(echo "$hog_pids" | sed -n 1p)
+memcg_pid=$(echo "$hog_pids" | sed -n 2p)
+# snapshot_check NAME FILE KIND PID: the trigger names the victim, and `before`
+# shows the buffer it held.
+snapshot_check() {
+        local name=$1 f=$2 kind=$3 pid=$4
+        if [ ! -s "$f" ]; then failc "$name: a $kind snapshot was taken" "$(grep -i "$name" "$E" 2>/dev/null)"; return; fi
+        pass "$name: a $kind snapshot was taken"
+        eq "$name: trigger.kind" "\"$kind\"" "$(jq -c .trigger.kind "$f")"
+        [ -n "$pid" ] || return
+        eq "$name: trigger.pid names the victim" "$pid" "$(jq -c .trigger.pid "$f")"
+        eq "$name: the victim is in before" true "$(jq -c .trigger.in_before "$f")"
+        eq "$name: before shows the victim's buffer" '"oom-victim"' \
+                "$(jq -c '[.trigger.buffers[]?.name] | map(select(. == "oom-victim")) | first' "$f")"
+        eq "$name: and the same in before.processes" true \
+                "$(jq -c --argjson p "$pid" '[.before.processes[] | select(.pid == $p)] | length == 1' "$f")"
+}
+snapshot_check "global OOM" "$dir/snap-oom.json" oom_kill "$global_pid"
+[ -s "$dir/snap-oom.json" ] && eq "global OOM: the kernel called it global" true "$(jq -c .trigger.oom.global_oom "$dir/snap-oom.json")"
+snapshot_check "memcg OOM (kernel log)" "$dir/snap-memcg-kmsg.json" oom_kill "$memcg_pid"
+[ -s "$dir/snap-memcg-kmsg.json" ] && eq "memcg OOM: the kernel names the cgroup" '"/oomtest"' \
+        "$(jq -c .trigger.oom.oom_memcg "$dir/snap-memcg-kmsg.json")"
+snapshot_check "memcg OOM (memory.events)" "$dir/snap-memcg.json" cgroup_oom ""
+snapshot_check "PSI" "$dir/snap-psi.json" psi ""
+for what in "after the global OOM" "after the memcg OOM" "after pressure"; do
+        if grep -q "^dmabufd alive $what" "$E" 2>/dev/null; then pass "dmabufd survives $what"; else
+                failc "dmabufd survives $what" "$(grep FAIL "$E" 2>/dev/null)"; fi
+done
+eq "dmabufd's oom_score_adj, as the unit sets it" -900 \
+        "$(sed -n 's/^dmabufd alive after the global OOM, oom_score_adj \(-*[0-9]*\)$/\1/p' "$E" 2>/dev/null)"
+other=$(grep '^FAIL' "$E" 2>/dev/null)
+if [ -z "$other" ]; then pass "the guest reported no failure of its own"; else failc "the guest reported no failure of its own" "$other"; fi
+
+jq -n --argjson p $N_PASS --argjson f $N_FAIL --argjson n $N_NULL --slurpfile s "$S" \
+        '{passed: $p, failed: $f, null_items: $n, kernel: $s[0].kernel,
+          sources: ($s[0].sources | to_entries | map(select(.value) | .key))}' >"$dir/result.json"
+echo "$N_PASS passed, $N_FAIL failed"
+[ $N_FAIL -eq 0 ]

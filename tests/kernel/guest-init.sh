@@ -1,0 +1,134 @@
+#!/bin/sh
+# /init of the guest. Builds the scenario's world, runs dmabufd as the unit
+# runs it (oom_score_adj -900), and sends back over the serial console, each
+# base64-encoded between "@@BEGIN name@@" and "@@END name@@":
+#   truth, state, metrics   the scenario's truth and what dmabufd served
+#   bufinfo, fdinfo         what the kernel itself showed, for diagnosis
+#   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
+#   events                  one line per event check
+# then "@@DONE@@", and powers off. Every wait is bounded.
+export PATH=/bin:/sbin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+dmesg -n 1
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
+echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+mkdir -p /sys/fs/cgroup/oomtest
+
+BASE=http://127.0.0.1:10040
+t() { cut -d' ' -f1 /proc/uptime; }
+emit() { # NAME FILE
+        echo "@@BEGIN $1@@"
+        base64 <"$2"
+        echo "@@END $1@@"
+}
+event() { echo "$*" >>/tmp/events; }
+get() { # PATH FILE
+        wget -q -T 10 -O "$2" "$BASE$1"
+}
+# wait_until SECONDS COMMAND...: every 0.2 s until COMMAND succeeds.
+wait_until() {
+        n=$(($1 * 5))
+        shift
+        while [ $n -gt 0 ]; do
+                "$@" && return 0
+                sleep 0.2
+                n=$((n - 1))
+        done
+        return 1
+}
+: >/tmp/events
+echo "@@BOOTED $(uname -r) at $(t)@@"
+
+# dmabufd, with the unit's oom_score_adj.
+(echo -900 >/proc/self/oom_score_adj && exec /usr/sbin/dmabufd --config /etc/dmabufd/dmabufd.conf --listen 127.0.0.1:10040) >/tmp/dmabufd.log 2>&1 &
+DPID=$!
+wait_until 30 get /healthz /tmp/h || event "FAIL dmabufd did not answer /healthz within 30 s"
+T_CHECK0=$(t)
+
+/bin/scenario setup /tmp/truth.json >/tmp/scenario.out 2>&1 || event "FAIL scenario setup: $(tail -n 3 /tmp/scenario.out)"
+# Two collections after the world is built (interval = 1).
+sleep 3
+get /api/v1/state /tmp/state.json || event "FAIL GET /api/v1/state"
+get /metrics /tmp/metrics.txt || event "FAIL GET /metrics"
+cat /sys/kernel/debug/dma_buf/bufinfo >/tmp/bufinfo 2>&1
+for p in $(cat /tmp/scenario.pids 2>/dev/null); do
+        for f in /proc/$p/fdinfo/*; do
+                grep -q '^exp_name:' "$f" 2>/dev/null && { echo "== $f"; cat "$f"; }
+        done
+done >/tmp/fdinfo 2>&1
+T_CHECK1=$(t)
+emit truth /tmp/truth.json
+emit state /tmp/state.json
+emit metrics /tmp/metrics.txt
+emit bufinfo /tmp/bufinfo
+emit fdinfo /tmp/fdinfo
+emit scenario-out /tmp/scenario.out
+/bin/scenario teardown >/dev/null 2>&1
+
+# ---- events: each must produce one snapshot naming the victim ----
+snapshot_of() { # KIND OUT: the newest snapshot of KIND, complete
+        get /api/v1/snapshots /tmp/list || return 1
+        id=$(tr '{' '\n' </tmp/list | grep "\"kind\":\"$1\"" | head -n 1 | sed 's/.*"id":"\([^"]*\)".*/\1/')
+        [ -n "$id" ] || return 1
+        get "/api/v1/snapshots/$id" "$2" || return 1
+        ! grep -q '"partial":true' "$2"
+}
+hog() { # NAME [--wait-file F]: start the hog, wait for it to be killed
+        /bin/scenario oomhog "$@" >/tmp/hog.out 2>&1 &
+        HOG=$!
+        wait_until 30 grep -q 'OOMHOG READY' /tmp/hog.out || { event "FAIL oomhog did not start: $(cat /tmp/hog.out)"; return 1; }
+        event "hog pid $HOG $(grep 'OOMHOG READY' /tmp/hog.out)"
+}
+hog_gone() { ! kill -0 "$HOG" 2>/dev/null; }
+
+# Global OOM: the whole guest (-m 256M) runs out.
+if hog --wait-file /tmp/go-global; then
+        sleep 2 # a collection that sees the victim's buffer: the snapshot's `before`
+        touch /tmp/go-global
+        wait_until 120 hog_gone && event "global: hog killed at $(t)" || event "FAIL global: hog still alive after 120 s"
+        wait $HOG 2>/dev/null
+        wait_until 30 snapshot_of oom_kill /tmp/snap-oom.json && emit snap-oom /tmp/snap-oom.json ||
+                event "FAIL global: no complete oom_kill snapshot within 30 s"
+fi
+kill -0 $DPID 2>/dev/null && event "dmabufd alive after the global OOM, oom_score_adj $(cat /proc/$DPID/oom_score_adj)" ||
+        event "FAIL dmabufd died in the global OOM"
+
+# memcg OOM: the hog moved into a cgroup v2 group with memory.max.
+echo 48M >/sys/fs/cgroup/oomtest/memory.max
+if hog --wait-file /tmp/go-memcg; then
+        echo "$HOG" >/sys/fs/cgroup/oomtest/cgroup.procs
+        sleep 2
+        touch /tmp/go-memcg
+        wait_until 120 hog_gone && event "memcg: hog killed at $(t)" || event "FAIL memcg: hog still alive after 120 s"
+        wait $HOG 2>/dev/null
+        rm -f /tmp/snap-oom.json
+        wait_until 30 snapshot_of cgroup_oom /tmp/snap-memcg.json && emit snap-memcg /tmp/snap-memcg.json ||
+                event "FAIL memcg: no complete cgroup_oom snapshot within 30 s"
+        # The memcg kill is also a kernel oom_kill line: the newest one is this kill.
+        wait_until 30 snapshot_of oom_kill /tmp/snap-memcg-kmsg.json && emit snap-memcg-kmsg /tmp/snap-memcg-kmsg.json
+fi
+kill -0 $DPID 2>/dev/null && event "dmabufd alive after the memcg OOM" || event "FAIL dmabufd died in the memcg OOM"
+
+# PSI: pressure without a kill.
+/bin/scenario pressure 20 >/tmp/pressure.out 2>&1 &
+PRESSURE=$!
+wait_until 40 snapshot_of psi /tmp/snap-psi.json && emit snap-psi /tmp/snap-psi.json ||
+        event "FAIL psi: no complete psi snapshot within 40 s"
+kill $PRESSURE 2>/dev/null
+wait $PRESSURE 2>/dev/null
+kill -0 $DPID 2>/dev/null && event "dmabufd alive after pressure" || event "FAIL dmabufd died under pressure"
+cat /proc/pressure/memory >>/tmp/events 2>&1
+
+event "check $T_CHECK0 $T_CHECK1"
+emit events /tmp/events
+emit pressure-out /tmp/pressure.out
+kill $DPID 2>/dev/null
+wait_until 5 sh -c "! kill -0 $DPID 2>/dev/null"
+emit dmabufd-log /tmp/dmabufd.log
+echo "@@DONE@@"
+poweroff -f

@@ -1,0 +1,103 @@
+#!/bin/bash
+# The real-kernel harness: for each kernel line, build (or take from the cache)
+# a minimal kernel from Debian's linux-source, boot it under QEMU with dmabufd,
+# the scenario program and tests/kernel/guest-init.sh as /init, and hold what
+# dmabufd served to the scenario's truth (compare.sh).
+#
+#   run.sh --dmabufd PATH [--kernels "5.10 6.1 6.12 7.2"] [--matrix FILE] [--out DIR]
+#
+# --matrix FILE: update FILE's rows for the lines run (docs/kernel-matrix.md).
+# Exits 0 only if every line booted and every item matched. A guest that does
+# not finish within BOOT_TIMEOUT seconds (default 900) is killed; the line fails
+# and the end of its console is shown.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+kernels="5.10 6.1 6.12 7.2"
+dmabufd="" matrix="" out=""
+while [ $# -gt 0 ]; do
+        case $1 in
+        --dmabufd) dmabufd=$2; shift 2 ;;
+        --kernels) kernels=$2; shift 2 ;;
+        --matrix) matrix=$2; shift 2 ;;
+        --out) out=$2; shift 2 ;;
+        *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
+        esac
+done
+[ -n "$dmabufd" ] && [ -x "$dmabufd" ] || { echo "run.sh: --dmabufd must name the built dmabufd" >&2; exit 2; }
+[ -n "$out" ] || out=$(mktemp -d "${TMPDIR:-/tmp}/dmabufd-kernel.XXXXXX")
+mkdir -p "$out"
+for t in qemu-system-x86_64 jq gcc cpio gzip base64; do
+        command -v $t >/dev/null || { echo "run.sh: $t is missing (scripts/deps.sh kernel installs it)" >&2; exit 1; }
+done
+
+# The scenario is static: nothing to copy into the guest but itself.
+gcc -static -O2 -Wall -Wextra -Werror -o "$out/scenario" "$here/scenario.c" || { echo "run.sh: scenario.c does not build" >&2; exit 1; }
+
+status=0
+rows="$out/rows"
+: >"$rows"
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+for v in $kernels; do
+        echo "=== linux $v"
+        d="$out/$v"
+        mkdir -p "$d"
+        t0=$(now)
+        bz=$("$here/build-kernel.sh" "$v" 2>"$d/build.err")
+        rc=$?
+        t1=$(now)
+        if [ $rc != 0 ] || [ ! -f "$bz" ]; then
+                echo "FAIL: linux $v: the kernel did not build"
+                tail -n 40 "$d/build.err" | sed 's/^/    /'
+                echo "| $v | build failed | | $(secs "$t0" "$t1") | | | no: $(tail -n 1 "$d/build.err") |" >>"$rows"
+                status=1
+                continue
+        fi
+        "$here/mk-initramfs.sh" "$d/initramfs.gz" "$dmabufd" "$out/scenario" "$here/guest-init.sh" "$here/guest.conf" || {
+                echo "FAIL: linux $v: the initramfs could not be built"
+                status=1
+                continue
+        }
+        t2=$(now)
+        timeout -s KILL "${BOOT_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -kernel "$bz" -initrd "$d/initramfs.gz" \
+                -append 'console=ttyS0 panic=-1 quiet' -nographic -m 256M -no-reboot -smp 1 \
+                </dev/null >"$d/console.log" 2>&1
+        qrc=$?
+        t3=$(now)
+        tr -d '\r' <"$d/console.log" >"$d/console.txt"
+        if ! grep -q '^@@DONE@@' "$d/console.txt"; then
+                echo "FAIL: linux $v: the guest did not finish (qemu exit $qrc after $(secs "$t2" "$t3") s); its console ends:"
+                tail -n 40 "$d/console.txt" | sed 's/^/    /'
+                echo "| $v | $(sed -n 's/^@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | | no: the guest did not finish |" >>"$rows"
+                status=1
+                continue
+        fi
+        # Each file the guest sent, base64 between its markers.
+        for name in $(sed -n 's/^@@BEGIN \(.*\)@@$/\1/p' "$d/console.txt"); do
+                awk -v n="$name" '$0 == "@@END " n "@@" { on = 0 } on { print } $0 == "@@BEGIN " n "@@" { on = 1 }' \
+                        "$d/console.txt" | base64 -d >"$d/$name.out" 2>/dev/null
+                case $name in
+                truth | state | snap-*) mv "$d/$name.out" "$d/$name.json" ;;
+                metrics) mv "$d/$name.out" "$d/metrics.txt" ;;
+                events) mv "$d/$name.out" "$d/events" ;;
+                esac
+        done
+        "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
+        crc=${PIPESTATUS[0]}
+        [ $crc = 0 ] || status=1
+        release=$(jq -r '.kernel // "?"' "$d/state.json" 2>/dev/null)
+        sources=$(jq -r '.sources | join(", ")' "$d/result.json" 2>/dev/null)
+        events=$(grep -c '' "$d/events" 2>/dev/null)
+        check=$(sed -n 's/^check \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' "$d/events" | awk '{ printf "%.1f", $2 - $1 }')
+        verdict=$(tail -n 1 "$d/compare.out")
+        if [ $crc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
+        echo "| $v | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $(jq -r .null_items "$d/result.json" 2>/dev/null) | $verdict |" >>"$rows"
+        echo "=== linux $v: $(tail -n 1 "$d/compare.out")"
+done
+
+if [ -n "$matrix" ]; then
+        "$here/matrix.sh" "$matrix" "$rows"
+fi
+echo "results in $out"
+exit $status
