@@ -1513,34 +1513,98 @@ static uint64_t meminfo(const char *key)
         return v;
 }
 
-/* memory.high / memory.max of our own cgroup v2 group under /sys/fs/cgroup: 0 when "max" or unknown. */
-static uint64_t cgroup_limit(const char *file)
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define OWN_CGROUP CGROUP_ROOT "/sc-pressure"
+
+/* Our cgroup v2 directory under CGROUP_ROOT ("" for the root group); -1 when unknown. */
+static int own_cgroup(char *out, size_t outlen)
 {
-        char line[512], path[700], val[64];
-        uint64_t v = 0;
+        char line[512];
+        int r = -1;
         FILE *f = fopen("/proc/self/cgroup", "re");
 
         if (!f)
-                return 0;
-        path[0] = '\0';
+                return -1;
         while (fgets(line, sizeof(line), f)) {
                 if (strncmp(line, "0::", 3) == 0) {
                         line[strcspn(line, "\n")] = '\0';
-                        snprintf(path, sizeof(path), "/sys/fs/cgroup%s/%s", line + 3, file);
+                        snprintf(out, outlen, "%s", strcmp(line + 3, "/") == 0 ? "" : line + 3);
+                        r = 0;
                         break;
                 }
         }
         fclose(f);
-        if (!path[0] || !(f = fopen(path, "re")))
-                return 0;
-        if (fgets(val, sizeof(val), f)) {
-                unsigned long long n;
+        return r;
+}
 
-                if (sscanf(val, "%llu", &n) == 1)
-                        v = n;
-        }
+/* A cgroup limit file of our own group: 0 when "max", absent or unknown. */
+static uint64_t cgroup_limit(const char *file)
+{
+        char dir[512], path[700], val[64];
+        unsigned long long n;
+        uint64_t v = 0;
+        FILE *f;
+
+        if (own_cgroup(dir, sizeof(dir)) < 0)
+                return 0;
+        snprintf(path, sizeof(path), CGROUP_ROOT "%s/%s", dir, file);
+        f = fopen(path, "re");
+        if (!f)
+                return 0;
+        if (fgets(val, sizeof(val), f) && sscanf(val, "%llu", &n) == 1)
+                v = n;
         fclose(f);
         return v;
+}
+
+static int write_str(const char *path, const char *s)
+{
+        int fd = open(path, O_WRONLY | O_CLOEXEC), r;
+
+        if (fd < 0)
+                return -1;
+        r = write_all(fd, s, strlen(s));
+        close(fd);
+        return r;
+}
+
+/*
+ * When we sit in the root group of a cgroup v2 hierarchy with the memory controller,
+ * make our own child group with memory.high and move into it: 0 when done.
+ */
+static int enter_own_cgroup(uint64_t high)
+{
+        char dir[512], buf[256], num[32];
+        ssize_t n;
+        int fd;
+
+        if (own_cgroup(dir, sizeof(dir)) < 0 || dir[0])
+                return -1;
+        fd = open(CGROUP_ROOT "/cgroup.controllers", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -1;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return -1;
+        buf[n] = '\0';
+        if (!strstr(buf, "memory"))
+                return -1;
+        write_str(CGROUP_ROOT "/cgroup.subtree_control", "+memory");
+        if (mkdir(OWN_CGROUP, 0755) < 0 && errno != EEXIST)
+                return -1;
+        snprintf(num, sizeof(num), "%" PRIu64, high);
+        if (write_str(OWN_CGROUP "/memory.high", num) < 0 || write_str(OWN_CGROUP "/cgroup.procs", "0") < 0) {
+                rmdir(OWN_CGROUP);
+                return -1;
+        }
+        return 0;
+}
+
+static void leave_own_cgroup(void)
+{
+        write_str(CGROUP_ROOT "/cgroup.procs", "0");
+        rmdir(OWN_CGROUP);
 }
 
 static int map_chunk(char **slot)
@@ -1566,6 +1630,7 @@ static int cmd_pressure(int argc, char **argv)
         unsigned long n = 0, peak = 0, churned = 0, next = 0;
         const char *mode;
         int64_t deadline;
+        int own = 0;
 
         if (argc < 1 || argc > 2 || parse_ulong(argv[0], 1, 3600, &seconds) < 0 ||
             (argc == 2 && parse_ulong(argv[1], 1, MAX_CHUNKS - 1, &mib) < 0)) {
@@ -1575,15 +1640,24 @@ static int cmd_pressure(int argc, char **argv)
         set_comm("sc-pressure");
         /* If the sizing is wrong, let the OOM killer take us and not the holders. */
         prefer_oom_victim();
-        high = cgroup_limit("memory.high");
-        max = cgroup_limit("memory.max");
         total = meminfo("MemTotal");
+        high = cgroup_limit("memory.high");
+        if (!mib && !high) {
+                uint64_t want = meminfo("MemAvailable") / 4;
+
+                want = want < 16 * MIB ? 16 * MIB : want > 64 * MIB ? 64 * MIB : want;
+                if (enter_own_cgroup(want) == 0) {
+                        own = 1;
+                        high = cgroup_limit("memory.high");
+                }
+        }
+        max = cgroup_limit("memory.max");
         if (mib) {
                 mode = "fixed";
                 target = mib * MIB;
         } else if (high) {
                 /* Past memory.high the kernel reclaims and throttles us (PSI rises) but never OOM-kills. */
-                mode = "cgroup";
+                mode = own ? "own-cgroup" : "cgroup";
                 target = high + (high / 4 > 4 * MIB ? high / 4 : 4 * MIB);
                 if (max && target + 4 * MIB > max)
                         target = max > high + 8 * MIB ? max - 4 * MIB : high + MIB;
@@ -1591,7 +1665,7 @@ static int cmd_pressure(int argc, char **argv)
                 /*
                  * Without swap, anonymous memory past MemAvailable cannot be reclaimed: the
                  * kernel would OOM-kill. So fill up to a floor above the watermarks and then
-                 * churn (free and refault 1 MiB at a time) to keep reclaim busy.
+                 * churn (free and refault 1 MiB at a time). Best effort: little PSI.
                  */
                 mode = "global";
                 floor_bytes = total / 16 > 8 * MIB ? total / 16 : 8 * MIB;
@@ -1600,10 +1674,15 @@ static int cmd_pressure(int argc, char **argv)
         if (floor_bytes)
                 printf("PRESSURE START mode=%s floor_mib=%" PRIu64 " seconds=%lu\n", mode, floor_bytes / MIB,
                        seconds);
-        else
+        else {
+                char maxs[32] = "max";
+
+                if (max)
+                        snprintf(maxs, sizeof(maxs), "%" PRIu64, max);
                 printf("PRESSURE START mode=%s target_mib=%" PRIu64 " seconds=%lu memory.high=%" PRIu64
-                       " memory.max=%" PRIu64 "\n",
-                       mode, target / MIB, seconds, high, max);
+                       " memory.max=%s\n",
+                       mode, target / MIB, seconds, high, maxs);
+        }
         fflush(stdout);
 
         deadline = now_ms() + (int64_t)seconds * 1000;
@@ -1644,6 +1723,8 @@ static int cmd_pressure(int argc, char **argv)
         }
         while (n > 0)
                 munmap(chunks[--n], MIB);
+        if (own)
+                leave_own_cgroup();
         printf("PRESSURE DONE seconds=%lu peak_mib=%lu churned_mib=%lu\n", seconds, peak, churned);
         fflush(stdout);
         return 0;
