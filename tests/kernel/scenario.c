@@ -1231,6 +1231,67 @@ static void __attribute__((noreturn)) owner_main(const char *outfile)
         _exit(0);
 }
 
+/* A holder is gone when it no longer exists or is a zombie. */
+static int pid_gone(pid_t pid)
+{
+        char path[64], buf[512], *p;
+        ssize_t n;
+        int fd;
+
+        if (kill(pid, 0) < 0 && errno == ESRCH)
+                return 1;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return errno == ENOENT;
+        n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        buf[n] = '\0';
+        p = strrchr(buf, ')');
+        return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* Only signal a pid that still is one of ours (comm "sc-..."): pids get reused. */
+static int is_ours(pid_t pid)
+{
+        char path[64], comm[32];
+        ssize_t n;
+        int fd;
+
+        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return 0;
+        n = read(fd, comm, sizeof(comm) - 1);
+        close(fd);
+        if (n <= 0)
+                return 0;
+        comm[n] = '\0';
+        return strncmp(comm, "sc-", 3) == 0;
+}
+
+/* Reads the pids file: how many pids, or -1 with errno set. */
+static int read_pids(pid_t *pids, int max)
+{
+        char line[64];
+        int n = 0;
+        FILE *f = fopen(PIDS_PATH, "re");
+
+        if (!f)
+                return -1;
+        while (n < max && fgets(line, sizeof(line), f)) {
+                unsigned long v;
+
+                line[strcspn(line, "\n")] = '\0';
+                if (parse_ulong(line, 2, INT_MAX, &v) == 0)
+                        pids[n++] = (pid_t)v;
+        }
+        fclose(f);
+        return n;
+}
+
 static int check_device(const char *path, const char *config)
 {
         int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -1250,9 +1311,18 @@ static int cmd_setup(const char *outfile)
         struct pollfd pfd;
         size_t got = 0;
         int64_t deadline;
-        int pfds[2], status;
-        pid_t pid;
+        int pfds[2], status, n, i;
+        pid_t pid, old[64];
 
+        /* A world that is still up would make this one's truth wrong. */
+        n = read_pids(old, (int)(sizeof(old) / sizeof(old[0])));
+        for (i = 0; i < n; i++) {
+                if (!pid_gone(old[i]) && is_ours(old[i])) {
+                        fprintf(stderr, "scenario: setup: a world is still up (pid %d in %s): run scenario teardown\n",
+                                (int)old[i], PIDS_PATH);
+                        return 1;
+                }
+        }
         if (check_device(HEAP_PATH, "CONFIG_DMABUF_HEAPS_SYSTEM") < 0 ||
             check_device(UDMABUF_PATH, "CONFIG_UDMABUF") < 0)
                 return 1;
@@ -1320,57 +1390,14 @@ static int cmd_setup(const char *outfile)
         return 1;
 }
 
-/* A holder is gone when it no longer exists or is a zombie. */
-static int pid_gone(pid_t pid)
-{
-        char path[64], buf[512], *p;
-        ssize_t n;
-        int fd;
-
-        if (kill(pid, 0) < 0 && errno == ESRCH)
-                return 1;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT;
-        n = read(fd, buf, sizeof(buf) - 1);
-        close(fd);
-        if (n <= 0)
-                return 0;
-        buf[n] = '\0';
-        p = strrchr(buf, ')');
-        return p && (p[2] == 'Z' || p[2] == 'X');
-}
-
-/* Only signal a pid that still is one of ours (comm "sc-..."): pids get reused. */
-static int is_ours(pid_t pid)
-{
-        char path[64], comm[32];
-        ssize_t n;
-        int fd;
-
-        snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return 0;
-        n = read(fd, comm, sizeof(comm) - 1);
-        close(fd);
-        if (n <= 0)
-                return 0;
-        comm[n] = '\0';
-        return strncmp(comm, "sc-", 3) == 0;
-}
-
 static int cmd_teardown(void)
 {
         pid_t pids[64];
-        int n = 0, i, left;
+        int n, i, left;
         int64_t deadline;
-        char line[64];
-        FILE *f;
 
-        f = fopen(PIDS_PATH, "re");
-        if (!f) {
+        n = read_pids(pids, (int)(sizeof(pids) / sizeof(pids[0])));
+        if (n < 0) {
                 if (errno == ENOENT) {
                         fprintf(stderr, "scenario: teardown: no %s, nothing to tear down\n", PIDS_PATH);
                         return 0;
@@ -1378,14 +1405,6 @@ static int cmd_teardown(void)
                 fprintf(stderr, "scenario: teardown: %s: %s\n", PIDS_PATH, strerror(errno));
                 return 1;
         }
-        while (n < (int)(sizeof(pids) / sizeof(pids[0])) && fgets(line, sizeof(line), f)) {
-                unsigned long v;
-
-                line[strcspn(line, "\n")] = '\0';
-                if (parse_ulong(line, 2, INT_MAX, &v) == 0)
-                        pids[n++] = (pid_t)v;
-        }
-        fclose(f);
         qsort(pids, (size_t)n, sizeof(pids[0]), cmp_int);
         for (i = 0; i < n; i++) {
                 if (!pid_gone(pids[i]) && is_ours(pids[i]))
