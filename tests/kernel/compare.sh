@@ -160,8 +160,11 @@ eq "dmabufd's oom_score_adj, as the unit sets it" -900 \
 other=$(grep '^FAIL' "$E" 2>/dev/null)
 if [ -z "$other" ]; then pass "the guest reported no failure of its own"; else failc "the guest reported no failure of its own" "$other"; fi
 
-jq -n --argjson p $N_PASS --argjson f $N_FAIL --argjson n $N_NULL --slurpfile s "$S" \
+# Event sources up, as /metrics says.
+events_up=$(sed -n 's/^dmabufd_source_up{source="\(kmsg\|psi\|cgroup\|journal\)"} 1$/\1/p' "$M" | paste -sd, -)
+jq -n --argjson p $N_PASS --argjson f $N_FAIL --argjson n $N_NULL --slurpfile s "$S" --arg ev "$events_up" \
         '{passed: $p, failed: $f, null_items: $n, kernel: $s[0].kernel,
-          sources: ($s[0].sources | to_entries | map(select(.value) | .key))}' >"$dir/result.json"
+          sources: ($s[0].sources | to_entries | map(select(.value) | .key)),
+          event_sources: ($ev | split(",") | map(select(. != "")))}' >"$dir/result.json"
 echo "$N_PASS passed, $N_FAIL failed"
 [ $N_FAIL -eq 0 ]

@@ -19,7 +19,6 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 mkdir -p /sys/fs/cgroup/oomtest
 
-BASE=http://127.0.0.1:10040
 t() { cut -d' ' -f1 /proc/uptime; }
 emit() { # NAME FILE
         echo "@@BEGIN $1@@"
@@ -28,7 +27,7 @@ emit() { # NAME FILE
 }
 event() { echo "$*" >>/tmp/events; }
 get() { # PATH FILE
-        wget -q -T 10 -O "$2" "$BASE$1"
+        /bin/guest-get 10040 "$1" "$2" 2>>/tmp/get.err
 }
 # wait_until SECONDS COMMAND...: every 0.2 s until COMMAND succeeds.
 wait_until() {
@@ -42,6 +41,7 @@ wait_until() {
         return 1
 }
 : >/tmp/events
+: >/tmp/get.err
 echo "@@BOOTED $(uname -r) at $(t)@@"
 
 # dmabufd, with the unit's oom_score_adj.
@@ -73,7 +73,8 @@ emit scenario-out /tmp/scenario.out
 # ---- events: each must produce one snapshot naming the victim ----
 snapshot_of() { # KIND OUT: the newest snapshot of KIND, complete
         get /api/v1/snapshots /tmp/list || return 1
-        id=$(tr '{' '\n' </tmp/list | grep "\"kind\":\"$1\"" | head -n 1 | sed 's/.*"id":"\([^"]*\)".*/\1/')
+        # Ids end in the kind ("20261121T152105.487Z-oom_kill"); the list is newest first.
+        id=$(grep -o '"id":"[^"]*"' /tmp/list | sed 's/^"id":"\(.*\)"$/\1/' | grep -E -- "-$1(-[0-9]+)?\$" | head -n 1)
         [ -n "$id" ] || return 1
         get "/api/v1/snapshots/$id" "$2" || return 1
         ! grep -q '"partial":true' "$2"
@@ -127,6 +128,7 @@ cat /proc/pressure/memory >>/tmp/events 2>&1
 event "check $T_CHECK0 $T_CHECK1"
 emit events /tmp/events
 emit pressure-out /tmp/pressure.out
+emit get-err /tmp/get.err
 kill $DPID 2>/dev/null
 wait_until 5 sh -c "! kill -0 $DPID 2>/dev/null"
 emit dmabufd-log /tmp/dmabufd.log

@@ -2,15 +2,15 @@
 # Builds the guest's initramfs: busybox-static, dmabufd with the shared
 # libraries it links and their loader, the scenario program, the guest's /init
 # and dmabufd.conf.
-#   mk-initramfs.sh OUT.cpio.gz DMABUFD SCENARIO INIT CONF
+#   mk-initramfs.sh OUT.cpio.gz DMABUFD SCENARIO GUEST_GET INIT CONF
 set -eu
-[ $# -eq 5 ] || { echo "usage: $0 OUT.cpio.gz DMABUFD SCENARIO INIT CONF" >&2; exit 2; }
-out=$1 dmabufd=$2 scenario=$3 init=$4 conf=$5
+[ $# -eq 6 ] || { echo "usage: $0 OUT.cpio.gz DMABUFD SCENARIO GUEST_GET INIT CONF" >&2; exit 2; }
+out=$1 dmabufd=$2 scenario=$3 guest_get=$4 init=$5 conf=$6
 busybox=/bin/busybox
 [ -x "$busybox" ] && "$busybox" --list >/dev/null 2>&1 || { echo "mk-initramfs: $busybox missing (Debian package busybox-static)" >&2; exit 1; }
 file -L "$busybox" 2>/dev/null | grep -q 'statically linked' || ldd "$busybox" 2>&1 | grep -q 'not a dynamic' ||
         { echo "mk-initramfs: $busybox is not statically linked: install busybox-static" >&2; exit 1; }
-for f in "$dmabufd" "$scenario" "$init" "$conf"; do
+for f in "$dmabufd" "$scenario" "$guest_get" "$init" "$conf"; do
         [ -f "$f" ] || { echo "mk-initramfs: $f: no such file" >&2; exit 1; }
 done
 # A libtool wrapper script would not run in the guest.
@@ -26,8 +26,9 @@ for applet in $("$busybox" --list); do
 done
 cp "$dmabufd" "$stage/usr/sbin/dmabufd"
 cp "$scenario" "$stage/bin/scenario"
+cp "$guest_get" "$stage/bin/guest-get"
 cp "$init" "$stage/init"
-chmod 755 "$stage/init" "$stage/bin/scenario" "$stage/usr/sbin/dmabufd"
+chmod 755 "$stage/init" "$stage/bin/scenario" "$stage/bin/guest-get" "$stage/usr/sbin/dmabufd"
 cp "$conf" "$stage/etc/dmabufd/dmabufd.conf"
 # Shared libraries at the paths the loader will look for them, and the loader.
 ldd "$dmabufd" | awk '/=> \// { print $3 } /^[[:space:]]*\/[^ ]*ld-linux/ { print $1 }' | while read -r lib; do

@@ -30,8 +30,10 @@ for t in qemu-system-x86_64 jq gcc cpio gzip base64; do
         command -v $t >/dev/null || { echo "run.sh: $t is missing (scripts/deps.sh kernel installs it)" >&2; exit 1; }
 done
 
-# The scenario is static: nothing to copy into the guest but itself.
-gcc -static -O2 -Wall -Wextra -Werror -o "$out/scenario" "$here/scenario.c" || { echo "run.sh: scenario.c does not build" >&2; exit 1; }
+# The programs of the guest are static: nothing to copy but themselves.
+for prog in scenario guest-get; do
+        gcc -static -O2 -Wall -Wextra -Werror -o "$out/$prog" "$here/$prog.c" || { echo "run.sh: $prog.c does not build" >&2; exit 1; }
+done
 
 status=0
 rows="$out/rows"
@@ -54,7 +56,7 @@ for v in $kernels; do
                 status=1
                 continue
         fi
-        "$here/mk-initramfs.sh" "$d/initramfs.gz" "$dmabufd" "$out/scenario" "$here/guest-init.sh" "$here/guest.conf" || {
+        "$here/mk-initramfs.sh" "$d/initramfs.gz" "$dmabufd" "$out/scenario" "$out/guest-get" "$here/guest-init.sh" "$here/guest.conf" || {
                 echo "FAIL: linux $v: the initramfs could not be built"
                 status=1
                 continue
@@ -87,8 +89,7 @@ for v in $kernels; do
         crc=${PIPESTATUS[0]}
         [ $crc = 0 ] || status=1
         release=$(jq -r '.kernel // "?"' "$d/state.json" 2>/dev/null)
-        sources=$(jq -r '.sources | join(", ")' "$d/result.json" 2>/dev/null)
-        events=$(grep -c '' "$d/events" 2>/dev/null)
+        sources=$(jq -r '(.sources | join(", ")) + "; events: " + (.event_sources | join(", "))' "$d/result.json" 2>/dev/null)
         check=$(sed -n 's/^check \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' "$d/events" | awk '{ printf "%.1f", $2 - $1 }')
         verdict=$(tail -n 1 "$d/compare.out")
         if [ $crc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
