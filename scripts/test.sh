@@ -1,6 +1,7 @@
 #!/bin/sh
 # Quick start: install what is missing, build, and run every test:
-# warnings as errors, then again under ASan and UBSan, then make distcheck.
+# warnings as errors, then again under ASan and UBSan, then make distcheck,
+# then the real-kernel harness on Debian's 6.1 under QEMU.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/deps.sh" test
@@ -33,12 +34,17 @@ check() {
 run "build and test (-Werror)" check "$top/build" --enable-werror
 run "build and test (ASan+UBSan)" check "$top/build-asan" --enable-werror --enable-sanitizers
 run "make distcheck" sh -c "make -C '$top/build' distcheck >'$top/build/distcheck.out' 2>&1 || { tail -n 80 '$top/build/distcheck.out'; exit 1; }"
+# A real kernel: Debian's 6.1, built (or taken from the cache outside the
+# checkout) and booted under QEMU; tests/kernel/run.sh says what it checks.
+run "real kernel (linux 6.1 under QEMU)" sh -c "make -C '$top/build' check-kernel KERNELS=6.1 >'$top/build/kernel.out' 2>&1; rc=\$?; grep -E '^(FAIL|===)' '$top/build/kernel.out'; [ \$rc = 0 ] || tail -n 40 '$top/build/kernel.out'; exit \$rc"
 
 # One closing line over every suite that ran: automake's per-test counts.
 sum() { cat "$top/build/check.out" "$top/build-asan/check.out" "$top/build/distcheck.out" 2>/dev/null |
         awk -v k="$1" '$1 == "#" && ($2 == k ":") { n += $3 } END { print n + 0 }'; }
-passed=$(sum PASS)
-failed=$(( $(sum FAIL) + $(sum ERROR) + $(sum XPASS) ))
+# The kernel line's items: "=== linux 6.1: 100 passed, 0 failed".
+kernel_sum() { awk -v k="$1" '/^=== linux .*: [0-9]+ passed, [0-9]+ failed$/ { n += (k == "passed" ? $(NF-3) : $(NF-1)) } END { print n + 0 }' "$top/build/kernel.out" 2>/dev/null || echo 0; }
+passed=$(( $(sum PASS) + $(kernel_sum passed) ))
+failed=$(( $(sum FAIL) + $(sum ERROR) + $(sum XPASS) + $(kernel_sum failed) ))
 if [ $status -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi # a build or distcheck step failed
 echo "$passed passed, $failed failed"
 exit $status

@@ -1,14 +1,15 @@
 #!/bin/bash
 # Holds what dmabufd served in a guest to the scenario's truth, item by item.
-#   compare.sh DIR
+#   compare.sh DIR [VARIANT]
 # DIR holds the files the guest sent back: truth.json, state.json, metrics.txt,
-# events and snap-*.json. Prints one "ok:" or "FAIL:" line per item, then
+# events and snap-*.json. With VARIANT (nodebugfs), state-VARIANT.json and
+# metrics-VARIANT.txt are compared instead, and the events are not. Prints one "ok:" or "FAIL:" line per item, then
 # "N passed, M failed", and writes DIR/result.json for the matrix. Where the
 # kernel cannot give a figure (its sources are down), the item passes only if
 # dmabufd reports null, and says so.
 set -u
-dir=$1
-T="$dir/truth.json" S="$dir/state.json" M="$dir/metrics.txt"
+dir=$1 variant=${2:+-$2}
+T="$dir/truth.json" S="$dir/state$variant.json" M="$dir/metrics$variant.txt"
 N_PASS=0 N_FAIL=0 N_NULL=0
 pass() { N_PASS=$((N_PASS + 1)); echo "ok: $1"; }
 failc() { N_FAIL=$((N_FAIL + 1)); echo "FAIL: $1"; [ $# -gt 1 ] && printf '    %s\n' "${@:2}"; }
@@ -31,6 +32,20 @@ eq() {
 src_up() { jq -r --arg s "$1" '.sources[$s] // false' "$S"; }
 listing=no # does any source list every buffer?
 { [ "$(src_up sysfs)" = true ] || [ "$(src_up debugfs)" = true ] || [ "$(src_up bpf)" = true ]; } && listing=yes
+# Buffers the kernel cannot size here: held by mappings only (a maps line has
+# the name, not the size or the exporter) with no source that lists buffers.
+unsized=""
+[ $listing = no ] && unsized=$(jq -r '.buffers[] | select(.kernel_only | not) | select(all(.refs[]; .fds == 0)) | .inode' "$T" | paste -sd' ' -)
+is_unsized() { case " $unsized " in *" $1 "*) return 0 ;; esac; return 1; }
+# A process that holds an unsized buffer has an unknown rss and pss.
+holds_unsized() { # PID
+        local i
+        for i in $unsized; do
+                jq -e --argjson p "$1" --argjson i "$i" '.buffers[] | select(.inode == $i) | .holders | index($p)' "$T" \
+                        >/dev/null && return 0
+        done
+        return 1
+}
 
 # ---- buffers ----
 for ino in $(jq -r '.buffers[].inode' "$T"); do
@@ -46,7 +61,15 @@ for ino in $(jq -r '.buffers[].inode' "$T"); do
                 continue
         fi
         for k in size exporter name; do
-                eq "$label .$k" "$(jq -c ".$k" <<<"$tb")" "$(jq -c ".$k" <<<"$sb")"
+                got=$(jq -c ".$k" <<<"$sb")
+                if [ "$k" != name ] && [ "$got" = null ] && is_unsized "$ino"; then
+                        nullc "$label .$k" "held by mappings only, and no source lists buffers"
+                elif [ "$k" = name ] && [ "$got" = null ] && [ "$(jq -r .kernel_only <<<"$tb")" = true ] &&
+                        [ "$(src_up debugfs)" != true ]; then
+                        nullc "$label .name" "no process holds it, and sysfs stats carry no name"
+                else
+                        eq "$label .$k" "$(jq -c ".$k" <<<"$tb")" "$got"
+                fi
         done
         want_holders=$(jq -c '.holders | sort' <<<"$tb")
         got_holders=$(jq -c '[.holders[]?.pid] | sort' <<<"$sb")
@@ -68,7 +91,11 @@ if [ -z "$extra" ]; then pass "dmabufd lists no buffer the scenario did not make
 
 # ---- exporters ----
 for e in $(jq -r '[.buffers[].exporter] | unique | .[]' "$T"); do
-        want=$(jq -c --arg e "$e" '[.buffers[] | select(.exporter == $e)] | {buffers: length, bytes: (map(.size) | add)}' "$T")
+        # What dmabufd can attribute: not the buffers it cannot size.
+        want=$(jq -c --arg e "$e" --arg u "$unsized" --arg listing $listing '($u | split(" ") | map(select(. != "") | tonumber)) as $un
+                | [.buffers[] | select(.exporter == $e) | select(.inode as $i | $un | index($i) | not)
+                   | select($listing == "yes" or (.kernel_only | not))]
+                | {buffers: length, bytes: (map(.size) | add)}' "$T")
         got=$(jq -c --arg e "$e" '[.exporters[] | select(.name == $e)] | first // {} | {buffers, bytes}' "$S")
         if [ $listing = no ] && [ "$got" = '{"buffers":null,"bytes":null}' ]; then
                 nullc "exporter $e" "no source lists every buffer"
@@ -84,7 +111,12 @@ for pid in $(jq -r '.processes[].pid' "$T"); do
         label="process $pid ($(jq -r .comm <<<"$tp"))"
         if [ -z "$sp" ]; then failc "$label is listed" "truth: $tp"; continue; fi
         for k in rss_bytes pss_bytes; do
-                eq "$label .$k" "$(jq -c ".$k" <<<"$tp")" "$(jq -c ".$k" <<<"$sp")"
+                got=$(jq -c ".$k" <<<"$sp")
+                if [ "$got" = null ] && holds_unsized "$pid"; then
+                        nullc "$label .$k" "it holds a buffer the kernel cannot size here"
+                else
+                        eq "$label .$k" "$(jq -c ".$k" <<<"$tp")" "$got"
+                fi
         done
         eq "$label buffers" "$(jq -c '.buffers | sort' <<<"$tp")" "$(jq -c '.buffers | sort' <<<"$sp")"
 done
@@ -96,7 +128,7 @@ if [ -z "$extra" ]; then pass "no other process holds a buffer"; else
 for k in buffers bytes userspace_bytes kernel_only_bytes; do
         want=$(jq -c ".totals.$k" "$T")
         got=$(jq -c ".totals.$k" "$S")
-        if [ "$got" = null ] && [ $listing = no ] && [ "$k" != userspace_bytes ]; then
+        if [ "$got" = null ] && [ $listing = no ] && { [ "$k" != userspace_bytes ] || [ -n "$unsized" ]; }; then
                 nullc "totals.$k" "no source lists every buffer on this kernel"
         else
                 eq "totals.$k" "$want" "$got"
@@ -109,7 +141,7 @@ for pair in dmabuf_buffers:buffers dmabuf_bytes:bytes dmabuf_userspace_bytes:use
         dmabuf_kernel_only_bytes:kernel_only_bytes; do
         want=$(jq -r ".totals.${pair#*:}" "$T")
         got=$(metric "${pair%%:*}")
-        if [ -z "$got" ] && [ $listing = no ] && [ "${pair%%:*}" != dmabuf_userspace_bytes ]; then
+        if [ -z "$got" ] && [ $listing = no ] && { [ "${pair%%:*}" != dmabuf_userspace_bytes ] || [ -n "$unsized" ]; }; then
                 nullc "metric ${pair%%:*} is absent" "no source lists every buffer"
         else
                 eq "metric ${pair%%:*}" "$want" "$got"
@@ -118,11 +150,23 @@ done
 for pid in $(jq -r '.processes[].pid' "$T"); do
         tp=$(jq -c --argjson p "$pid" '.processes[] | select(.pid == $p)' "$T")
         comm=$(jq -r .comm <<<"$tp")
-        eq "metric dmabuf_process_pss_bytes{pid=\"$pid\"}" "$(jq -r .pss_bytes <<<"$tp")" \
-                "$(metric "dmabuf_process_pss_bytes{pid=\"$pid\",comm=\"$comm\"}")"
-        eq "metric dmabuf_process_rss_bytes{pid=\"$pid\"}" "$(jq -r .rss_bytes <<<"$tp")" \
-                "$(metric "dmabuf_process_rss_bytes{pid=\"$pid\",comm=\"$comm\"}")"
+        for k in pss rss; do
+                got=$(metric "dmabuf_process_${k}_bytes{pid=\"$pid\",comm=\"$comm\"}")
+                if [ -z "$got" ] && holds_unsized "$pid"; then
+                        nullc "metric dmabuf_process_${k}_bytes{pid=\"$pid\"} is absent" "it holds a buffer the kernel cannot size here"
+                else
+                        eq "metric dmabuf_process_${k}_bytes{pid=\"$pid\"}" "$(jq -r ".${k}_bytes" <<<"$tp")" "$got"
+                fi
+        done
 done
+
+if [ -n "$variant" ]; then
+        echo "$N_PASS passed, $N_FAIL failed"
+        jq -n --argjson p $N_PASS --argjson f $N_FAIL --argjson n $N_NULL '{passed: $p, failed: $f, null_items: $n}' \
+                >"$dir/result$variant.json"
+        [ $N_FAIL -eq 0 ]
+        exit
+fi
 
 # ---- events ----
 E="$dir/events"

@@ -3,6 +3,7 @@
 # runs it (oom_score_adj -900), and sends back over the serial console, each
 # base64-encoded between "@@BEGIN name@@" and "@@END name@@":
 #   truth, state, metrics   the scenario's truth and what dmabufd served
+#   state-nodebugfs, metrics-nodebugfs   the same with debugfs unmounted
 #   bufinfo, fdinfo         what the kernel itself showed, for diagnosis
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
 #   events                  one line per event check
@@ -68,6 +69,17 @@ emit metrics /tmp/metrics.txt
 emit bufinfo /tmp/bufinfo
 emit fdinfo /tmp/fdinfo
 emit scenario-out /tmp/scenario.out
+
+# The same world with debugfs gone, as on machines that do not mount it: where
+# no other source lists every buffer (5.10, and 7.2 without sysfs stats), the
+# totals and the kernel-only buffer cannot be known, and must come back null.
+umount /sys/kernel/debug 2>/dev/null
+sleep 3
+get /api/v1/state /tmp/state-nodebugfs.json || event "FAIL GET /api/v1/state without debugfs"
+get /metrics /tmp/metrics-nodebugfs.txt || event "FAIL GET /metrics without debugfs"
+emit state-nodebugfs /tmp/state-nodebugfs.json
+emit metrics-nodebugfs /tmp/metrics-nodebugfs.txt
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 /bin/scenario teardown >/dev/null 2>&1
 
 # ---- events: each must produce one snapshot naming the victim ----

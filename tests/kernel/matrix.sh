@@ -4,7 +4,7 @@
 #   matrix.sh MATRIX.md ROWS
 set -eu
 matrix=$1 rows=$2
-header='| line | kernel | sources dmabufd used | kernel build (s) | boot and check (s) | items null because the kernel cannot say | every item matched |'
+header='| line | kernel | sources dmabufd used | kernel build (s) | boot and check (s) | every item matched | without debugfs: matched, and null because the kernel cannot say |'
 old=$(mktemp) new=$(mktemp)
 trap 'rm -f "$old" "$new"' EXIT
 [ -f "$matrix" ] && grep '^| [0-9]' "$matrix" >"$old" || true

@@ -80,21 +80,27 @@ for v in $kernels; do
                 awk -v n="$name" '$0 == "@@END " n "@@" { on = 0 } on { print } $0 == "@@BEGIN " n "@@" { on = 1 }' \
                         "$d/console.txt" | base64 -d >"$d/$name.out" 2>/dev/null
                 case $name in
-                truth | state | snap-*) mv "$d/$name.out" "$d/$name.json" ;;
-                metrics) mv "$d/$name.out" "$d/metrics.txt" ;;
+                truth | state | state-* | snap-*) mv "$d/$name.out" "$d/$name.json" ;;
+                metrics | metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
                 events) mv "$d/$name.out" "$d/events" ;;
                 esac
         done
         "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
         crc=${PIPESTATUS[0]}
-        [ $crc = 0 ] || status=1
+        "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
+        nrc=${PIPESTATUS[0]}
+        [ $crc = 0 ] && [ $nrc = 0 ] || status=1
+        nodebugfs="$(jq -r '"\(.passed) passed, \(.failed) failed, \(.null_items) null"' "$d/result-nodebugfs.json" 2>/dev/null)"
+        if [ $nrc = 0 ]; then nodebugfs="yes: $nodebugfs"; else nodebugfs="no: $nodebugfs"; fi
         release=$(jq -r '.kernel // "?"' "$d/state.json" 2>/dev/null)
         sources=$(jq -r '(.sources | join(", ")) + "; events: " + (.event_sources | join(", "))' "$d/result.json" 2>/dev/null)
         check=$(sed -n 's/^check \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' "$d/events" | awk '{ printf "%.1f", $2 - $1 }')
         verdict=$(tail -n 1 "$d/compare.out")
         if [ $crc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
-        echo "| $v | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $(jq -r .null_items "$d/result.json" 2>/dev/null) | $verdict |" >>"$rows"
-        echo "=== linux $v: $(tail -n 1 "$d/compare.out")"
+        echo "| $v | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $verdict | ${nodebugfs:-missing} |" >>"$rows"
+        # One closing line per kernel line, both comparisons summed.
+        echo "=== linux $v: $(jq -n --slurpfile a "$d/result.json" --slurpfile b "$d/result-nodebugfs.json" \
+                '"\($a[0].passed + $b[0].passed) passed, \($a[0].failed + $b[0].failed) failed"' -r 2>/dev/null || echo "0 passed, 1 failed")"
 done
 
 if [ -n "$matrix" ]; then
