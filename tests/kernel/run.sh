@@ -71,7 +71,7 @@ for v in $kernels; do
         if ! grep -q '^@@DONE@@' "$d/console.txt"; then
                 echo "FAIL: linux $v: the guest did not finish (qemu exit $qrc after $(secs "$t2" "$t3") s); its console ends:"
                 tail -n 40 "$d/console.txt" | sed 's/^/    /'
-                echo "| $v | $(sed -n 's/^@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | no: the guest did not finish | not run |" >>"$rows"
+                echo "| $v | $(sed -n 's/.*@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | no: the guest did not finish | not run |" >>"$rows"
                 status=1
                 continue
         fi
