@@ -73,8 +73,8 @@ struct Manager {
         DmabufPromLive live;
 
         DmabufCounters counters;
-        /* What was up as of the last check, to tell when one is lost. */
-        bool event_source_up[_DMABUFD_EVENT_SOURCE_MAX];
+        /* Kernel data sources up as of the last collection, to tell when one is
+         * lost (event sources compare with live.source_up). */
         bool data_source_up[_DMABUF_SOURCE_MAX];
         char status[256]; /* the last STATUS= sent to the service manager */
         uint64_t last_parse_warning_usec;
@@ -163,12 +163,11 @@ static void update_sources_up(Manager *m) {
                 [DMABUFD_EVENT_SOURCE_JOURNAL] = m->journal && dmabufd_source_journal_is_up(m->journal),
         };
 
-        for (size_t i = 0; i < _DMABUFD_EVENT_SOURCE_MAX; i++) {
-                if (m->event_source_up[i] && !up[i])
+        /* Only this function, on the loop thread, writes live.source_up: reading it here needs no lock. */
+        for (size_t i = 0; i < _DMABUFD_EVENT_SOURCE_MAX; i++)
+                if (m->live.source_up[i] && !up[i])
                         log_source_lost("event", dmabufd_event_source_to_string(i),
                                         "its events no longer trigger snapshots");
-                m->event_source_up[i] = up[i];
-        }
         for (size_t i = 0; m->state && i < _DMABUF_SOURCE_MAX; i++) {
                 bool now_up = dmabuf_state_source_up(m->state, i);
 

@@ -72,7 +72,7 @@ void log_set_target(LogTarget target) {
         __atomic_store_n(&log_target, target, __ATOMIC_RELAXED);
 }
 
-LogTarget log_get_target(void) {
+static LogTarget log_get_target(void) {
         return __atomic_load_n(&log_target, __ATOMIC_RELAXED);
 }
 

@@ -38,7 +38,6 @@ typedef enum LogTarget {
  * otherwise, so that output redirected elsewhere stays where it was sent. */
 LogTarget log_target_from_environment(void);
 void log_set_target(LogTarget target);
-LogTarget log_get_target(void);
 
 /* Logs at level and returns error (a negative errno, passed through so callers can
  * write `return log_error_errno(r, ...)`); "%m" in fmt expands to strerror(-error).

@@ -55,17 +55,7 @@ ns_start() {
         EXTRA_PIDS+=("$(cat "$TMP/$name.listener.pid")")
 }
 
-# wait_entry FILE PATTERN: until an entry of FILE matches (grep -E), 10 s at most.
-wait_entry() {
-        local i
-        for ((i = 0; i < 100; i++)); do
-                grep -Eq "$2" "$1" && return 0
-                sleep 0.1
-        done
-        return 1
-}
-
-# has_field FILE PATTERN FIELD...: an entry matching PATTERN carries every FIELD.
+# has_fields FILE PATTERN FIELD...: an entry matching PATTERN carries every FIELD.
 has_fields() {
         local file=$1 pat=$2 line f
         shift 2
@@ -84,13 +74,15 @@ ROOT="$TMP/root"
 cp -a "$(tree $C)" "$ROOT"
 mkdir -p "$ROOT/dev"
 mkfifo "$ROOT/dev/kmsg"
+mkdir -p "$ROOT/sys/fs/cgroup/test.slice"
+printf 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n' >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
 CONF="$TMP/dmabufd.conf"
-printf 'interval = 0.3\npsi_trigger =\ncooldown_oom_kill = 0\n' >"$CONF"
+printf 'interval = 0.3\npsi_trigger =\ncooldown_oom_kill = 0\ncgroup = test.slice\n' >"$CONF"
 PORT=$(free_port) || fail "no free port"
 BASE="http://127.0.0.1:$PORT"
 ns_start main match --config "$CONF" --root "$ROOT" --state-dir "$TMP/state" --listen "127.0.0.1:$PORT"
 J="$TMP/main.journal"
-wait_entry "$J" "MESSAGE=listening on 127.0.0.1:$PORT" || fail "no 'listening on' entry within 10 s; stderr: $(head -c 1000 "$TMP/main.stderr")"
+wait_for_line "$J" "MESSAGE=listening on 127.0.0.1:$PORT" || fail "no 'listening on' entry within 10 s; stderr: $(head -c 1000 "$TMP/main.stderr")"
 pass "the start-up entries reach the journal socket"
 check "an info entry carries PRIORITY=6 and SYSLOG_IDENTIFIER=dmabufd" \
         has_fields "$J" "MESSAGE=listening on" PRIORITY=6 SYSLOG_IDENTIFIER=dmabufd
@@ -106,14 +98,14 @@ VPID=$(jq -r '[.processes[] | select(.rss_bytes > 0)][0].pid' "$(expected $C)")
 VCOMM=$(jq -r --argjson p "$VPID" '.processes[] | select(.pid == $p) | .comm' "$(expected $C)")
 printf '3,1700,4131230,-;Out of memory: Killed process %s (%s) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n' \
         "$VPID" "$VCOMM" >"$ROOT/dev/kmsg"
-wait_entry "$J" "MESSAGE_ID=e9f0f5b4e4b64b9396109b0ac26f9af3" || failc "no kill-seen entry within 10 s"
+wait_for_line "$J" "MESSAGE_ID=e9f0f5b4e4b64b9396109b0ac26f9af3" || failc "no kill-seen entry within 10 s"
 check "a kill seen is one entry with its MESSAGE_ID, PRIORITY=5 and the victim" \
         has_fields "$J" "MESSAGE_ID=e9f0f5b4e4b64b9396109b0ac26f9af3" PRIORITY=5 DMABUFD_TRIGGER=oom_kill \
         "DMABUFD_VICTIM_PID=$VPID" "DMABUFD_VICTIM_COMM=$VCOMM"
 check "its message names the victim" grep -Eq "MESSAGE=kill seen \(oom_kill\): the kernel's OOM killer killed pid $VPID \($VCOMM\)" "$J"
 
 # Snapshot taken, for the kill.
-wait_entry "$J" "MESSAGE_ID=40232686d3ad4a329f084da5a6fe10e5" || failc "no snapshot-taken entry within 10 s"
+wait_for_line "$J" "MESSAGE_ID=40232686d3ad4a329f084da5a6fe10e5" || failc "no snapshot-taken entry within 10 s"
 check "a snapshot taken is one entry with its MESSAGE_ID, PRIORITY=6 and the trigger" \
         has_fields "$J" "MESSAGE_ID=40232686d3ad4a329f084da5a6fe10e5" PRIORITY=6 DMABUFD_TRIGGER=oom_kill
 id=$(grep -E "MESSAGE_ID=40232686d3ad4a329f084da5a6fe10e5" "$J" | grep -Eo "DMABUFD_SNAPSHOT_ID=$SNAP_ID_RE" | head -n 1)
@@ -125,12 +117,18 @@ check "DMABUFD_SNAPSHOT_ID ($id) is a snapshot the API lists" jq -e --arg id "$i
 fetch "$BASE/metrics"
 check "sysfs is up before" test "$(metric_value "$TMP/b" 'dmabufd_source_up{source="sysfs"}')" = 1
 rm -rf "$ROOT/sys/kernel/dmabuf"
-wait_entry "$J" "MESSAGE_ID=0729edbed8ca45b8821e8246bb9755af" || failc "no source-lost entry within 10 s"
+wait_for_line "$J" "MESSAGE_ID=0729edbed8ca45b8821e8246bb9755af" || failc "no source-lost entry within 10 s"
 check "a source lost is one entry with its MESSAGE_ID, PRIORITY=4 and the source" \
         has_fields "$J" "MESSAGE_ID=0729edbed8ca45b8821e8246bb9755af" PRIORITY=4 DMABUFD_SOURCE=sysfs
 sleep 1 # a few more collections
 check "the loss is logged once, not on every collection" \
         test "$(grep -c 'MESSAGE_ID=0729edbed8ca45b8821e8246bb9755af' "$J")" = 1
+# An event source lost: the one watched cgroup goes away.
+rm -rf "$ROOT/sys/fs/cgroup/test.slice"
+wait_for_line "$J" "MESSAGE_ID=0729edbed8ca45b8821e8246bb9755af.*DMABUFD_SOURCE=cgroup" ||
+        failc "no source-lost entry for the cgroup source within 10 s"
+check "an event source lost has the same MESSAGE_ID, PRIORITY=4 and DMABUFD_SOURCE=cgroup" \
+        has_fields "$J" "MESSAGE_ID=0729edbed8ca45b8821e8246bb9755af.*DMABUFD_SOURCE=cgroup" PRIORITY=4 DMABUFD_SOURCE=cgroup
 stop_daemon "$NS_PID"
 check "the daemon exits 0 on SIGTERM" test "$DAEMON_RC" = 0
 
@@ -148,7 +146,7 @@ for ((i = 0; i < 100; i++)); do
 done
 check "the daemon with an unusable state directory serves" test "$HTTP_CODE" = 200
 kill -USR1 "$NS_PID"
-wait_entry "$J" "MESSAGE_ID=370ffaa289ac4ccdb21616b01a2cc260" || failc "no snapshot-failed entry within 10 s"
+wait_for_line "$J" "MESSAGE_ID=370ffaa289ac4ccdb21616b01a2cc260" || failc "no snapshot-failed entry within 10 s"
 check "a lost snapshot is one entry with its MESSAGE_ID, PRIORITY=3 and the trigger" \
         has_fields "$J" "MESSAGE_ID=370ffaa289ac4ccdb21616b01a2cc260" PRIORITY=3 DMABUFD_TRIGGER=manual
 check "--log-level warning keeps info entries out of the journal" sh -c "! grep -q 'PRIORITY=6' '$J'"
@@ -158,10 +156,7 @@ stop_daemon "$NS_PID"
 # ---- not under systemd: stderr ----
 PORT=$(free_port) || fail "no free port"
 ns_start plain mismatch --config "$CONF" --root "$(tree $C)" --state-dir "$TMP/state2" --listen "127.0.0.1:$PORT"
-for ((i = 0; i < 100; i++)); do
-        grep -q "listening on 127.0.0.1:$PORT" "$TMP/plain.stderr" && break
-        sleep 0.1
-done
+wait_for_line "$TMP/plain.stderr" "listening on 127.0.0.1:$PORT"
 check "with JOURNAL_STREAM naming another file, lines go to stderr" \
         grep -q "^dmabufd: listening on 127.0.0.1:$PORT$" "$TMP/plain.stderr"
 sleep 0.3

@@ -365,6 +365,17 @@ check_totals_metrics() {
         done
 }
 
+# wait_for_line FILE REGEX [SECONDS]: until a line of FILE matches (grep -E),
+# SECONDS (default 10) at most. Returns 1 on timeout.
+wait_for_line() {
+        local i limit=$(( ${3:-10} * 10 ))
+        for ((i = 0; i < limit; i++)); do
+                grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+                sleep 0.1
+        done
+        return 1
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now
 # (bounded number of tries).
 free_port() {

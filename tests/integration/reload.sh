@@ -33,10 +33,7 @@ check "the same listener still answers /healthz after reload" test "$HTTP_CODE" 
 # Invalid change: reported with file:line, old configuration kept.
 printf 'interval = 0.2\ntop_processes = 3\nbogus = 1\n' >"$CONF"
 kill -HUP "$DAEMON_PID"
-for ((i = 0; i < 50; i++)); do
-        grep -q "reload failed" "$DAEMON_ERR" && break
-        sleep 0.1
-done
+wait_for_line "$DAEMON_ERR" "reload failed" 5
 check "an invalid file is reported naming file and line" grep -q "reload failed.*$CONF:3: unknown option 'bogus'" "$DAEMON_ERR"
 sleep 0.5 # a few collections
 fetch "$BASE/metrics"

@@ -23,16 +23,6 @@ done
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# wait_line FILE PATTERN [SECONDS]: until a line of FILE matches (grep -E).
-wait_line() {
-        local i limit=$(( ${3:-10} * 10 ))
-        for ((i = 0; i < limit; i++)); do
-                grep -Eq "$2" "$1" 2>/dev/null && return 0
-                sleep 0.1
-        done
-        return 1
-}
-
 # ---- the units ----
 UNITS="$TMP/units"
 mkdir -p "$UNITS"
@@ -88,7 +78,7 @@ systemd-socket-activate -l "127.0.0.1:$SPORT" "$DMABUFD" --config "$CONF" --root
         --state-dir "$TMP/sa-state" --listen "127.0.0.1:$OPORT" </dev/null >"$TMP/sa.out" 2>"$TMP/sa.err" &
 SA_PID=$!
 DAEMON_PIDS+=("$SA_PID")
-wait_line "$TMP/sa.err" "Listening on 127.0.0.1:$SPORT" 10 || failc "systemd-socket-activate did not listen" "$(cat "$TMP/sa.err")"
+wait_for_line "$TMP/sa.err" "Listening on 127.0.0.1:$SPORT" 10 || failc "systemd-socket-activate did not listen" "$(cat "$TMP/sa.err")"
 # The first connection waits in the backlog while dmabufd starts.
 fetch "http://127.0.0.1:$SPORT/healthz"
 check "the first request on the passed socket is answered 200" test "$HTTP_CODE" = 200
@@ -121,7 +111,7 @@ for ((i = 0; i < 50; i++)); do [ -S "$NOTIFY" ] && break; sleep 0.1; done
 export NOTIFY_SOCKET="$NOTIFY" WATCHDOG_USEC=2000000
 start_daemon --config "$CONF" --root "$(tree $C)"
 unset NOTIFY_SOCKET WATCHDOG_USEC
-wait_line "$TMP/notify.log" ' READY=1' 10
+wait_for_line "$TMP/notify.log" ' READY=1' 10
 check "READY=1 is sent" grep -q ' READY=1' "$TMP/notify.log"
 # READY=1 means the first collection is done and the socket listens.
 ready_line=$(grep -n ' READY=1' "$TMP/notify.log" | head -n 1 | cut -d: -f1)
@@ -149,7 +139,7 @@ check "the daemon logs that the watchdog is on" grep -q "service watchdog on: Wa
 printf 'interval = 0.5\npsi_trigger =\ncooldown_manual = 0\ntop_processes = 1\n' >"$CONF"
 mark=$(wc -l <"$TMP/notify.log")
 kill -HUP "$DAEMON_PID"
-wait_line "$DAEMON_ERR" "configuration reloaded" 10
+wait_for_line "$DAEMON_ERR" "configuration reloaded" 10
 sleep 0.3
 after=$(tail -n +$((mark + 1)) "$TMP/notify.log")
 check "a valid reload sends RELOADING=1 then READY=1" \
@@ -161,7 +151,7 @@ check "the listener answers after a valid reload" test "$HTTP_CODE" = 200
 printf 'interval = 0.5\nnonsense here\n' >"$CONF"
 mark=$(wc -l <"$TMP/notify.log")
 kill -HUP "$DAEMON_PID"
-wait_line "$DAEMON_ERR" "reload failed" 10
+wait_for_line "$DAEMON_ERR" "reload failed" 10
 sleep 0.3
 after=$(tail -n +$((mark + 1)) "$TMP/notify.log")
 check "an invalid file is reported with its file and line" grep -q "reload failed, keeping the running configuration: $CONF:2" "$DAEMON_ERR"

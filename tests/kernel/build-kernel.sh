@@ -106,8 +106,6 @@ as_root() {
 APT_OPTS=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3)
 
 # --- 1. packages ------------------------------------------------------------------
-BUILD_DEPS=(bison flex bc libelf-dev cpio busybox-static qemu-system-x86
-	make gcc libc6-dev xz-utils patch perl)
 
 installed() {
 	[ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
@@ -181,11 +179,11 @@ put_file() {
 	return $r
 }
 
+# The build tools come from the project's one list (scripts/deps.sh kernel); this
+# script adds only the kernel source, which may need another suite.
 ensure_packages() {
 	local missing=() p
-	for p in "${BUILD_DEPS[@]}"; do
-		installed "$p" || missing+=("$p")
-	done
+	"$HERE/../../scripts/deps.sh" kernel || die "scripts/deps.sh kernel failed"
 	installed "$PKG" || missing+=("$PKG")
 	# Add the suite when needed, and keep an added one's files (pin) up to date.
 	if [ "$SUITE" != bookworm ] &&
