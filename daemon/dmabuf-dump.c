@@ -169,6 +169,28 @@ int dmabuf_dump_buffer_table(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
         return strbuf_status(sb);
 }
 
+/* Which device holds which buffer, and (with the sysfs attachment statistics) how
+ * often it has it mapped: dmabuf_dump has no such table, so it comes after its own. */
+static void put_attachments(StrBuf *sb, const DmabufState *s) {
+        bool any = false;
+
+        for (size_t b = 0; b < dmabuf_state_n_buffers(s); b++) {
+                const DmabufBuffer *buf = &dmabuf_state_buffers(s)[b];
+
+                for (size_t a = 0; a < buf->n_attachments; a++) {
+                        if (!any)
+                                strbuf_puts(sb, "\n    Dmabuf Inode |  Attached Device                 | Map Count\n");
+                        any = true;
+                        put_u64(sb, buf->inode, 16);
+                        strbuf_puts(sb, " |  ");
+                        put_printable(sb, buf->attachments[a].device, 32);
+                        strbuf_puts(sb, "|");
+                        put_u64(sb, buf->attachments[a].map_counter, 10);
+                        strbuf_puts(sb, "\n");
+                }
+        }
+}
+
 int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
         const DmabufTotals *t = dmabuf_state_totals(s);
 
@@ -185,6 +207,7 @@ int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
                 put_printable(sb, buf->name, 0);
                 strbuf_puts(sb, "\n");
         }
+        put_attachments(sb, s);
         strbuf_puts(sb, "\n      Exporter Name              | Total Count |     Total Size(bytes)   |\n");
         for (size_t i = 0; i < dmabuf_state_n_exporters(s); i++) {
                 const DmabufExporter *e = &dmabuf_state_exporters(s)[i];

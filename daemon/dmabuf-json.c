@@ -63,7 +63,7 @@ static void dmabuf_json_cursor_freep(DmabufJsonCursor **c) {
 }
 
 static json_object *buffer_to_json(const DmabufBuffer *b) {
-        json_object *o = json_object_new_object(), *holders = json_object_new_array(), *att = NULL;
+        json_object *o = json_object_new_object(), *holders = json_object_new_array(), *att = NULL, *stats = NULL;
 
         if (!o || !holders) {
                 json_object_put(o);
@@ -85,10 +85,20 @@ static json_object *buffer_to_json(const DmabufBuffer *b) {
         json_object_object_add(o, "holders", holders);
         if (b->attachments_known) {
                 att = json_object_new_array();
-                for (size_t i = 0; i < b->n_attachments; i++)
+                stats = json_object_new_array();
+                for (size_t i = 0; i < b->n_attachments; i++) {
+                        json_object *a = json_object_new_object();
+
                         json_object_array_add(att, json_str0(b->attachments[i].device));
+                        json_object_object_add(a, "device", json_str0(b->attachments[i].device));
+                        json_object_object_add(a, "map_counter", dmabuf_json_u64(b->attachments[i].map_counter));
+                        json_object_array_add(stats, a);
+                }
         }
         json_object_object_add(o, "attachments", att);
+        /* "attachments" keeps the contract's shape (device names); the map counters,
+         * which only the sysfs attachment statistics carry, sit beside it. */
+        json_object_object_add(o, "attachment_stats", stats);
         return o;
 }
 

@@ -276,7 +276,7 @@ static int write_processes(Writer *w, const DmabufState *s, unsigned top) {
 
 typedef struct AttachGroup {
         const char *exporter, *device;
-        uint64_t n;
+        uint64_t map_counter; /* DMABUF_UNKNOWN without sysfs attachment statistics */
 } AttachGroup;
 
 static int cmp_attach_group(const void *a, const void *b) {
@@ -289,6 +289,7 @@ static int write_attachments(Writer *w, const DmabufState *s) {
         size_t nb = dmabuf_state_n_buffers(s), total = 0, n = 0;
         const DmabufBuffer *bufs = dmabuf_state_buffers(s);
         _cleanup_free_ AttachGroup *g = NULL;
+        bool mappings_family = false;
 
         for (size_t i = 0; i < nb; i++)
                 total += bufs[i].n_attachments;
@@ -300,7 +301,7 @@ static int write_attachments(Writer *w, const DmabufState *s) {
         for (size_t i = 0; i < nb; i++)
                 for (size_t j = 0; j < bufs[i].n_attachments; j++)
                         g[n++] = (AttachGroup){ bufs[i].exporter ? bufs[i].exporter : "", bufs[i].attachments[j].device,
-                                                1 };
+                                                bufs[i].attachments[j].map_counter };
         qsort(g, n, sizeof(AttachGroup), cmp_attach_group);
         family(w, "dmabuf_attachments", "gauge", "Device attachments of buffers, by exporter and importing device.");
         for (size_t i = 0; i < n;) {
@@ -311,6 +312,31 @@ static int write_attachments(Writer *w, const DmabufState *s) {
                 label_str(w, true, "exporter", g[i].exporter);
                 label_str(w, false, "device", g[i].device);
                 strbuf_printf(w->sb, "} %zu\n", j - i);
+                i = j;
+        }
+
+        /* Only the sysfs attachment statistics (kernel-patches/) count mappings; a group
+         * none of whose attachments has a counter gets no sample rather than a 0. */
+        for (size_t i = 0; i < n;) {
+                uint64_t maps = 0;
+                bool known = false;
+                size_t j = i;
+
+                for (; j < n && cmp_attach_group(&g[i], &g[j]) == 0; j++)
+                        if (g[j].map_counter != DMABUF_UNKNOWN) {
+                                maps += g[j].map_counter;
+                                known = true;
+                        }
+                if (known) {
+                        if (!mappings_family)
+                                family(w, "dmabuf_attachment_mappings", "gauge",
+                                       "Current device mappings of attachments (sysfs map_counter), by exporter and importing device.");
+                        mappings_family = true;
+                        strbuf_puts(w->sb, "dmabuf_attachment_mappings");
+                        label_str(w, true, "exporter", g[i].exporter);
+                        label_str(w, false, "device", g[i].device);
+                        strbuf_printf(w->sb, "} %" PRIu64 "\n", maps);
+                }
                 i = j;
         }
         return 0;

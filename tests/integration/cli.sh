@@ -227,6 +227,27 @@ for c in $cases; do
                 fi
         done
 
+        # -b lists every attachment of the oracle with its map counter, '?' where the
+        # kernel keeps none (bufinfo). Devices with unusual bytes are left to the JSON.
+        att=$(jq -r '.buffers[] | . as $b
+                | (.attachment_stats // ((.attachments // []) | map({device: ., map_counter: null})))[]
+                | select(.device | test("^[A-Za-z0-9:._-]+$"))
+                | "\($b.inode) \(.device) \(.map_counter // "?")"' "$E")
+        if [ -n "$att" ]; then
+                run "$DMABUFD" dump --root "$T" -b
+                missing=
+                while read -r ino dev maps; do
+                        grep -a -q -F -x "$(printf '%16s |  %-32s|%10s' "$ino" "$dev" "$maps")" "$OUT" ||
+                                missing="$missing $ino/$dev/$maps"
+                done <<<"$att"
+                if [ $RC = 0 ] && [ -z "$missing" ]; then
+                        pass "$c: dump -b lists every attachment with its map counter ($(echo "$att" | wc -l))"
+                else
+                        failc "$c: dump -b lists every attachment with its map counter" "exit $RC" \
+                                "missing (inode/device/maps):$missing" "table: $(head -c 1500 "$OUT")"
+                fi
+        fi
+
         p=$(echo $pids | awk '{ print $NF }')
         if [ -n "$p" ]; then
                 run "$DMABUFD" dump --root "$T" --format json "$p"

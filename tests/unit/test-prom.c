@@ -68,7 +68,9 @@ static DmabufState *small_state(bool global) {
         if (global) {
                 DmabufBufferInfo k = { .inode = 10, .size = 4096, .count = DMABUF_UNKNOWN, .exporter = "system" };
                 ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &k), 0);
-                ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 10, "vgem", DMABUF_UNKNOWN), 0);
+                ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 10, "vgem", 3), 0);
+                ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 10, "0000:00:02.0",
+                                                               DMABUF_UNKNOWN), 0);
         }
         ck_assert_int_eq(dmabuf_builder_add_process(b, 42, "ev\"il", NULL, 0), 0);
         ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 42, &i), 0);
@@ -116,7 +118,12 @@ START_TEST(test_exact_text) {
                 "dmabuf_name_bytes{name=\"a\\\"b\\\\c\\nd\"} 8192\n"
                 "# HELP dmabuf_attachments Device attachments of buffers, by exporter and importing device.\n"
                 "# TYPE dmabuf_attachments gauge\n"
+                "dmabuf_attachments{exporter=\"system\",device=\"0000:00:02.0\"} 1\n"
                 "dmabuf_attachments{exporter=\"system\",device=\"vgem\"} 1\n"
+                "# HELP dmabuf_attachment_mappings Current device mappings of attachments (sysfs map_counter), by "
+                "exporter and importing device.\n"
+                "# TYPE dmabuf_attachment_mappings gauge\n"
+                "dmabuf_attachment_mappings{exporter=\"system\",device=\"vgem\"} 3\n"
                 "# HELP dmabufd_collection_duration_seconds Wall time of the last collection.\n"
                 "# TYPE dmabufd_collection_duration_seconds gauge\n"
                 "dmabufd_collection_duration_seconds 0.001500\n"
