@@ -3,12 +3,16 @@
 #   compare.sh DIR [VARIANT]
 # DIR holds the files the guest sent back: truth.json, state.json, metrics.txt,
 # events and snap-*.json. With VARIANT (nodebugfs), state-VARIANT.json and
-# metrics-VARIANT.txt are compared instead, and the events are not. Prints one "ok:" or "FAIL:" line per item, then
+# metrics-VARIANT.txt are compared instead, and the events and the attachment
+# probe are not. With PATCHED=yes (a kernel built with kernel-patches/LINE), what
+# the series adds is required: sysfs stats, fdinfo ino: and the attachment
+# statistics with their map counters. Prints one "ok:" or "FAIL:" line per item, then
 # "N passed, M failed", and writes DIR/result.json for the matrix. Where the
 # kernel cannot give a figure (its sources are down), the item passes only if
 # dmabufd reports null, and says so.
 set -u
 dir=$1 variant=${2:+-$2}
+PATCHED=${PATCHED:-no}
 T="$dir/truth.json" S="$dir/state$variant.json" M="$dir/metrics$variant.txt"
 N_PASS=0 N_FAIL=0 N_NULL=0
 pass() { N_PASS=$((N_PASS + 1)); echo "ok: $1"; }
@@ -75,7 +79,14 @@ for ino in $(jq -r '.buffers[].inode' "$T"); do
         got_holders=$(jq -c '[.holders[]?.pid] | sort' <<<"$sb")
         eq "$label holders" "$want_holders" "$got_holders"
         got_att=$(jq -c '.attachments' <<<"$sb")
-        if [ "$got_att" = null ]; then
+        if [ "$PATCHED" = yes ]; then
+                # sysfs lists attachments (it is read first, so it owns the list) and counts
+                # mappings: vgem's import maps a buffer once (drm_gem_prime_import_dev).
+                eq "$label attachments (sysfs attachment statistics)" "$(jq -c '.attached | sort' <<<"$tb")" \
+                        "$(jq -c 'if . == null then null else sort end' <<<"$got_att")"
+                eq "$label attachment map counters" "$(jq -c '[.attached[] | 1]' <<<"$tb")" \
+                        "$(jq -c '[.attachment_stats[]?.map_counter]' <<<"$sb")"
+        elif [ "$got_att" = null ]; then
                 if [ "$(src_up debugfs)" = true ]; then
                         failc "$label attachments" "truth: $(jq -c .attached <<<"$tb")" "dmabufd: null with debugfs up"
                 else
@@ -88,6 +99,10 @@ done
 extra=$(jq -r --slurpfile t "$T" '[.buffers[].inode] - [$t[0].buffers[].inode] | map(tostring) | join(" ")' "$S")
 if [ -z "$extra" ]; then pass "dmabufd lists no buffer the scenario did not make"; else
         failc "dmabufd lists no buffer the scenario did not make" "extra inodes: $extra"; fi
+
+if [ "$PATCHED" = yes ]; then
+        eq "sysfs stats are up (kernel-patches)" true "$(src_up sysfs)"
+fi
 
 # ---- exporters ----
 for e in $(jq -r '[.buffers[].exporter] | unique | .[]' "$T"); do
@@ -204,10 +219,79 @@ eq "dmabufd's oom_score_adj, as the unit sets it" -900 \
 other=$(grep '^FAIL' "$E" 2>/dev/null)
 if [ -z "$other" ]; then pass "the guest reported no failure of its own"; else failc "the guest reported no failure of its own" "$other"; fi
 
+# ---- the attachment probe (scenario attach) ----
+# One system-heap buffer: exported, imported into vgem, the GEM handle closed, the fd
+# closed; attach.json is what sysfs showed at each step, attach-state-* and
+# attach-metrics-* what dmabufd served while it was attached and after the close.
+A="$dir/attach.json"
+probe_fail0=$N_FAIL
+metric_in() { # FILE SERIES: its value, or nothing
+        awk -v s="$2" '!/^#/ && index($0, s " ") == 1 { v = substr($0, length(s) + 2); sub(/ .*/, "", v); print v; exit }' "$1" 2>/dev/null
+}
+if ! jq -e .phases "$A" >/dev/null 2>&1; then
+        failc "the attachment probe ran" "$(tail -n 3 "$dir/attach-out.out" 2>/dev/null)"
+else
+        pass "the attachment probe ran"
+        ver=$(jq -r .kernel "$A" | awk -F. '{ print $1 * 1000 + $2 }')
+        ino=$(jq .inode "$A")
+        exp=$(jq -r .exporter "$A")
+        phase() { jq -c ".phases.$1 | $2" "$A"; }
+        # Mainline has sysfs stats from 5.15 until 7.0, and fdinfo ino: from 5.14.
+        stats=false
+        { [ "$PATCHED" = yes ] || { [ "$ver" -ge 5015 ] && [ "$ver" -lt 7000 ]; }; } && stats=true
+        eq "probe: sysfs buffers/$ino/ exists" $stats "$(phase exported .buffer_dir)"
+        if [ $stats = true ]; then
+                eq "probe: sysfs exporter_name" "\"$exp\"" "$(phase exported .exporter_name)"
+                eq "probe: sysfs size" "$(jq .size "$A")" "$(phase exported .size)"
+        fi
+        want_ino=null
+        { [ "$PATCHED" = yes ] || [ "$ver" -ge 5014 ]; } && want_ino=$ino
+        eq "probe: fdinfo ino:" "$want_ino" "$(jq -c .fdinfo_ino "$A")"
+        if [ "$PATCHED" = yes ]; then
+                eq "probe: attachments/ is there and empty before the import" '[]' "$(phase exported .attachments)"
+                eq "probe: attachments/ after the import into vgem" '[{"device":"vgem","map_counter":1}]' \
+                        "$(phase imported '[.attachments[]? | {device, map_counter}]')"
+                eq "probe: attachments/ after DRM_IOCTL_GEM_CLOSE" '[]' "$(phase closed .attachments)"
+        else
+                eq "probe: no attachments/ on a kernel without kernel-patches" false \
+                        "$(phase imported '.attachments_dir // false')"
+        fi
+        eq "probe: buffers/$ino/ is gone once the last fd is closed" false "$(phase released .buffer_dir)"
+
+        # What dmabufd served. Unpatched, the attachment comes from bufinfo, which has no
+        # map counter.
+        if [ "$PATCHED" = yes ]; then mc=1; else mc=null; fi
+        eq "probe: dmabufd while attached" "{\"attachments\":[\"vgem\"],\"attachment_stats\":[{\"device\":\"vgem\",\"map_counter\":$mc}]}" \
+                "$(jq -c --argjson i "$ino" '[.buffers[] | select(.inode == $i)] | first | {attachments, attachment_stats}' \
+                        "$dir/attach-state-imported.json" 2>&1)"
+        eq "probe: dmabufd after DRM_IOCTL_GEM_CLOSE" '{"attachments":[],"attachment_stats":[]}' \
+                "$(jq -c --argjson i "$ino" '[.buffers[] | select(.inode == $i)] | first | {attachments, attachment_stats}' \
+                        "$dir/attach-state-closed.json" 2>&1)"
+        series="{exporter=\"$exp\",device=\"vgem\"}"
+        MI="$dir/attach-metrics-imported.txt" MC="$dir/attach-metrics-closed.txt"
+        eq "probe: metric dmabuf_attachments$series while attached" 1 "$(metric_in "$MI" "dmabuf_attachments$series")"
+        if [ "$PATCHED" = yes ]; then
+                eq "probe: metric dmabuf_attachment_mappings$series while attached" 1 \
+                        "$(metric_in "$MI" "dmabuf_attachment_mappings$series")"
+        else
+                eq "probe: no metric dmabuf_attachment_mappings without the statistics" "" \
+                        "$(metric_in "$MI" "dmabuf_attachment_mappings$series")"
+        fi
+        eq "probe: no metric dmabuf_attachments$series after the close" "" "$(metric_in "$MC" "dmabuf_attachments$series")"
+fi
+if [ $N_FAIL -gt $probe_fail0 ]; then
+        attach="no: $((N_FAIL - probe_fail0)) probe item(s) failed"
+elif [ "$PATCHED" = yes ]; then
+        attach="yes: vgem's import appears with map_counter 1 and is gone after GEM_CLOSE; dmabufd shows both"
+else
+        attach="not in this kernel: dmabufd shows vgem from bufinfo, without a map counter"
+fi
+
 # Event sources up, as /metrics says.
 events_up=$(sed -n 's/^dmabufd_source_up{source="\(kmsg\|psi\|cgroup\|journal\)"} 1$/\1/p' "$M" | paste -sd, -)
 jq -n --argjson p $N_PASS --argjson f $N_FAIL --argjson n $N_NULL --slurpfile s "$S" --arg ev "$events_up" \
-        '{passed: $p, failed: $f, null_items: $n, kernel: $s[0].kernel,
+        --arg attach "$attach" \
+        '{passed: $p, failed: $f, null_items: $n, kernel: $s[0].kernel, attach: $attach,
           sources: ($s[0].sources | to_entries | map(select(.value) | .key)),
           event_sources: ($ev | split(",") | map(select(. != "")))}' >"$dir/result.json"
 echo "$N_PASS passed, $N_FAIL failed"

@@ -5,6 +5,8 @@
 #   truth, state, metrics   the scenario's truth and what dmabufd served
 #   state-nodebugfs, metrics-nodebugfs   the same with debugfs unmounted
 #   bufinfo, fdinfo         what the kernel itself showed, for diagnosis
+#   attach, attach-state-*, attach-metrics-*   the attachment probe: what sysfs
+#                           showed at each step, and what dmabufd served meanwhile
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
 #   events                  one line per event check
 # then "@@DONE@@", and powers off. Every wait is bounded.
@@ -81,6 +83,36 @@ emit state-nodebugfs /tmp/state-nodebugfs.json
 emit metrics-nodebugfs /tmp/metrics-nodebugfs.txt
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 /bin/scenario teardown >/dev/null 2>&1
+
+# ---- the attachment probe: one buffer imported into vgem, then let go ----
+# The world is gone, so the probe's buffer is the only one. What sysfs shows at each
+# step is in attach.json; what dmabufd served while the buffer was attached and after
+# the GEM handle was closed is in attach-state-*.json and attach-metrics-*.txt.
+/bin/scenario attach /tmp/attach.json /tmp/go-attach1 /tmp/go-attach2 >/tmp/attach.out 2>&1 &
+PROBE=$!
+if wait_until 30 grep -q '^ATTACH IMPORTED' /tmp/attach.out; then
+        sleep 3 # two collections (interval = 1)
+        get /api/v1/state /tmp/attach-state-imported.json || event "FAIL GET /api/v1/state while attached"
+        get /metrics /tmp/attach-metrics-imported.txt || event "FAIL GET /metrics while attached"
+        touch /tmp/go-attach1
+        if wait_until 30 grep -q '^ATTACH CLOSED' /tmp/attach.out; then
+                sleep 3
+                get /api/v1/state /tmp/attach-state-closed.json || event "FAIL GET /api/v1/state after GEM_CLOSE"
+                get /metrics /tmp/attach-metrics-closed.txt || event "FAIL GET /metrics after GEM_CLOSE"
+        else
+                event "FAIL attach probe: no ATTACH CLOSED within 30 s: $(tail -n 2 /tmp/attach.out)"
+        fi
+        touch /tmp/go-attach2
+        wait_until 30 grep -q '^ATTACH DONE' /tmp/attach.out || event "FAIL attach probe: no ATTACH DONE within 30 s: $(tail -n 2 /tmp/attach.out)"
+else
+        event "FAIL attach probe did not import: $(tail -n 2 /tmp/attach.out)"
+fi
+kill $PROBE 2>/dev/null
+wait $PROBE 2>/dev/null
+for f in attach.json attach-state-imported.json attach-metrics-imported.txt attach-state-closed.json attach-metrics-closed.txt; do
+        [ -s /tmp/$f ] && emit "${f%.*}" /tmp/$f
+done
+emit attach-out /tmp/attach.out
 
 # ---- events: each must produce one snapshot naming the victim ----
 snapshot_of() { # KIND OUT: the newest snapshot of KIND, complete

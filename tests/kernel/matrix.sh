@@ -4,7 +4,7 @@
 #   matrix.sh MATRIX.md ROWS
 set -eu
 matrix=$1 rows=$2
-header='| line | kernel | sources dmabufd used | kernel build (s) | boot and check (s) | every item matched | without debugfs: matched, and null because the kernel cannot say |'
+header='| line | kernel | sources dmabufd used | kernel build (s) | boot and check (s) | every item matched | without debugfs: matched, and null because the kernel cannot say | sysfs attachment statistics (the probe) |'
 old=$(mktemp) new=$(mktemp)
 trap 'rm -f "$old" "$new"' EXIT
 [ -f "$matrix" ] && grep '^| [0-9]' "$matrix" >"$old" || true
@@ -20,11 +20,15 @@ awk -F'|' 'NR == FNR { k = $2; gsub(/ /, "", k); fresh[k] = $0; next }
         echo "boots Debian's kernel of that line under QEMU (TCG) with the scenario of"
         echo "\`tests/kernel/scenario.c\`, and holds every buffer, exporter, process and total"
         echo "that dmabufd serves, and the snapshots of a real global OOM kill, a real memcg"
-        echo "OOM kill and real PSI pressure, to the scenario's own truth. A cached kernel"
-        echo "builds in seconds. Last run: $(date -u +%Y-%m-%d)."
+        echo "OOM kill and real PSI pressure, to the scenario's own truth. A row"
+        echo "\\`LINE + kernel-patches/LINE\\` is the same line built with that series"
+        echo "(\\`kernel-patches/README.md\\`); there the series' files are required too. The"
+        echo "last column is the attachment probe: a buffer imported into vgem, then its GEM"
+        echo "handle closed, as sysfs and dmabufd show it. A cached kernel builds in"
+        echo "seconds. Last run: $(date -u +%Y-%m-%d)."
         echo
         echo "$header"
-        echo '|---|---|---|---|---|---|---|'
+        echo '|---|---|---|---|---|---|---|---|'
         cat "$new"
 } >"$matrix.tmp"
 mv "$matrix.tmp" "$matrix"

@@ -6,6 +6,9 @@
 #
 #   run.sh --dmabufd PATH [--kernels "5.10 6.1 6.12 7.2"] [--matrix FILE] [--out DIR]
 #
+# A line written LINE+patches (say 5.10+patches) is built with the series in
+# kernel-patches/LINE applied, and compare.sh then requires what the series adds:
+# sysfs stats, fdinfo ino: and the attachment statistics.
 # --matrix FILE: update FILE's rows for the lines run (docs/kernel-matrix.md).
 # Exits 0 only if every line booted and every item matched. A guest that does
 # not finish within BOOT_TIMEOUT seconds (default 900) is killed; the line fails
@@ -43,16 +46,30 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 for v in $kernels; do
         echo "=== linux $v"
+        line=${v%+patches} patches="" label=$v
+        if [ "$line" != "$v" ]; then
+                patches=$(cd "$here/../../kernel-patches/$line" 2>/dev/null && pwd)
+                label="$line + kernel-patches/$line"
+        fi
+        case $line in
+        5.10 | 6.1 | 6.12 | 7.2) ;;
+        *) echo "FAIL: linux $v: unknown line '$line' (5.10, 6.1, 6.12 or 7.2, each optionally +patches)"; status=1; continue ;;
+        esac
+        if [ "$line" != "$v" ] && [ -z "$patches" ]; then
+                echo "FAIL: linux $v: there is no kernel-patches/$line"
+                status=1
+                continue
+        fi
         d="$out/$v"
         mkdir -p "$d"
         t0=$(now)
-        bz=$("$here/build-kernel.sh" "$v" 2>"$d/build.err")
+        bz=$("$here/build-kernel.sh" "$line" ${patches:+"$patches"} 2>"$d/build.err")
         rc=$?
         t1=$(now)
         if [ $rc != 0 ] || [ ! -f "$bz" ]; then
                 echo "FAIL: linux $v: the kernel did not build"
                 tail -n 40 "$d/build.err" | sed 's/^/    /'
-                echo "| $v | build failed | | $(secs "$t0" "$t1") | | no: $(tail -n 1 "$d/build.err" | tr '|' '/') | not run |" >>"$rows"
+                echo "| $label | build failed | | $(secs "$t0" "$t1") | | no: $(tail -n 1 "$d/build.err" | tr '|' '/') | not run | not run |" >>"$rows"
                 status=1
                 continue
         fi
@@ -71,7 +88,7 @@ for v in $kernels; do
         if ! grep -q '^@@DONE@@' "$d/console.txt"; then
                 echo "FAIL: linux $v: the guest did not finish (qemu exit $qrc after $(secs "$t2" "$t3") s); its console ends:"
                 tail -n 40 "$d/console.txt" | sed 's/^/    /'
-                echo "| $v | $(sed -n 's/.*@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | no: the guest did not finish | not run |" >>"$rows"
+                echo "| $label | $(sed -n 's/.*@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | no: the guest did not finish | not run | not run |" >>"$rows"
                 status=1
                 continue
         fi
@@ -80,14 +97,16 @@ for v in $kernels; do
                 awk -v n="$name" '$0 == "@@END " n "@@" { on = 0 } on { print } $0 == "@@BEGIN " n "@@" { on = 1 }' \
                         "$d/console.txt" | base64 -d >"$d/$name.out" 2>/dev/null
                 case $name in
-                truth | state | state-* | snap-*) mv "$d/$name.out" "$d/$name.json" ;;
-                metrics | metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
+                truth | state | state-* | snap-* | attach | attach-state-*) mv "$d/$name.out" "$d/$name.json" ;;
+                metrics | metrics-* | attach-metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
                 events) mv "$d/$name.out" "$d/events" ;;
                 esac
         done
-        "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
+        patched=no
+        [ -n "$patches" ] && patched=yes
+        PATCHED=$patched "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
         crc=${PIPESTATUS[0]}
-        "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
+        PATCHED=$patched "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
         nrc=${PIPESTATUS[0]}
         [ $crc = 0 ] && [ $nrc = 0 ] || status=1
         nodebugfs="$(jq -r '"\(.passed) passed, \(.failed) failed, \(.null_items) null"' "$d/result-nodebugfs.json" 2>/dev/null)"
@@ -97,7 +116,8 @@ for v in $kernels; do
         check=$(sed -n 's/^check \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' "$d/events" | awk '{ printf "%.1f", $2 - $1 }')
         verdict=$(tail -n 1 "$d/compare.out")
         if [ $crc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
-        echo "| $v | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $verdict | ${nodebugfs:-missing} |" >>"$rows"
+        attach=$(jq -r '.attach // "missing"' "$d/result.json" 2>/dev/null)
+        echo "| $label | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $verdict | ${nodebugfs:-missing} | ${attach:-missing} |" >>"$rows"
         # One closing line per kernel line, both comparisons summed.
         echo "=== linux $v: $(jq -n --slurpfile a "$d/result.json" --slurpfile b "$d/result-nodebugfs.json" \
                 '"\($a[0].passed + $b[0].passed) passed, \($a[0].failed + $b[0].failed) failed"' -r 2>/dev/null || echo "0 passed, 1 failed")"

@@ -13,11 +13,13 @@
  *   scenario teardown             SIGTERM the holders listed in /tmp/scenario.pids
  *   scenario oomhog [--wait-file PATH] [MIB_HOLD]
  *   scenario pressure SECONDS [MIB]
+ *   scenario attach OUTFILE GO_FILE1 GO_FILE2
  *
  * Build: gcc -static -O2 -Wall -Wextra -Werror -o scenario scenario.c
  * See scenario.md beside this file for the world, the JSON and the limits.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -56,7 +58,7 @@
 
 /*
  * DRM: Debian 12's linux-libc-dev does not ship <drm/drm.h> (libdrm-dev has it as
- * <libdrm/drm.h>). These two structs and ioctl numbers are copied from the kernel's
+ * <libdrm/drm.h>). These three structs and ioctl numbers are copied from the kernel's
  * include/uapi/drm/drm.h, where they have been stable since 2.6; the ioctl numbers
  * encode sizeof(struct), so the same layout gives the same numbers.
  */
@@ -77,7 +79,12 @@ struct scn_drm_prime_handle {
         int32_t fd;
 };
 #define SCN_DRM_IOCTL_VERSION _IOWR('d', 0x00, struct scn_drm_version)
+struct scn_drm_gem_close {
+        uint32_t handle;
+        uint32_t pad;
+};
 #define SCN_DRM_IOCTL_PRIME_FD_TO_HANDLE _IOWR('d', 0x2e, struct scn_drm_prime_handle)
+#define SCN_DRM_IOCTL_GEM_CLOSE _IOW('d', 0x09, struct scn_drm_gem_close)
 
 #define HEAP_PATH "/dev/dma_heap/system"
 #define UDMABUF_PATH "/dev/udmabuf"
@@ -1749,12 +1756,293 @@ static int cmd_pressure(int argc, char **argv)
         return 0;
 }
 
+/* ------------------------------------------------------------------------------ */
+/* attach: the attachment probe                                                     */
+
+#define SYSFS_BUFFERS "/sys/kernel/dmabuf/buffers"
+#define PROBE_SIZE (64 * KIB)
+#define PROBE_NAME "attach-probe"
+/* How long the probe waits for the harness to look, and for the kernel to tidy up. */
+#define PROBE_WAIT_MS 60000
+#define PROBE_SETTLE_MS 2000
+
+/* Reads a small sysfs/procfs file without its trailing newline; -1 if it cannot. */
+static int read_small(const char *path, char *out, size_t outlen)
+{
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -1;
+        n = read(fd, out, outlen - 1);
+        close(fd);
+        if (n < 0)
+                return -1;
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\0'))
+                n--;
+        out[n] = '\0';
+        return 0;
+}
+
+/* The "ino:" line of our own fdinfo: the inode, or -1 when the kernel prints none (before 5.14). */
+static long long fdinfo_ino(int fd)
+{
+        char path[64], line[256];
+        long long ino = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "ino: %lld", &ino) == 1)
+                        break;
+        fclose(f);
+        return ino;
+}
+
+/* The number of entries of the buffer's attachments/ directory, -1 if there is none. */
+static int count_attachments(unsigned long long ino)
+{
+        char path[128];
+        struct dirent *de;
+        int n = 0;
+        DIR *d;
+
+        snprintf(path, sizeof(path), SYSFS_BUFFERS "/%llu/attachments", ino);
+        d = opendir(path);
+        if (!d)
+                return -1;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/*
+ * What the kernel shows for the buffer in sysfs, as one JSON object: whether its
+ * directory exists, exporter_name, size, and each attachment with the basename of its
+ * device link and its map_counter. This is the observation the harness checks; the
+ * expectations are written by compare.sh, not here.
+ */
+static void observe_sysfs(FILE *f, unsigned long long ino)
+{
+        char dir[128], path[512], val[256], target[PATH_MAX];
+        struct dirent *de;
+        struct stat st;
+        int first = 1;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), SYSFS_BUFFERS "/%llu", ino);
+        if (stat(dir, &st) < 0) {
+                fprintf(f, "{\"buffer_dir\": false}");
+                return;
+        }
+        fprintf(f, "{\"buffer_dir\": true, \"exporter_name\": ");
+        snprintf(path, sizeof(path), "%s/exporter_name", dir);
+        if (read_small(path, val, sizeof(val)) == 0)
+                json_str(f, val);
+        else
+                fputs("null", f);
+        fputs(", \"size\": ", f);
+        snprintf(path, sizeof(path), "%s/size", dir);
+        if (read_small(path, val, sizeof(val)) == 0 && val[0] >= '0' && val[0] <= '9')
+                fprintf(f, "%s", val);
+        else
+                fputs("null", f);
+        snprintf(path, sizeof(path), "%s/attachments", dir);
+        d = opendir(path);
+        if (!d) {
+                fputs(", \"attachments_dir\": false}", f);
+                return;
+        }
+        fputs(", \"attachments_dir\": true, \"attachments\": [", f);
+        while ((de = readdir(d))) {
+                const char *base;
+                ssize_t n;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                fprintf(f, "%s{\"uid\": ", first ? "" : ", ");
+                first = 0;
+                json_str(f, de->d_name);
+                snprintf(path, sizeof(path), "%s/attachments/%s/device", dir, de->d_name);
+                n = readlink(path, target, sizeof(target) - 1);
+                fputs(", \"device\": ", f);
+                if (n > 0) {
+                        target[n] = '\0';
+                        base = strrchr(target, '/');
+                        json_str(f, base ? base + 1 : target);
+                } else
+                        fputs("null", f);
+                snprintf(path, sizeof(path), "%s/attachments/%s/map_counter", dir, de->d_name);
+                fputs(", \"map_counter\": ", f);
+                if (read_small(path, val, sizeof(val)) == 0 && val[0] >= '0' && val[0] <= '9')
+                        fprintf(f, "%s}", val);
+                else
+                        fputs("null}", f);
+        }
+        closedir(d);
+        fputs("]}", f);
+}
+
+/* Waits until PATH exists; 0, or -1 after timeout_ms. */
+static int wait_for_file(const char *path, int timeout_ms)
+{
+        int64_t deadline = now_ms() + timeout_ms;
+
+        while (access(path, F_OK) < 0) {
+                if (now_ms() >= deadline)
+                        return -1;
+                sleep_ms(100);
+        }
+        return 0;
+}
+
+/* Waits (bounded) until the attachment count is want, or the buffer directory is gone
+ * when want < -1: the kernel removes entries synchronously, so this normally returns at
+ * once; the wait only keeps a slow release from reading as a missing one. */
+static void settle(unsigned long long ino, int want)
+{
+        int64_t deadline = now_ms() + PROBE_SETTLE_MS;
+        char dir[128];
+        struct stat st;
+
+        snprintf(dir, sizeof(dir), SYSFS_BUFFERS "/%llu", ino);
+        while (now_ms() < deadline) {
+                if (want < -1 ? stat(dir, &st) < 0 : count_attachments(ino) == want)
+                        return;
+                sleep_ms(50);
+        }
+}
+
+/*
+ * One system-heap buffer through an attachment's life: exported; imported into vgem
+ * (DRM_IOCTL_PRIME_FD_TO_HANDLE attaches and maps); the GEM handle closed (detach);
+ * the dma-buf fd closed (release). The sysfs view is recorded at each step. After the
+ * import and after the GEM close it prints a line and waits for GO_FILE1 / GO_FILE2, so
+ * that the harness can fetch what dmabufd serves at those moments.
+ */
+static int cmd_attach(int argc, char **argv)
+{
+        char why[256], vgem_path[64], tmp[PATH_MAX + 8];
+        struct scn_drm_prime_handle ph;
+        struct scn_drm_gem_close gc;
+        const char *outfile, *go1, *go2;
+        unsigned long long ino;
+        struct utsname u;
+        struct stat st;
+        int heap_fd, fd, vgem_fd, version, r;
+        long long fdino;
+        FILE *f;
+
+        if (argc != 3) {
+                fprintf(stderr, "scenario: attach: usage: scenario attach OUTFILE GO_FILE1 GO_FILE2\n");
+                return 2;
+        }
+        outfile = argv[0];
+        go1 = argv[1];
+        go2 = argv[2];
+        set_comm("sc-attach");
+        version = uname(&u) == 0 ? kernel_version(u.release) : 0;
+
+        heap_fd = open(HEAP_PATH, O_RDWR | O_CLOEXEC);
+        if (heap_fd < 0) {
+                fprintf(stderr, "scenario: attach: cannot open %s: %s\n", HEAP_PATH, strerror(errno));
+                return 1;
+        }
+        fd = heap_alloc(heap_fd, PROBE_SIZE);
+        close(heap_fd);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                fprintf(stderr, "scenario: attach: allocating from %s: %s\n", HEAP_PATH, strerror(errno));
+                return 1;
+        }
+        ino = (unsigned long long)st.st_ino;
+        r = set_name(fd, PROBE_NAME);
+        if (r) {
+                fprintf(stderr, "scenario: attach: DMA_BUF_SET_NAME: %s\n", strerror(r));
+                return 1;
+        }
+        vgem_fd = open_vgem(why, sizeof(why), vgem_path, sizeof(vgem_path));
+        if (vgem_fd < 0) {
+                fprintf(stderr, "scenario: attach: %s\n", why);
+                return 1;
+        }
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", outfile);
+        f = fopen(tmp, "we");
+        if (!f) {
+                fprintf(stderr, "scenario: attach: %s: %s\n", tmp, strerror(errno));
+                return 1;
+        }
+        fdino = fdinfo_ino(fd);
+        fprintf(f, "{\"kernel\": ");
+        json_str(f, u.release);
+        fprintf(f, ", \"inode\": %llu, \"size\": %llu, \"exporter\": ", ino, (unsigned long long)PROBE_SIZE);
+        json_str(f, expected_system_exporter(version));
+        fprintf(f, ", \"name\": \"" PROBE_NAME "\", \"vgem\": ");
+        json_str(f, vgem_path);
+        if (fdino >= 0)
+                fprintf(f, ", \"fdinfo_ino\": %lld", fdino);
+        else
+                fputs(", \"fdinfo_ino\": null", f);
+        fputs(", \"phases\": {\"exported\": ", f);
+        observe_sysfs(f, ino);
+
+        memset(&ph, 0, sizeof(ph));
+        ph.fd = fd;
+        if (ioctl(vgem_fd, SCN_DRM_IOCTL_PRIME_FD_TO_HANDLE, &ph) < 0) {
+                fprintf(stderr, "scenario: attach: DRM_IOCTL_PRIME_FD_TO_HANDLE on %s: %s\n", vgem_path,
+                        strerror(errno));
+                fclose(f);
+                unlink(tmp);
+                return 1;
+        }
+        fputs(", \"imported\": ", f);
+        observe_sysfs(f, ino);
+        printf("ATTACH IMPORTED inode=%llu handle=%u\n", ino, ph.handle);
+        fflush(stdout);
+        if (wait_for_file(go1, PROBE_WAIT_MS) < 0)
+                fprintf(stderr, "scenario: attach: %s did not appear within %d s, going on\n", go1,
+                        PROBE_WAIT_MS / 1000);
+
+        memset(&gc, 0, sizeof(gc));
+        gc.handle = ph.handle;
+        if (ioctl(vgem_fd, SCN_DRM_IOCTL_GEM_CLOSE, &gc) < 0)
+                fprintf(stderr, "scenario: attach: DRM_IOCTL_GEM_CLOSE: %s\n", strerror(errno));
+        settle(ino, 0);
+        fputs(", \"closed\": ", f);
+        observe_sysfs(f, ino);
+        printf("ATTACH CLOSED\n");
+        fflush(stdout);
+        if (wait_for_file(go2, PROBE_WAIT_MS) < 0)
+                fprintf(stderr, "scenario: attach: %s did not appear within %d s, going on\n", go2,
+                        PROBE_WAIT_MS / 1000);
+
+        close(vgem_fd);
+        close(fd);
+        settle(ino, -2);
+        fputs(", \"released\": ", f);
+        observe_sysfs(f, ino);
+        fputs("}}\n", f);
+        if (fclose(f) != 0 || rename(tmp, outfile) < 0) {
+                fprintf(stderr, "scenario: attach: writing %s: %s\n", outfile, strerror(errno));
+                return 1;
+        }
+        printf("ATTACH DONE\n");
+        fflush(stdout);
+        return 0;
+}
+
 static void usage(FILE *f)
 {
         fputs("usage: scenario setup OUTFILE\n"
               "       scenario teardown\n"
               "       scenario oomhog [--wait-file PATH] [MIB_HOLD]\n"
-              "       scenario pressure SECONDS [MIB]\n",
+              "       scenario pressure SECONDS [MIB]\n"
+              "       scenario attach OUTFILE GO_FILE1 GO_FILE2\n",
               f);
 }
 
@@ -1768,6 +2056,8 @@ int main(int argc, char **argv)
                 return cmd_oomhog(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "pressure") == 0)
                 return cmd_pressure(argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "attach") == 0)
+                return cmd_attach(argc - 2, argv + 2);
         if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 usage(stdout);
                 return 0;
