@@ -9,6 +9,7 @@
 #                           showed at each step, and what dmabufd served meanwhile
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
 #   events                  one line per event check
+#   bench                   scenario bench: the cost of a buffer and of an attachment
 # then "@@DONE@@", and powers off. Every wait is bounded.
 export PATH=/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -176,5 +177,10 @@ emit get-err /tmp/get.err
 kill $DPID 2>/dev/null
 wait_until 5 sh -c "! kill -0 $DPID 2>/dev/null"
 emit dmabufd-log /tmp/dmabufd.log
+# What a buffer and an attachment cost this kernel (kernel-patches/README.md), with
+# dmabufd stopped so that its own allocations stay out of Slab.
+/bin/scenario bench 2000 >/tmp/bench.out 2>&1
+cat /tmp/bench.out
+emit bench /tmp/bench.out
 echo "@@DONE@@"
 poweroff -f

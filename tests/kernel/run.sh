@@ -100,6 +100,7 @@ for v in $kernels; do
                 truth | state | state-* | snap-* | attach | attach-state-*) mv "$d/$name.out" "$d/$name.json" ;;
                 metrics | metrics-* | attach-metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
                 events) mv "$d/$name.out" "$d/events" ;;
+                bench) mv "$d/$name.out" "$d/bench.txt" ;;
                 esac
         done
         patched=no
@@ -109,6 +110,8 @@ for v in $kernels; do
         PATCHED=$patched "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
         nrc=${PIPESTATUS[0]}
         [ $crc = 0 ] && [ $nrc = 0 ] || status=1
+        # Figures only, checked by no one: kernel-patches/README.md compares them.
+        grep '^BENCH' "$d/bench.txt" 2>/dev/null | sed "s|^|=== linux $v: |"
         nodebugfs="$(jq -r '"\(.passed) passed, \(.failed) failed, \(.null_items) null"' "$d/result-nodebugfs.json" 2>/dev/null)"
         if [ $nrc = 0 ]; then nodebugfs="yes: $nodebugfs"; else nodebugfs="no: $nodebugfs"; fi
         release=$(jq -r '.kernel // "?"' "$d/state.json" 2>/dev/null)

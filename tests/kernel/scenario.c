@@ -14,6 +14,7 @@
  *   scenario oomhog [--wait-file PATH] [MIB_HOLD]
  *   scenario pressure SECONDS [MIB]
  *   scenario attach OUTFILE GO_FILE1 GO_FILE2
+ *   scenario bench N
  *
  * Build: gcc -static -O2 -Wall -Wextra -Werror -o scenario scenario.c
  * See scenario.md beside this file for the world, the JSON and the limits.
@@ -37,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -110,6 +112,14 @@ static int64_t now_ms(void)
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t now_us(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void sleep_ms(long ms)
@@ -2036,13 +2046,102 @@ static int cmd_attach(int argc, char **argv)
         return 0;
 }
 
+/* ------------------------------------------------------------------------------ */
+/* bench: what a buffer and an attachment cost the kernel                           */
+
+#define BENCH_MAX 20000
+
+/*
+ * Exports N small system-heap buffers and holds them, then closes them all; then
+ * imports one buffer into vgem and closes the GEM handle N times. Prints the mean
+ * wall time of each step and the growth of Slab per held buffer, which is where a
+ * kobject, its kernfs nodes and its attribute files land. Figures under TCG are slow
+ * in absolute terms; compare lines and patched against unpatched within one run.
+ */
+static int cmd_bench(int argc, char **argv)
+{
+        static int fds[BENCH_MAX];
+        unsigned long n, i;
+        uint64_t slab0, slab1;
+        int64_t t0, t1, t2, t3 = 0, t4 = 0;
+        char why[256], vgem_path[64];
+        int heap_fd, vgem_fd;
+
+        if (argc != 1 || parse_ulong(argv[0], 1, BENCH_MAX, &n) < 0) {
+                fprintf(stderr, "scenario: bench: usage: scenario bench N(1..%d)\n", BENCH_MAX);
+                return 2;
+        }
+        set_comm("sc-bench");
+        {
+                /* Every buffer is held by an fd at once: past the default 1024. */
+                struct rlimit rl = { n + 64, n + 64 };
+
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                        fprintf(stderr, "scenario: bench: RLIMIT_NOFILE %lu: %s\n", n + 64, strerror(errno));
+                        return 1;
+                }
+        }
+        heap_fd = open(HEAP_PATH, O_RDWR | O_CLOEXEC);
+        if (heap_fd < 0) {
+                fprintf(stderr, "scenario: bench: cannot open %s: %s\n", HEAP_PATH, strerror(errno));
+                return 1;
+        }
+        slab0 = meminfo("Slab");
+        t0 = now_us();
+        for (i = 0; i < n; i++) {
+                fds[i] = heap_alloc(heap_fd, 4 * KIB);
+                if (fds[i] < 0) {
+                        fprintf(stderr, "scenario: bench: allocation %lu: %s\n", i, strerror(errno));
+                        while (i > 0)
+                                close(fds[--i]);
+                        return 1;
+                }
+        }
+        t1 = now_us();
+        slab1 = meminfo("Slab");
+        for (i = 0; i < n; i++)
+                close(fds[i]);
+        t2 = now_us();
+
+        vgem_fd = open_vgem(why, sizeof(why), vgem_path, sizeof(vgem_path));
+        if (vgem_fd >= 0) {
+                int fd = heap_alloc(heap_fd, 4 * KIB);
+
+                t3 = now_us();
+                for (i = 0; fd >= 0 && i < n; i++) {
+                        struct scn_drm_prime_handle ph = { .fd = fd };
+                        struct scn_drm_gem_close gc = { 0 };
+
+                        if (ioctl(vgem_fd, SCN_DRM_IOCTL_PRIME_FD_TO_HANDLE, &ph) < 0)
+                                break;
+                        gc.handle = ph.handle;
+                        if (ioctl(vgem_fd, SCN_DRM_IOCTL_GEM_CLOSE, &gc) < 0)
+                                break;
+                }
+                t4 = i == n ? now_us() : 0;
+                if (fd >= 0)
+                        close(fd);
+                close(vgem_fd);
+        }
+        close(heap_fd);
+        printf("BENCH n=%lu export_us=%.1f release_us=%.1f slab_bytes_per_buffer=%.0f", n,
+               (double)(t1 - t0) / (double)n, (double)(t2 - t1) / (double)n,
+               ((double)slab1 - (double)slab0) / (double)n);
+        if (t4)
+                printf(" attach_detach_us=%.1f\n", (double)(t4 - t3) / (double)n);
+        else
+                printf(" attach_detach_us=none (%s)\n", vgem_fd < 0 ? why : "import or GEM_CLOSE failed");
+        return 0;
+}
+
 static void usage(FILE *f)
 {
         fputs("usage: scenario setup OUTFILE\n"
               "       scenario teardown\n"
               "       scenario oomhog [--wait-file PATH] [MIB_HOLD]\n"
               "       scenario pressure SECONDS [MIB]\n"
-              "       scenario attach OUTFILE GO_FILE1 GO_FILE2\n",
+              "       scenario attach OUTFILE GO_FILE1 GO_FILE2\n"
+              "       scenario bench N\n",
               f);
 }
 
@@ -2058,6 +2157,8 @@ int main(int argc, char **argv)
                 return cmd_pressure(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "attach") == 0)
                 return cmd_attach(argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "bench") == 0)
+                return cmd_bench(argc - 2, argv + 2);
         if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 usage(stdout);
                 return 0;
