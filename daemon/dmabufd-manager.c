@@ -65,6 +65,12 @@ struct Manager {
          * covers the pointer swap and the taking of a reference, nothing more. */
         pthread_mutex_t state_lock;
         DmabufState *state;
+        /* The state a snapshot's own collection replaced, until the next periodic
+         * one (manager thread only). One kill is often seen by two sources, a memcg
+         * kill by memory.events and by the kernel log, in either order; the second
+         * event's `before` must not be the first snapshot's collection, made after
+         * the victim died. */
+        DmabufState *state_before_snapshot;
         /* CLOCK_MONOTONIC: until when the loop counts as alive. Set with each
          * publication from the interval then in force, so the HTTP threads never
          * read the interval, which SIGHUP may change. */
@@ -204,7 +210,7 @@ static void notify_status(Manager *m) {
         (void) sd_notifyf(false, "STATUS=%s", status);
 }
 
-static void publish(Manager *m, DmabufState *s) {
+static void publish(Manager *m, DmabufState *s, bool for_snapshot) {
         DmabufState *old;
 
         pthread_mutex_lock(&m->state_lock);
@@ -213,8 +219,24 @@ static void publish(Manager *m, DmabufState *s) {
         /* Two missed collections plus slack for one slow scan. */
         m->alive_until_usec = now_usec(CLOCK_MONOTONIC) + 2 * m->interval_usec + 10 * USEC_PER_SEC;
         pthread_mutex_unlock(&m->state_lock);
+        if (for_snapshot) {
+                /* Keep the first one: two snapshots in a row must both see the state
+                 * from before the event. */
+                if (!m->state_before_snapshot)
+                        m->state_before_snapshot = dmabuf_state_ref(old);
+        } else
+                m->state_before_snapshot = dmabuf_state_unref(m->state_before_snapshot);
         /* Readers that took a reference keep the old state alive until they finish. */
         dmabuf_state_unref(old);
+}
+
+/* The last collection before event e: the latest one, unless a snapshot's
+ * collection since no longer shows e's victim and the state it replaced does. */
+static DmabufState *state_before(const Manager *m, const DmabufdEvent *e) {
+        if (e->pid > 0 && m->state && m->state_before_snapshot && !dmabuf_state_find_process(m->state, e->pid) &&
+            dmabuf_state_find_process(m->state_before_snapshot, e->pid))
+                return m->state_before_snapshot;
+        return m->state;
 }
 
 static void report_parse_errors(Manager *m, const DmabufState *s) {
@@ -234,7 +256,8 @@ static void report_parse_errors(Manager *m, const DmabufState *s) {
                     st->first_error, total);
 }
 
-/* Collects and publishes; with ret, also hands back a reference to the new state. */
+/* Collects and publishes; with ret (a snapshot's collection), also hands back a
+ * reference to the new state. */
 static int collect(Manager *m, DmabufState **ret) {
         DmabufState *s = NULL;
         int r;
@@ -262,7 +285,7 @@ static int collect(Manager *m, DmabufState **ret) {
                   dmabuf_state_n_processes(s), dmabuf_state_duration_sec(s));
         if (ret)
                 *ret = dmabuf_state_ref(s);
-        publish(m, s);
+        publish(m, s, ret != NULL);
         update_sources_up(m);
         notify_status(m);
         /* A collection frees about as much as it allocates; glibc would keep those
@@ -323,7 +346,7 @@ static void count_snapshot(Manager *m, bool ok) {
  * when the machine may not survive the next second. Then the fresh collection,
  * and the complete snapshot replaces the first one. */
 static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret) {
-        _cleanup_state_ DmabufState *before = dmabuf_state_ref(m->state), *fresh = NULL;
+        _cleanup_state_ DmabufState *before = dmabuf_state_ref(state_before(m, e)), *fresh = NULL;
         uint64_t at = now_usec(CLOCK_REALTIME), started = now_usec(CLOCK_MONOTONIC), first;
         char id[DMABUFD_SNAPSHOT_ID_MAX], taken_at[32], id_field[DMABUFD_SNAPSHOT_ID_MAX + 32], kind_field[64];
         DmabufSnapshot snap;
@@ -443,7 +466,7 @@ static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *
         if (m->attempted[e->kind] && now - m->last_attempt_usec[e->kind] < cooldown) {
                 uint64_t left = cooldown - (now - m->last_attempt_usec[e->kind]);
 
-                dmabuf_suppressed_add(&m->suppressed, e, now_usec(CLOCK_REALTIME), m->state);
+                dmabuf_suppressed_add(&m->suppressed, e, now_usec(CLOCK_REALTIME), state_before(m, e));
                 log_info("%s event inside its cooldown: no snapshot, recorded for the next one",
                          dmabufd_event_kind_to_string(e->kind));
                 if (retry_after_sec)
@@ -856,6 +879,7 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         dmabufd_snapshot_store_free(m->store);
         dmabuf_state_unref(m->state);
+        dmabuf_state_unref(m->state_before_snapshot);
         pthread_mutex_destroy(&m->state_lock);
         pthread_mutex_destroy(&m->requests_lock);
         dmabufd_config_done(&m->config);

@@ -93,4 +93,40 @@ check "exactly one journal event: the old kill and the forged identifier were no
 
 stop_daemon
 check "SIGTERM exits 0" test "$DAEMON_RC" = 0
+
+# One kill seen by two sources, the cgroup's memory.events first: its snapshot
+# collects afresh, after the victim died. The second source's event (here the
+# journal; on a real memcg kill, the kernel log) must still find the victim in
+# `before`: the collection that snapshot replaced. A long interval keeps a
+# periodic collection out of the way.
+V2=$(jq -r --argjson p "$VPID" '[.processes[] | select((.buffers | length) > 0) | select(.pid != $p)][0].pid' "$(expected $C)")
+V2COMM=$(jq -r --argjson p "$V2" '.processes[] | select(.pid == $p) | .comm' "$(expected $C)")
+V2BUFS=$(jq -c --argjson p "$V2" '.processes[] | select(.pid == $p) | .buffers | sort' "$(expected $C)")
+printf 'interval = 60\npsi_trigger =\ncgroup = test.slice\ncooldown_cgroup_oom = 0\ncooldown_journal = 0\n' >"$CONF"
+start_daemon --config "$CONF" --root "$ROOT"
+wait_for_line "$DAEMON_ERR" 'listening on' 5 >/dev/null
+fetch "$BASE/api/v1/state"
+check "the second victim ($V2COMM, $V2) is in the first collection" \
+        jq -e --argjson p "$V2" '[.processes[] | select(.pid == $p)] | length == 1' "$TMP/b"
+mv "$ROOT/proc/$V2" "$TMP/proc-$V2-gone"
+events 3 6 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
+if ID=$(newest_of_kind cgroup_oom) && fetch_snapshot "$ID"; then
+        check "the cgroup_oom snapshot's fresh collection no longer shows $V2" \
+                jq -e --argjson p "$V2" '[.state.processes[] | select(.pid == $p)] | length == 0' "$TMP/b"
+else
+        failc "a cgroup_oom snapshot within 10 s" "$(tail -5 "$DAEMON_ERR")"
+fi
+export_entry 1700000200000000 earlyoom "sending SIGTERM to process $V2 uid 1000 \"$V2COMM\": badness 900, VmRSS 512 MiB" |
+        "$JR" --split-mode=none --output="$ROOT/var/log/journal/second.journal" - 2>"$TMP/jr.err" ||
+        fail "systemd-journal-remote failed: $(cat "$TMP/jr.err")"
+if ID=$(newest_of_kind journal) && fetch_snapshot "$ID"; then
+        check "the second source's snapshot still finds $V2 in before, with its buffers" \
+                jq -e --argjson p "$V2" --argjson b "$V2BUFS" \
+                '.trigger.pid == $p and .trigger.in_before and ([.trigger.buffers[].inode] | sort) == $b
+                 and ([.before.processes[] | select(.pid == $p)] | length == 1)' "$TMP/b"
+else
+        failc "a journal snapshot within 10 s of the second kill" "$(tail -5 "$DAEMON_ERR")"
+fi
+stop_daemon
+mv "$TMP/proc-$V2-gone" "$ROOT/proc/$V2"
 finish
