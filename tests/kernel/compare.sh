@@ -151,7 +151,10 @@ for k in buffers bytes userspace_bytes kernel_only_bytes; do
 done
 
 # ---- /metrics agrees with the truth too ----
-metric() { awk -v s="$1" '!/^#/ && index($0, s " ") == 1 { v = substr($0, length(s) + 2); sub(/ .*/, "", v); print v; exit }' "$M"; }
+metric_in() { # FILE SERIES: its value, or nothing
+        awk -v s="$2" '!/^#/ && index($0, s " ") == 1 { v = substr($0, length(s) + 2); sub(/ .*/, "", v); print v; exit }' "$1" 2>/dev/null
+}
+metric() { metric_in "$M" "$1"; }
 for pair in dmabuf_buffers:buffers dmabuf_bytes:bytes dmabuf_userspace_bytes:userspace_bytes \
         dmabuf_kernel_only_bytes:kernel_only_bytes; do
         want=$(jq -r ".totals.${pair#*:}" "$T")
@@ -225,9 +228,6 @@ if [ -z "$other" ]; then pass "the guest reported no failure of its own"; else f
 # attach-metrics-* what dmabufd served while it was attached and after the close.
 A="$dir/attach.json"
 probe_fail0=$N_FAIL
-metric_in() { # FILE SERIES: its value, or nothing
-        awk -v s="$2" '!/^#/ && index($0, s " ") == 1 { v = substr($0, length(s) + 2); sub(/ .*/, "", v); print v; exit }' "$1" 2>/dev/null
-}
 if ! jq -e .phases "$A" >/dev/null 2>&1; then
         failc "the attachment probe ran" "$(tail -n 3 "$dir/attach-out.out" 2>/dev/null)"
 else

@@ -261,10 +261,12 @@ static int set_name(int fd, const char *name)
         return 0;
 }
 
-/* Diagnosis only: what /proc/self/fdinfo/<fd> says after "exp_name:". */
-static void observe_exporter(int fd, char *out, size_t outlen)
+/* The value of the "KEY:" line of /proc/self/fdinfo/<fd>, without blanks around it;
+ * out is "" when there is no such line. */
+static void fdinfo_value(int fd, const char *key, char *out, size_t outlen)
 {
         char path[64], line[256];
+        size_t klen = strlen(key);
         FILE *f;
 
         out[0] = '\0';
@@ -275,9 +277,9 @@ static void observe_exporter(int fd, char *out, size_t outlen)
         while (fgets(line, sizeof(line), f)) {
                 char *v, *end;
 
-                if (strncmp(line, "exp_name:", 9) != 0)
+                if (strncmp(line, key, klen) != 0 || line[klen] != ':')
                         continue;
-                v = line + 9;
+                v = line + klen + 1;
                 while (*v == ' ' || *v == '\t')
                         v++;
                 end = v + strlen(v);
@@ -287,6 +289,12 @@ static void observe_exporter(int fd, char *out, size_t outlen)
                 break;
         }
         fclose(f);
+}
+
+/* Diagnosis only: what fdinfo says after "exp_name:". */
+static void observe_exporter(int fd, char *out, size_t outlen)
+{
+        fdinfo_value(fd, "exp_name", out, outlen);
 }
 
 /* Finds a vgem card among /dev/dri/card0..7: its fd, or -1 (and why in why). */
@@ -1797,19 +1805,13 @@ static int read_small(const char *path, char *out, size_t outlen)
 /* The "ino:" line of our own fdinfo: the inode, or -1 when the kernel prints none (before 5.14). */
 static long long fdinfo_ino(int fd)
 {
-        char path[64], line[256];
-        long long ino = -1;
-        FILE *f;
+        char v[32], *end;
+        long long ino;
 
-        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-        f = fopen(path, "re");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "ino: %lld", &ino) == 1)
-                        break;
-        fclose(f);
-        return ino;
+        fdinfo_value(fd, "ino", v, sizeof(v));
+        errno = 0;
+        ino = strtoll(v, &end, 10);
+        return v[0] && !*end && !errno && ino >= 0 ? ino : -1;
 }
 
 /* The number of entries of the buffer's attachments/ directory, -1 if there is none. */
