@@ -55,6 +55,27 @@ ns_start() {
         EXTRA_PIDS+=("$(cat "$TMP/$name.listener.pid")")
 }
 
+# ns_port NAME FILE: waits (START_TIMEOUT s, default 10) for the daemon of
+# ns_start NAME to log "listening on 127.0.0.1:<port>" in FILE (its journal or
+# its stderr), then sets PORT and BASE. The daemon listens on port 0, so no
+# parallel test can take its port first. On failure it shows what the daemon
+# did say, wherever it went.
+ns_port() {
+        local name=$1 file=$2 i limit=$(( ${START_TIMEOUT:-10} * 10 ))
+        PORT=
+        for ((i = 0; i < limit; i++)); do
+                PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$file" | head -n 1)
+                [ -n "$PORT" ] && break
+                kill -0 "$NS_PID" 2>/dev/null || break
+                sleep 0.1
+        done
+        if [ -z "$PORT" ] || [ "$PORT" = 0 ]; then
+                kill -0 "$NS_PID" 2>/dev/null && i="still running" || i="exited"
+                fail "$name: no 'listening on 127.0.0.1:<port>' in $(basename "$file") (daemon $i); journal: $(head -c 1500 "$TMP/$name.journal"); stderr: $(head -c 1000 "$TMP/$name.stderr")"
+        fi
+        BASE="http://127.0.0.1:$PORT"
+}
+
 # has_fields FILE PATTERN FIELD...: an entry matching PATTERN carries every FIELD.
 has_fields() {
         local file=$1 pat=$2 line f
@@ -78,11 +99,9 @@ mkdir -p "$ROOT/sys/fs/cgroup/test.slice"
 printf 'low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n' >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
 CONF="$TMP/dmabufd.conf"
 printf 'interval = 0.3\npsi_trigger =\ncooldown_oom_kill = 0\ncgroup = test.slice\n' >"$CONF"
-PORT=$(free_port) || fail "no free port"
-BASE="http://127.0.0.1:$PORT"
-ns_start main match --config "$CONF" --root "$ROOT" --state-dir "$TMP/state" --listen "127.0.0.1:$PORT"
+ns_start main match --config "$CONF" --root "$ROOT" --state-dir "$TMP/state" --listen 127.0.0.1:0
 J="$TMP/main.journal"
-wait_for_line "$J" "MESSAGE=listening on 127.0.0.1:$PORT" || fail "no 'listening on' entry within 10 s; stderr: $(head -c 1000 "$TMP/main.stderr")"
+ns_port main "$J"
 pass "the start-up entries reach the journal socket"
 check "an info entry carries PRIORITY=6 and SYSLOG_IDENTIFIER=dmabufd" \
         has_fields "$J" "MESSAGE=listening on" PRIORITY=6 SYSLOG_IDENTIFIER=dmabufd
@@ -135,10 +154,10 @@ check "the daemon exits 0 on SIGTERM" test "$DAEMON_RC" = 0
 # ---- snapshot failed, and --log-level on the journal ----
 : >"$TMP/not-a-directory"
 PORT=$(free_port) || fail "no free port"
-BASE="http://127.0.0.1:$PORT"
 ns_start failing match --config "$CONF" --root "$(tree $C)" --state-dir "$TMP/not-a-directory" \
         --listen "127.0.0.1:$PORT" --log-level warning
 J="$TMP/failing.journal"
+BASE="http://127.0.0.1:$PORT"
 for ((i = 0; i < 100; i++)); do
         fetch "$BASE/healthz"
         [ "$HTTP_CODE" = 200 ] && break
@@ -154,9 +173,8 @@ check "--log-level warning lets warnings through" grep -q 'PRIORITY=4' "$J"
 stop_daemon "$NS_PID"
 
 # ---- not under systemd: stderr ----
-PORT=$(free_port) || fail "no free port"
-ns_start plain mismatch --config "$CONF" --root "$(tree $C)" --state-dir "$TMP/state2" --listen "127.0.0.1:$PORT"
-wait_for_line "$TMP/plain.stderr" "listening on 127.0.0.1:$PORT"
+ns_start plain mismatch --config "$CONF" --root "$(tree $C)" --state-dir "$TMP/state2" --listen 127.0.0.1:0
+ns_port plain "$TMP/plain.stderr"
 check "with JOURNAL_STREAM naming another file, lines go to stderr" \
         grep -q "^dmabufd: listening on 127.0.0.1:$PORT$" "$TMP/plain.stderr"
 sleep 0.3

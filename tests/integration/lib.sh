@@ -377,11 +377,17 @@ wait_for_line() {
 }
 
 # free_port: a TCP port on 127.0.0.1 that nothing listens on right now
-# (bounded number of tries).
+# (bounded number of tries). It is taken below the kernel's ephemeral range:
+# there, a port free now may become the local end of some parallel test's curl
+# connection, or a daemon's port 0, before the caller binds it.
 free_port() {
-        local i p
+        local i p low=32768 high span
+        read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
+        span=$((low - 10000))
+        [ "$span" -ge 1000 ] || span=$((low - 1024))
+        [ "$span" -ge 100 ] || return 1
         for ((i = 0; i < 50; i++)); do
-                p=$((20000 + (RANDOM % 30000)))
+                p=$((low - 1 - RANDOM % span))
                 if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
                         echo "$p"
                         return 0
