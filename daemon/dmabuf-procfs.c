@@ -318,13 +318,11 @@ static int scan_fds(ProcessScan *ps) {
                 size_t name_len;
                 ssize_t n;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return negative_errno();
+                r = readdir_next(d, &de);
+                if (r < 0)
+                        return r;
+                if (r == 0)
                         break;
-                }
                 if (de->d_name[0] == '.')
                         continue;
 
@@ -489,18 +487,13 @@ int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
         for (;;) {
                 pid_t pid;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return negative_errno();
-                        break;
-                }
+                r = readdir_next(d, &de);
+                if (r <= 0)
+                        return r;
                 if (!parse_pid(de->d_name, &pid))
                         continue;
                 r = scan_process(proc_fd, de->d_name, pid, b, scratch);
                 if (r < 0)
                         return r;
         }
-        return 0;
 }

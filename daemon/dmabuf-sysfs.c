@@ -40,12 +40,15 @@ static int scan_attachments(int buffers_fd, const char *ino_str, uint64_t inode,
         if (r < 0)
                 return r;
 
-        while ((errno = 0, de = readdir(d))) {
+        for (;;) {
                 char target[4096], file[300];
                 const char *device;
                 uint64_t map_counter = DMABUF_UNKNOWN;
                 ssize_t n;
 
+                r = readdir_next(d, &de);
+                if (r <= 0)
+                        return r;
                 if (de->d_name[0] == '.')
                         continue;
                 snprintf(file, sizeof(file), "%s/device", de->d_name);
@@ -72,7 +75,6 @@ static int scan_attachments(int buffers_fd, const char *ino_str, uint64_t inode,
                 if (r < 0)
                         return r;
         }
-        return errno != 0 ? negative_errno() : 0;
 }
 
 static int scan_buffer(int buffers_fd, const char *ino_str, DmabufBuilder *b, StrBuf *scratch) {
@@ -132,12 +134,11 @@ int dmabuf_sysfs_scan(int sys_fd, DmabufBuilder *b, StrBuf *scratch) {
         if (r < 0)
                 return r;
 
-        while ((errno = 0, de = readdir(d))) {
+        while ((r = readdir_next(d, &de)) > 0) {
                 if (de->d_name[0] == '.')
                         continue;
-                r = scan_buffer(dirfd(d), de->d_name, b, scratch);
-                if (r == -ENOMEM)
-                        return r;
+                if (scan_buffer(dirfd(d), de->d_name, b, scratch) == -ENOMEM)
+                        return -ENOMEM;
         }
-        return errno != 0 ? negative_errno() : 0;
+        return r;
 }

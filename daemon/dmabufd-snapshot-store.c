@@ -730,13 +730,11 @@ static int load_all(DmabufdSnapshotStore *s) {
                 size_t len;
                 int r;
 
-                errno = 0;
-                de = readdir(d);
-                if (!de) {
-                        if (errno != 0)
-                                return negative_errno();
+                r = readdir_next(d, &de);
+                if (r < 0)
+                        return r;
+                if (r == 0)
                         break;
-                }
                 if (is_temp_name(de->d_name)) {
                         if (unlinkat(s->dir_fd, de->d_name, 0) < 0 && errno != ENOENT)
                                 log_warning_errno(negative_errno(), "failed to remove %s/%s, ignoring: %m", s->path,

@@ -55,6 +55,17 @@ int opendir_at(int dir_fd, const char *name, DIR **ret) {
         return 0;
 }
 
+int readdir_next(DIR *d, struct dirent **ret) {
+        struct dirent *de;
+
+        errno = 0;
+        de = readdir(d);
+        if (!de)
+                return errno != 0 ? negative_errno() : 0;
+        *ret = de;
+        return 1;
+}
+
 int safe_atou64_n(const char *s, size_t n, uint64_t *ret) {
         uint64_t v = 0;
 

@@ -21,6 +21,10 @@ int read_file_at(int dir_fd, const char *name, size_t max, StrBuf *sb);
  * gone, as a process's fd directory is once it exits). */
 int opendir_at(int dir_fd, const char *name, DIR **ret);
 
+/* The next entry of d: 1 with *ret set, 0 at the end of the directory, or
+ * -errno (readdir() alone does not tell an error from the end). */
+int readdir_next(DIR *d, struct dirent **ret);
+
 /* Parses exactly n bytes as an unsigned decimal number: no sign, no spaces, no
  * empty string. Leading zeros are decimal, never octal (bufinfo prints %08lu).
  * Returns 0, -EINVAL or -ERANGE. */

@@ -55,25 +55,13 @@ ns_start() {
         EXTRA_PIDS+=("$(cat "$TMP/$name.listener.pid")")
 }
 
-# ns_port NAME FILE: waits (START_TIMEOUT s, default 10) for the daemon of
-# ns_start NAME to log "listening on 127.0.0.1:<port>" in FILE (its journal or
-# its stderr), then sets PORT and BASE. The daemon listens on port 0, so no
-# parallel test can take its port first. On failure it shows what the daemon
-# did say, wherever it went.
+# ns_port NAME FILE: wait_for_port on FILE (the journal or the stderr of the
+# daemon of ns_start NAME), which listens on port 0 so that no parallel test
+# can take its port first. A failure shows what the daemon said, wherever it went.
 ns_port() {
-        local name=$1 file=$2 i limit=$(( ${START_TIMEOUT:-10} * 10 ))
-        PORT=
-        for ((i = 0; i < limit; i++)); do
-                PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$file" | head -n 1)
-                [ -n "$PORT" ] && break
-                kill -0 "$NS_PID" 2>/dev/null || break
-                sleep 0.1
-        done
-        if [ -z "$PORT" ] || [ "$PORT" = 0 ]; then
-                kill -0 "$NS_PID" 2>/dev/null && i="still running" || i="exited"
-                fail "$name: no 'listening on 127.0.0.1:<port>' in $(basename "$file") (daemon $i); journal: $(head -c 1500 "$TMP/$name.journal"); stderr: $(head -c 1000 "$TMP/$name.stderr")"
-        fi
-        BASE="http://127.0.0.1:$PORT"
+        local rc=0
+        wait_for_port "$2" "$NS_PID" || rc=$?
+        [ $rc = 0 ] || fail "$1: no 'listening on 127.0.0.1:<port>' in $(basename "$2") ($([ $rc = 2 ] && echo "the daemon exited" || echo "timed out")); journal: $(head -c 1500 "$TMP/$1.journal"); stderr: $(head -c 1000 "$TMP/$1.stderr")"
 }
 
 # has_fields FILE PATTERN FIELD...: an entry matching PATTERN carries every FIELD.

@@ -240,21 +240,34 @@ start_daemon() {
                 </dev/null >"$DAEMON_OUT" 2>"$DAEMON_ERR" &
         DAEMON_PID=$!
         DAEMON_PIDS+=("$DAEMON_PID")
-        local limit=$(( ${START_TIMEOUT:-10} * 10 )) i
+        local rc=0
+        wait_for_port "$DAEMON_ERR" "$DAEMON_PID" || rc=$?
+        if [ $rc = 2 ]; then
+                wait "$DAEMON_PID"
+                fail "daemon ($*) exited with status $? before listening; stderr: $(head -c 2000 "$DAEMON_ERR")"
+        fi
+        [ $rc = 0 ] || fail "daemon ($*) did not log 'listening on 127.0.0.1:<port>' within ${START_TIMEOUT:-10} s; stderr: $(head -c 2000 "$DAEMON_ERR")"
+        note "daemon pid $DAEMON_PID listening on $BASE ($*)"
+}
+
+# wait_for_port FILE PID: until FILE (a daemon's stderr, or the lines its
+# journal entries became) has "listening on 127.0.0.1:<port>", START_TIMEOUT
+# seconds (default 10) at most; sets PORT and BASE. Returns 1 on timeout, 2
+# when PID exited first. A logged port 0 fails the test: the daemon must log
+# the port the kernel picked.
+wait_for_port() {
+        local file=$1 pid=$2 i limit=$(( ${START_TIMEOUT:-10} * 10 ))
         PORT=
+        BASE=
         for ((i = 0; i < limit; i++)); do
-                PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$DAEMON_ERR" | head -n 1)
+                PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$file" | head -n 1)
                 [ -n "$PORT" ] && break
-                if ! kill -0 "$DAEMON_PID" 2>/dev/null; then
-                        wait "$DAEMON_PID"
-                        fail "daemon ($*) exited with status $? before listening; stderr: $(head -c 2000 "$DAEMON_ERR")"
-                fi
+                kill -0 "$pid" 2>/dev/null || return 2
                 sleep 0.1
         done
-        [ -n "$PORT" ] || fail "daemon ($*) did not log 'listening on 127.0.0.1:<port>' within ${START_TIMEOUT:-10} s; stderr: $(head -c 2000 "$DAEMON_ERR")"
+        [ -n "$PORT" ] || return 1
         [ "$PORT" != 0 ] || fail "daemon logged port 0 instead of the port the kernel picked"
         BASE="http://127.0.0.1:$PORT"
-        note "daemon pid $DAEMON_PID listening on $BASE ($*)"
 }
 
 # stop_daemon [PID]: SIGTERM, bounded wait (STOP_TIMEOUT s, default 10), then
@@ -383,8 +396,7 @@ wait_for_line() {
 free_port() {
         local i p low=32768 high span
         read -r low high </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || low=32768
-        span=$((low - 10000))
-        [ "$span" -ge 1000 ] || span=$((low - 1024))
+        span=$((low - 1024)) # unprivileged ports only
         [ "$span" -ge 100 ] || return 1
         for ((i = 0; i < 50; i++)); do
                 p=$((low - 1 - RANDOM % span))
