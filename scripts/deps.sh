@@ -8,10 +8,11 @@
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
-libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check systemd"
+libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check systemd \
+clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev"
 test_pkgs="curl jq prometheus valgrind systemd-journal-remote"
 # The real-kernel harness (tests/kernel): building Debian's kernels, and QEMU.
-kernel_pkgs="bison flex bc libelf-dev cpio busybox-static qemu-system-x86 xz-utils patch"
+kernel_pkgs="bison flex bc libelf-dev cpio busybox-static qemu-system-x86 xz-utils patch dwarves"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;
