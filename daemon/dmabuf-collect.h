@@ -4,10 +4,12 @@
 /* This module provides one collection pass: it reads every available source under a
  * root directory and returns the resulting immutable state. */
 
+#include "dmabuf-bpf-loader.h"
 #include "dmabuf-model.h"
 
 typedef struct DmabufCollectOptions {
         pid_t only_pid; /* list only this process (0: all); every process is still scanned */
+        DmabufBpf *bpf; /* loaded programs, or NULL; used by one collection at a time */
 } DmabufCollectOptions;
 
 /* root_fd is an O_DIRECTORY fd for "/" or a --root tree. Returns 0 and a new state,

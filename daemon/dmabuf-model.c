@@ -360,6 +360,7 @@ struct DmabufBuilder {
         InternTable interned;
         const char *kernel;
         bool source_up[_DMABUF_SOURCE_MAX];
+        bool lists_all[_DMABUF_SOURCE_MAX]; /* the source listed every buffer */
         DmabufScanStats stats;
 
         BBuffer *buffers;
@@ -422,6 +423,11 @@ void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid) {
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up) {
         if (src >= 0 && src < _DMABUF_SOURCE_MAX)
                 b->source_up[src] = up;
+}
+
+void dmabuf_builder_set_lists_all(DmabufBuilder *b, DmabufSource src, bool lists_all) {
+        if (src >= 0 && src < _DMABUF_SOURCE_MAX)
+                b->lists_all[src] = lists_all;
 }
 
 int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release) {
@@ -858,7 +864,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         }
 
         global_up = b->source_up[DMABUF_SOURCE_SYSFS] || b->source_up[DMABUF_SOURCE_DEBUGFS] ||
-                    b->source_up[DMABUF_SOURCE_BPF];
+                    b->lists_all[DMABUF_SOURCE_BPF];
         s->totals = (DmabufTotals){
                 .buffers = global_up ? nb : DMABUF_UNKNOWN,
                 .bytes = global_up ? 0 : DMABUF_UNKNOWN,

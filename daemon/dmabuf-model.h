@@ -151,6 +151,10 @@ DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b);
 void dmabuf_builder_freep(DmabufBuilder **b);
 
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up);
+/* Marks that src listed every buffer the kernel has, so totals and per-exporter
+ * figures can be derived; a source that is up may still give only part (bpf
+ * on kernels without iter/dmabuf gives holders only). */
+void dmabuf_builder_set_lists_all(DmabufBuilder *b, DmabufSource src, bool lists_all);
 int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release);
 DmabufScanStats *dmabuf_builder_scan_stats(DmabufBuilder *b);
 /* Counts a malformed file or line against src and remembers the first one seen. */

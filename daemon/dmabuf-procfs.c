@@ -497,3 +497,20 @@ int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
                         return r;
         }
 }
+
+int dmabuf_procfs_read_cgroup(int proc_fd, pid_t pid, StrBuf *scratch, char *buf, size_t size) {
+        char path[32];
+        const char *v;
+        size_t vlen;
+        int r;
+
+        snprintf(path, sizeof(path), "%d/cgroup", (int) pid);
+        r = read_file_at(proc_fd, path, SMALL_FILE_MAX, scratch);
+        if (r < 0)
+                return r;
+        r = dmabuf_cgroup_parse(scratch->buf, scratch->len, &v, &vlen);
+        if (r < 0)
+                return r;
+        snprintf(buf, size, "%.*s", (int) MIN(vlen, size - 1), v);
+        return 0;
+}

@@ -64,3 +64,8 @@ int dmabuf_cgroup_parse(const char *buf, size_t len, const char **ret, size_t *r
  * processes and references to b. Returns 0 or -errno if proc_fd itself cannot be
  * listed. */
 int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch);
+
+/* Reads the cgroup v2 path of process pid under proc_fd into buf (cut to size),
+ * for a source that learnt its references elsewhere (bpf). Returns 0, -ENOENT if
+ * the process is gone or has no v2 line, or -errno. */
+int dmabuf_procfs_read_cgroup(int proc_fd, pid_t pid, StrBuf *scratch, char *buf, size_t size);

@@ -48,6 +48,7 @@ void dmabufd_config_init(DmabufdConfig *c) {
                 .snapshot_max_count = DMABUFD_DEFAULT_SNAPSHOT_MAX_COUNT,
                 .snapshot_max_bytes = DMABUFD_DEFAULT_SNAPSHOT_MAX_BYTES,
                 .kmsg = true,
+                .bpf = true,
         };
         memcpy(c->cooldown_sec, default_cooldown_sec, sizeof(c->cooldown_sec));
 }
@@ -335,6 +336,17 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
                         c->snapshot_post_any = true;
                 else {
                         snprintf(err, err_len, "invalid snapshot_post '%s': expected loopback or any", value);
+                        return -EINVAL;
+                }
+                return 0;
+        }
+        if (streq(key, "bpf")) {
+                if (streq(value, "auto"))
+                        c->bpf = true;
+                else if (streq(value, "off"))
+                        c->bpf = false;
+                else {
+                        snprintf(err, err_len, "invalid bpf '%s': expected auto or off", value);
                         return -EINVAL;
                 }
                 return 0;

@@ -32,6 +32,7 @@ typedef struct DmabufdConfig {
         uint64_t snapshot_max_bytes;
         double cooldown_sec[_DMABUFD_EVENT_KIND_MAX];
         bool snapshot_post_any; /* POST /api/v1/snapshots from any address, not only loopback */
+        bool bpf;               /* bpf = auto: load the BPF programs where the kernel allows */
 
         /* Event sources. A list left NULL means the source's defaults; an empty
          * list (a bare "key =" line) turns the source off. */

@@ -43,6 +43,7 @@ struct Manager {
         DmabufdHttpSettings http_settings;
         DmabufdHttp *http;
         DmabufdSnapshotStore *store; /* NULL: the state directory is unusable */
+        DmabufBpf *bpf;              /* NULL: the bpf source is off or down */
 
         DmabufdSourceKmsg *kmsg;
         DmabufdSourcePsi *psi;
@@ -262,7 +263,7 @@ static int collect(Manager *m, DmabufState **ret) {
         DmabufState *s = NULL;
         int r;
 
-        r = dmabuf_collect(m->root_fd, NULL, &s);
+        r = dmabuf_collect(m->root_fd, &(DmabufCollectOptions){ .bpf = m->bpf }, &s);
         if (r < 0) {
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (m->last_failure_warning_usec == 0 ||
@@ -616,6 +617,30 @@ static int on_exit_signal(sd_event_source *source, const struct signalfd_siginfo
         return sd_event_exit(m->event, 0);
 }
 
+/* Loads the BPF programs where the configuration and the kernel allow, and says
+ * once why not: the other readers then do what they would have. */
+static void start_bpf(Manager *m) {
+        char reason[512], loaded[128];
+        int r;
+
+        m->bpf = dmabuf_bpf_free(m->bpf);
+        if (!m->config.bpf) {
+                log_info("bpf source off: bpf = off in the configuration");
+                return;
+        }
+        r = dmabuf_bpf_load(m->root_fd, &m->bpf, reason, sizeof(reason));
+        if (r == -ENOMEM) {
+                log_error_errno(r, "bpf source down: out of memory while loading the programs");
+                return;
+        }
+        if (r < 0) {
+                log_notice("bpf source down: %s", reason);
+                return;
+        }
+        dmabuf_bpf_describe(m->bpf, loaded, sizeof(loaded));
+        log_info("bpf source up: %s", loaded);
+}
+
 static bool strv_equal(char **a, char **b) {
         for (; a && *a && b && *b; a++, b++)
                 if (!streq(*a, *b))
@@ -653,7 +678,7 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         Manager *m = userdata;
         DmabufdConfig c;
         DmabufdSnapshotLimits limits;
-        bool restart_sources, interval_changed;
+        bool restart_sources, interval_changed, bpf_changed;
         char err[512];
         int r;
 
@@ -675,6 +700,7 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
                 log_warning("listen, root and state_dir changes take effect on restart; keeping the current ones");
         interval_changed = c.interval_sec != m->config.interval_sec;
         restart_sources = !sources_config_equal(&c, &m->config);
+        bpf_changed = c.bpf != m->config.bpf;
         if (restart_sources)
                 stop_sources(m);
         /* The new configuration is taken whole, but for the fields that stay
@@ -697,6 +723,8 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
                 dmabufd_snapshot_store_set_limits(m->store, &limits);
         if (restart_sources)
                 (void) start_sources(m);
+        if (bpf_changed)
+                start_bpf(m);
         log_info("configuration reloaded%s", restart_sources ? ", event sources restarted" : "");
         (void) sd_notify(false, "READY=1");
         notify_status(m);
@@ -782,6 +810,7 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         }
 
         open_store(m);
+        start_bpf(m);
 
         m->requests_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (m->requests_fd < 0) {
@@ -878,6 +907,7 @@ Manager *manager_free(Manager *m) {
         safe_close(m->requests_fd);
         sd_event_unref(m->event);
         dmabufd_snapshot_store_free(m->store);
+        dmabuf_bpf_free(m->bpf);
         dmabuf_state_unref(m->state);
         dmabuf_state_unref(m->state_before_snapshot);
         pthread_mutex_destroy(&m->state_lock);

@@ -81,7 +81,9 @@ static int run_dump(int argc, char **argv) {
         _cleanup_close_ int root_fd = -EBADF;
         const char *root = "/", *format = "table";
         bool all = false, buffers = false;
+        _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
         DmabufCollectOptions opts = { 0 };
+        char reason[512];
         int c, r;
 
         optind = 1;
@@ -119,6 +121,10 @@ static int run_dump(int argc, char **argv) {
         if (root_fd < 0)
                 return -root_fd;
 
+        /* dump reads what the daemon would, BPF included; why it is down is
+         * the daemon's to log, and the output's sources say it is. */
+        if (dmabuf_bpf_load(root_fd, &bpf, reason, sizeof(reason)) >= 0)
+                opts.bpf = bpf;
         r = dmabuf_collect(root_fd, &opts, &s);
         if (r < 0) {
                 fprintf(stderr, "dmabufd: dump: collection under %s failed: %s\n", root, strerror(-r));
