@@ -33,10 +33,11 @@ fi
 
 # Least of each figure over the rounds: the one the machine's noise disturbs least.
 floor=$(awk '/^BENCH-FLOOR/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
-        if (n == 0 || v["wall_us"] < w) w = v["wall_us"]; if (n == 0 || v["cpu_us"] < c) c = v["cpu_us"]; n++
+        if (n == 0 || v["wall_us"] < w) w = v["wall_us"]; if (n == 0 || v["cpu_us"] < c) c = v["cpu_us"]
+        if (n == 0 || v["details_us"] < dt) dt = v["details_us"]; n++
         f = v["fds"]; d = v["dmabuf_fds"]; m = v["dmabuf_maps"] }
-        END { if (n) printf "%d %d %d %d %d %d\n", w, c, n, f, d, m }' "$B")
-read -r floor_wall floor_cpu floor_n floor_fds floor_dfds floor_dmaps <<<"${floor:-0 0 0 0 0 0}"
+        END { if (n) printf "%d %d %d %d %d %d %d\n", w, c, n, f, d, m, dt }' "$B")
+read -r floor_wall floor_cpu floor_n floor_fds floor_dfds floor_dmaps floor_details <<<"${floor:-0 0 0 0 0 0 0}"
 if [ "$floor_n" -gt 0 ] && [ "$floor_dfds" -ge "${dfds:-2000}" ] && [ "$floor_dmaps" -ge "${maps:-200}" ]; then
         ok "the floor walked $floor_fds fds, $floor_dfds dma-buf fds and $floor_dmaps dma-buf mappings ($floor_n rounds)"
 else
@@ -74,6 +75,7 @@ printf '%-44s %16s %22s\n' "dmabufd, bpf = off (procfs path)" "${pfs_wall:+$(ms 
         "${pfs_cpu:+$(ms "$pfs_cpu") ($pfs_k coll.)}"
 printf '%-44s %16s %22s\n' "dmabufd, bpf = auto" "${bpf_wall:+$(ms "$bpf_wall")}" \
         "${bpf_cpu:+$(ms "$bpf_cpu") ($bpf_k coll.)}"
+printf '%-44s %16s\n' "comm and cgroup of every process" "$(ms "$floor_details")"
 echo "procfs path / floor: $(ratio "${pfs_wall:-0}" "$floor_wall")x wall, $(ratio "${pfs_cpu:-0}" "$floor_cpu")x CPU"
 echo "floor / BPF: $(ratio "$floor_wall" "${bpf_wall:-0}")x wall, $(ratio "$floor_cpu" "${bpf_cpu:-0}")x CPU"
 if [ -n "${bpf_wall:-}" ] && [ "$bpf_wall" -gt 0 ] && [ $((floor_wall)) -ge $((10 * bpf_wall)) ]; then

@@ -23,7 +23,7 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 # The world: 500 processes x 100 fds, 5 of them dma-bufs (2,500 dma-buf fds over
 # 250 buffers), 300 of the processes mapping one buffer too.
 WORLD="500 100 5 300 250"
-ROUNDS=3
+ROUNDS=5
 INTERVAL=0.25
 # Seconds each daemon runs alone per round: enough for about 15 BPF collections
 # and a few procfs ones.
