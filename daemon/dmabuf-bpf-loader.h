@@ -33,6 +33,11 @@ bool dmabuf_bpf_built(void);
  * a --root tree, lockdown, no kernel BTF, kernel too old, missing capabilities,
  * or the verifier's refusal. */
 int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_size);
+/* A handle that replays recorded streams instead of running the programs: the
+ * files dmabuf.bin, task_file.bin and task_vma.bin in dir_fd, those present
+ * standing for the iterators loaded. For tests and captured trees. Returns 0,
+ * -ENOENT if there is none, or -errno. */
+int dmabuf_bpf_open_recorded(int dir_fd, DmabufBpf **ret);
 DmabufBpf *dmabuf_bpf_free(DmabufBpf *bpf);
 void dmabuf_bpf_freep(DmabufBpf **bpf);
 
