@@ -239,8 +239,10 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
                 present[it] = btf__find_by_name_kind(vmlinux, iter_btf_funcs[it], BTF_KIND_FUNC) > 0;
         btf__free(vmlinux);
-        if (!present[DMABUF_BPF_ITER_FDS]) {
-                snprintf(reason, reason_size, "kernel too old: it has no iter/task_file (5.8 and later)");
+        /* Holders need both: fds and mappings together replace the walk of /proc. */
+        if (!present[DMABUF_BPF_ITER_FDS] || !present[DMABUF_BPF_ITER_VMAS]) {
+                snprintf(reason, reason_size, "kernel too old: it has no %s (5.12 and later)",
+                         !present[DMABUF_BPF_ITER_FDS] ? "iter/task_file" : "iter/task_vma");
                 return -EOPNOTSUPP;
         }
 
