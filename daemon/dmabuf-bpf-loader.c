@@ -151,6 +151,19 @@ static bool lockdown_confidential(int root_fd) {
         return strstr(sb.buf, "[confidentiality]") != NULL;
 }
 
+/* The initial PID namespace's inode number is fixed (PROC_PID_INIT_INO), so a
+ * process can tell it is in a child namespace even where /proc shows only its own
+ * level. */
+#define PROC_PID_INIT_INO 0xEFFFFFFCU
+
+static bool in_child_pid_namespace(int root_fd) {
+        struct stat st;
+
+        if (fstatat(root_fd, "proc/self/ns/pid", &st, 0) < 0)
+                return false; /* no way to tell: before 3.8, with no iterators either */
+        return st.st_ino != PROC_PID_INIT_INO;
+}
+
 /* CAP_BPF loads the programs; CAP_PERFMON lets them read kernel memory. Before
  * 5.8 both were CAP_SYS_ADMIN, which still grants them. */
 static int capabilities_missing(int root_fd, char *buf, size_t size) {
@@ -239,11 +252,21 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
                 present[it] = btf__find_by_name_kind(vmlinux, iter_btf_funcs[it], BTF_KIND_FUNC) > 0;
         btf__free(vmlinux);
-        /* Holders need both: fds and mappings together replace the walk of /proc. */
-        if (!present[DMABUF_BPF_ITER_FDS] || !present[DMABUF_BPF_ITER_VMAS]) {
-                snprintf(reason, reason_size, "kernel too old: it has no %s (5.12 and later)",
-                         !present[DMABUF_BPF_ITER_FDS] ? "iter/task_file" : "iter/task_vma");
-                return -EOPNOTSUPP;
+        /* Holders need both: fds and mappings together replace the walk of /proc.
+         * The programs see the kernel's own PIDs; in a child PID namespace they
+         * would not name the processes of our /proc. */
+        if (!present[DMABUF_BPF_ITER_FDS] || !present[DMABUF_BPF_ITER_VMAS] || in_child_pid_namespace(root_fd)) {
+                if (!present[DMABUF_BPF_ITER_BUFFERS]) {
+                        if (in_child_pid_namespace(root_fd))
+                                snprintf(reason, reason_size,
+                                         "in a child PID namespace, where the kernel's PIDs are not those of /proc, "
+                                         "and the kernel has no iter/dmabuf (6.16 and later)");
+                        else
+                                snprintf(reason, reason_size, "kernel too old: it has no %s (5.12 and later)",
+                                         !present[DMABUF_BPF_ITER_FDS] ? "iter/task_file" : "iter/task_vma");
+                        return -EOPNOTSUPP;
+                }
+                present[DMABUF_BPF_ITER_FDS] = present[DMABUF_BPF_ITER_VMAS] = false;
         }
 
         if (capabilities_missing(root_fd, why, sizeof(why))) {
