@@ -298,7 +298,12 @@ START_TEST(test_collect_fallback) {
 
         /* Now the buffer stream is the broken one: no list of every buffer, so the
          * totals are unknown again, and the holders come from the good stream. */
-        tu_write(dir, "dmabuf.bin", (const char *) buffers, sizeof(buffers) + 3);
+        {
+                char longer[sizeof(buffers) + 3] = "";
+
+                memcpy(longer, buffers, sizeof(buffers));
+                tu_write(dir, "dmabuf.bin", longer, sizeof(longer));
+        }
         tu_write(dir, "task_file.bin", (const char *) &fd, sizeof(fd));
         bpf = recorded(dir);
         with_bpf = collect_json(tree, bpf);
