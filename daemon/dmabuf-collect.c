@@ -59,11 +59,13 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
                 if (r == -ENOMEM)
                         return r;
                 dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, r >= 0);
+                dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, r >= 0);
 
                 r = dmabuf_debugfs_scan(sys_fd, b, &scratch);
                 if (r == -ENOMEM)
                         return r;
                 dmabuf_builder_set_source_up(b, DMABUF_SOURCE_DEBUGFS, r >= 0);
+                dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_DEBUGFS, r >= 0);
         }
 
         proc_fd = openat(root_fd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -360,6 +360,7 @@ struct DmabufBuilder {
         InternTable interned;
         const char *kernel;
         bool source_up[_DMABUF_SOURCE_MAX];
+        bool lists_all[_DMABUF_SOURCE_MAX];
         DmabufScanStats stats;
 
         BBuffer *buffers;
@@ -422,6 +423,11 @@ void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid) {
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up) {
         if (src >= 0 && src < _DMABUF_SOURCE_MAX)
                 b->source_up[src] = up;
+}
+
+void dmabuf_builder_set_lists_all(DmabufBuilder *b, DmabufSource src, bool lists_all) {
+        if (src >= 0 && src < _DMABUF_SOURCE_MAX)
+                b->lists_all[src] = lists_all;
 }
 
 int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release) {
@@ -857,8 +863,11 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                               sizeof(DmabufAttachment), cmp_attachment);
         }
 
-        global_up = b->source_up[DMABUF_SOURCE_SYSFS] || b->source_up[DMABUF_SOURCE_DEBUGFS] ||
-                    b->source_up[DMABUF_SOURCE_BPF];
+        /* Whether a source listed every buffer, not whether it is up: a source that
+         * gives only holders would make these sums look like totals. */
+        global_up = false;
+        for (size_t i = 0; i < _DMABUF_SOURCE_MAX; i++)
+                global_up = global_up || b->lists_all[i];
         s->totals = (DmabufTotals){
                 .buffers = global_up ? nb : DMABUF_UNKNOWN,
                 .bytes = global_up ? 0 : DMABUF_UNKNOWN,
@@ -896,9 +905,15 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                                 if (s->exporters[e].name == dst->exporter)
                                         break;
                         if (e == n_exp)
-                                s->exporters[n_exp++] = (DmabufExporter){ .name = dst->exporter };
-                        s->exporters[e].buffers++;
-                        s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
+                                s->exporters[n_exp++] = (DmabufExporter){
+                                        .name = dst->exporter,
+                                        .buffers = global_up ? 0 : DMABUF_UNKNOWN,
+                                        .bytes = global_up ? 0 : DMABUF_UNKNOWN,
+                                };
+                        if (global_up) {
+                                s->exporters[e].buffers++;
+                                s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
+                        }
                 }
         }
         qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);

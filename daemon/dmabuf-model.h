@@ -63,14 +63,17 @@ typedef struct DmabufProcess {
         const uint64_t *buffers; /* inodes, sorted */
 } DmabufProcess;
 
+/* Per-exporter figures are only totals when some source listed every buffer.
+ * Without one they would sum only what processes hold and look like totals, so
+ * both are DMABUF_UNKNOWN then; the exporter is still listed by name. */
 typedef struct DmabufExporter {
         const char *name;
-        uint64_t buffers;
-        uint64_t bytes; /* DMABUF_UNKNOWN if a buffer's size is unknown */
+        uint64_t buffers; /* DMABUF_UNKNOWN if no source listed every buffer */
+        uint64_t bytes;   /* DMABUF_UNKNOWN if so, or if a buffer's size is unknown */
 } DmabufExporter;
 
 typedef struct DmabufTotals {
-        uint64_t buffers;           /* every buffer, from sysfs/debugfs/bpf; else unknown */
+        uint64_t buffers;           /* every buffer, if a source listed them all; else unknown */
         uint64_t bytes;
         uint64_t userspace_bytes;   /* distinct buffers any process references */
         uint64_t kernel_only_bytes; /* bytes - userspace_bytes */
@@ -151,6 +154,11 @@ DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b);
 void dmabuf_builder_freep(DmabufBuilder **b);
 
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up);
+/* Marks that src listed every buffer in the system in this collection (sysfs or
+ * debugfs whose scan succeeded, BPF's iter/dmabuf, Android's pinned iterator).
+ * Being up is not enough: BPF can be up on 6.1 while giving only holders. Totals,
+ * kernel-only bytes and per-exporter figures are known only if some source did. */
+void dmabuf_builder_set_lists_all(DmabufBuilder *b, DmabufSource src, bool lists_all);
 int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release);
 DmabufScanStats *dmabuf_builder_scan_stats(DmabufBuilder *b);
 /* Counts a malformed file or line against src and remembers the first one seen. */
@@ -158,8 +166,9 @@ void dmabuf_builder_parse_error(DmabufBuilder *b, DmabufSource src, const char *
 void dmabuf_builder_count(DmabufBuilder *b, DmabufScanCounter c);
 
 /* What one source knows of one buffer. Fields it cannot give are DMABUF_UNKNOWN or
- * NULL. Sources that list every buffer (sysfs, debugfs, bpf) make it part of the
- * totals; procfs only adds what processes reference. */
+ * NULL. Every buffer added is part of the totals once some source is marked as
+ * listing all of them (dmabuf_builder_set_lists_all); procfs only adds what
+ * processes reference. */
 typedef struct DmabufBufferInfo {
         uint64_t inode;
         uint64_t size;
