@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dmabuf-bpf-pinned.h"
 #include "dmabuf-collect.h"
 #include "dmabuf-debugfs.h"
 #include "dmabuf-procfs.h"
@@ -66,6 +67,19 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
                         return r;
                 dmabuf_builder_set_source_up(b, DMABUF_SOURCE_DEBUGFS, r >= 0);
                 dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_DEBUGFS, r >= 0);
+
+                /* Android's pinned iterator lists every buffer. When it is missing or
+                 * malformed (counted, nothing added) the bpf source is left as the
+                 * BPF loader set it, and sysfs, debugfs and procfs carry on. */
+                if (!(opts && opts->no_bpf)) {
+                        r = dmabuf_bpf_pinned_scan(sys_fd, b, &scratch);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r >= 0) {
+                                dmabuf_builder_set_source_up(b, DMABUF_SOURCE_BPF, true);
+                                dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_BPF, true);
+                        }
+                }
         }
 
         proc_fd = openat(root_fd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
