@@ -157,6 +157,7 @@ static const char *const scan_counter_names[_DMABUF_SCAN_COUNTER_MAX] = {
         [DMABUF_SCAN_FDS_VANISHED] = "fds_vanished",
         [DMABUF_SCAN_BUFFERS_VANISHED] = "buffers_vanished",
         [DMABUF_SCAN_UNREADABLE] = "unreadable",
+        [DMABUF_SCAN_MAP_FILES_DENIED] = "map_files_denied",
 };
 
 const char *dmabuf_scan_counter_to_string(DmabufScanCounter c) {
@@ -505,6 +506,22 @@ static int buffer_get(DmabufBuilder *b, uint64_t inode, size_t *ret) {
         b->index[slot] = ++b->n_buffers;
         *ret = b->n_buffers - 1;
         return 0;
+}
+
+bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode) {
+        size_t slot;
+
+        if (b->n_index == 0)
+                return false;
+        slot = hash_u64(inode) & (b->n_index - 1);
+        while (b->index[slot]) {
+                const BBuffer *buf = &b->buffers[b->index[slot] - 1];
+
+                if (buf->inode == inode)
+                        return buf->size != DMABUF_UNKNOWN;
+                slot = (slot + 1) & (b->n_index - 1);
+        }
+        return false;
 }
 
 static int buffer_merge(DmabufBuilder *b, size_t idx, const DmabufBufferInfo *info, uint8_t prio,

@@ -84,6 +84,8 @@ typedef enum DmabufScanCounter {
         DMABUF_SCAN_FDS_VANISHED,   /* an fd closed between listing and reading */
         DMABUF_SCAN_BUFFERS_VANISHED, /* a sysfs buffer freed while being read */
         DMABUF_SCAN_UNREADABLE,     /* permission denied on a process's files */
+        DMABUF_SCAN_MAP_FILES_DENIED, /* a map-only buffer left unsized: map_files needs
+                                       * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN */
         _DMABUF_SCAN_COUNTER_MAX,
 } DmabufScanCounter;
 
@@ -193,6 +195,10 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
  * worth reading them: most processes hold no dma-buf and are dropped at finish. */
 int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
                                   uint32_t unidentified_fds);
+/* Whether some source already gave inode's size in this collection: lets a costly
+ * way of finding it (a stat of map_files) skip what is known. */
+bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode);
+
 /* A reference from process pid (added before) to a buffer, by fd or by mapping.
  * info->inode is required; the rest fills in what the global sources lacked. */
 int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
