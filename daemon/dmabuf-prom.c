@@ -406,7 +406,8 @@ int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufP
                 sample_u64(&w, "dmabufd_collections_total", counters->collections);
                 family(&w, "dmabufd_scan_skipped_total", "counter",
                        "Items skipped during collections: processes or fds that vanished mid-scan, buffers freed "
-                       "while read, files without permission.");
+                       "while read, files without permission, map-only buffers left unsized for lack of "
+                       "map_files access.");
                 for (DmabufScanCounter c = 0; c < _DMABUF_SCAN_COUNTER_MAX; c++) {
                         strbuf_puts(sb, "dmabufd_scan_skipped_total");
                         label_str(&w, true, "reason", dmabuf_scan_counter_to_string(c));
