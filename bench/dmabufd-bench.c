@@ -241,9 +241,9 @@ typedef struct CollectFigures {
         char first_error[512];
 } CollectFigures;
 
-static int run_collect(int root_fd, CollectFigures *ret) {
+static int run_collect_with(int root_fd, DmabufBpf *bpf, CollectFigures *ret) {
         DmabufState *s = NULL;
-        DmabufCollectOptions o = { .only_pid = 0 };
+        DmabufCollectOptions o = { .only_pid = 0, .bpf = bpf };
         int r = dmabuf_collect(root_fd, &o, &s);
         if (r < 0)
                 return r;
@@ -275,6 +275,10 @@ static int run_collect(int root_fd, CollectFigures *ret) {
         }
         dmabuf_state_unref(s);
         return 0;
+}
+
+static int run_collect(int root_fd, CollectFigures *ret) {
+        return run_collect_with(root_fd, NULL, ret);
 }
 
 /* Compares what the collector found with what the generator wrote. */
@@ -499,9 +503,89 @@ static int warm(int root_fd, Scratch *s, const BenchTreeStats *st, bool check) {
         return 0;
 }
 
+/* ---- --live: the running kernel, three ways ---- */
+
+static double min_of(const double *v, unsigned n) {
+        double m = v[0];
+        for (unsigned i = 1; i < n; i++)
+                m = v[i] < m ? v[i] : m;
+        return m;
+}
+
+/* On "/" of a machine (a test guest): one collection with the BPF programs, one
+ * without (procfs), and the floor of the procfs path, interleaved in rotating
+ * order so that drift hits all three alike. Prints the least and the median of
+ * each, CPU time per collection and the ratios; fails only if the BPF and procfs
+ * collections disagree on who holds what, or BPF cannot be loaded. */
+static int run_live(unsigned runs) {
+        static double wall[3][MAX_RUNS], cpu[3][MAX_RUNS];
+        static const char *const what[3] = { "bpf", "procfs", "floor" };
+        CollectFigures with, without;
+        FloorCounts fc;
+        DmabufBpf *bpf = NULL;
+        char reason[512];
+        Scratch *s;
+        int root_fd, r, ret = 1;
+
+        root_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        s = malloc(sizeof *s);
+        if (root_fd < 0 || !s)
+                return 1;
+        r = dmabuf_bpf_load(root_fd, &bpf, reason, sizeof reason);
+        if (r < 0) {
+                printf("dmabufd-bench --live: bpf source down: %s\n", reason);
+                goto out;
+        }
+        /* Warm the caches, and hold the two collections to each other. */
+        if (run_floor(root_fd, s, &fc) < 0 || run_collect_with(root_fd, bpf, &with) < 0 ||
+            run_collect_with(root_fd, NULL, &without) < 0)
+                goto out;
+        printf("world: %" PRIu64 " processes, %" PRIu64 " fds, %" PRIu64 " dma-buf fds; %" PRIu64
+               " processes hold %" PRIu64 " buffers by %" PRIu64 " fds and %" PRIu64 " maps\n",
+               fc.pids, fc.fds, fc.dmabuf_fds, with.n_processes, with.n_buffers, with.fds, with.maps);
+        printf("floor makes %" PRIu64 " syscalls per pass, reads %.1f MiB\n", fc.syscalls,
+               (double) fc.bytes_read / MIB);
+        if (with.n_processes != without.n_processes || with.fds != without.fds || with.maps != without.maps ||
+            with.userspace_bytes != without.userspace_bytes) {
+                printf("MISMATCH bpf: %" PRIu64 " processes, %" PRIu64 " fds, %" PRIu64 " maps, %" PRIu64
+                       " userspace bytes; procfs: %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 "\n",
+                       with.n_processes, with.fds, with.maps, with.userspace_bytes, without.n_processes,
+                       without.fds, without.maps, without.userspace_bytes);
+                goto out;
+        }
+        for (unsigned i = 0; i < runs; i++)
+                for (unsigned k = 0; k < 3; k++) {
+                        unsigned w = (i + k) % 3;
+                        double c0 = cpu_sec(), t0 = now_sec();
+                        r = w == 0 ? run_collect_with(root_fd, bpf, NULL)
+                          : w == 1 ? run_collect_with(root_fd, NULL, NULL)
+                                   : run_floor(root_fd, s, NULL);
+                        wall[w][i] = now_sec() - t0;
+                        cpu[w][i] = cpu_sec() - c0;
+                        if (r < 0)
+                                goto out;
+                }
+        printf("%u runs of each, interleaved:\n", runs);
+        for (unsigned w = 0; w < 3; w++)
+                printf("  %-7s least %9.3f ms  median %9.3f ms  cpu least %9.3f ms\n", what[w],
+                       min_of(wall[w], runs) * 1e3, median(wall[w], runs) * 1e3, min_of(cpu[w], runs) * 1e3);
+        printf("bpf is %.1fx faster than the procfs floor, %.1fx faster than the procfs collection (least wall)\n",
+               min_of(wall[2], runs) / min_of(wall[0], runs), min_of(wall[1], runs) / min_of(wall[0], runs));
+        printf("bpf cpu per collection %.3f ms, %.1fx less than the floor's\n", min_of(cpu[0], runs) * 1e3,
+               min_of(cpu[2], runs) / (min_of(cpu[0], runs) > 0 ? min_of(cpu[0], runs) : 1e-9));
+        ret = 0;
+out:
+        dmabuf_bpf_free(bpf);
+        free(s);
+        close(root_fd);
+        return ret;
+}
+
 static void usage(FILE *f) {
         fprintf(f,
                 "usage: dmabufd-bench [--tree DIR] [--keep] [--procs N] [--fds N] [--runs N]\n"
+                "       dmabufd-bench --live [--runs N]\n"
+                "  --live      time the BPF source, the procfs path and its floor on this machine's /\n"
                 "  --tree DIR  use DIR (reused if it holds a complete tree, else generated into it)\n"
                 "  --keep      keep a generated tree (default: remove it)\n"
                 "  --procs N   processes (default 2000)\n"
@@ -526,8 +610,10 @@ int main(int argc, char **argv) {
                 { "tree", required_argument, NULL, 't' },  { "keep", no_argument, NULL, 'k' },
                 { "procs", required_argument, NULL, 'p' }, { "fds", required_argument, NULL, 'f' },
                 { "runs", required_argument, NULL, 'r' },  { "rss-child", required_argument, NULL, 'R' },
-                { "help", no_argument, NULL, 'h' },        {},
+                { "help", no_argument, NULL, 'h' },        { "live", no_argument, NULL, 'L' },
+                {},
         };
+        bool live = false;
         const char *tree = NULL;
         bool keep = false;
         unsigned runs = 7;
@@ -557,6 +643,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'R':
                         return rss_child(optarg);
+                case 'L':
+                        live = true;
+                        break;
                 case 'h':
                         usage(stdout);
                         return 0;
@@ -569,6 +658,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "dmabufd-bench: unexpected argument '%s'\n", argv[optind]);
                 return 2;
         }
+        if (live)
+                return run_live(runs);
 
         char tmpl[PATH_MAX];
         bool ours = false; /* made by mkdtemp or generated into by this run: ours to remove */

@@ -24,19 +24,63 @@ const char *dmabuf_bpf_iter_to_string(DmabufBpfIter it) {
         return it >= 0 && it < _DMABUF_BPF_ITER_MAX ? iter_names[it] : NULL;
 }
 
+/* Recorded streams, one file per iterator, as dmabuf_bpf_open_recorded reads them. */
+static const char *const recorded_files[_DMABUF_BPF_ITER_MAX] = {
+        [DMABUF_BPF_ITER_BUFFERS] = "dmabuf.bin",
+        [DMABUF_BPF_ITER_FDS] = "task_file.bin",
+        [DMABUF_BPF_ITER_VMAS] = "task_vma.bin",
+};
+
+#if HAVE_BPF
+#include <bpf/libbpf.h>
+#include "bpf/dmabufd.skel.h"
+#endif
+
+struct DmabufBpf {
+        int recorded_fd; /* >= 0: replays the files in this directory */
+        bool recorded[_DMABUF_BPF_ITER_MAX];
+#if HAVE_BPF
+        struct dmabufd_bpf *skel;
+        struct bpf_link *links[_DMABUF_BPF_ITER_MAX];
+#endif
+};
+
 void dmabuf_bpf_freep(DmabufBpf **bpf) {
         if (*bpf)
                 *bpf = dmabuf_bpf_free(*bpf);
+}
+
+int dmabuf_bpf_open_recorded(int dir_fd, DmabufBpf **ret) {
+        _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
+        bool any = false;
+
+        bpf = calloc(1, sizeof(*bpf));
+        if (!bpf)
+                return -ENOMEM;
+        bpf->recorded_fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (bpf->recorded_fd < 0)
+                return -errno;
+        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++) {
+                bpf->recorded[it] = faccessat(dir_fd, recorded_files[it], R_OK, 0) >= 0;
+                any = any || bpf->recorded[it];
+        }
+        if (!any)
+                return -ENOENT;
+        *ret = TAKE_PTR(bpf);
+        return 0;
+}
+
+static int run_recorded(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
+        /* A stream is bounded by the kernel's memory; a file standing in for one
+         * gets a generous but finite bound. */
+        return read_file_at(bpf->recorded_fd, recorded_files[it], 256U << 20, out);
 }
 
 #if HAVE_BPF
 
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
-#include <bpf/libbpf.h>
 #include <linux/capability.h>
-
-#include "bpf/dmabufd.skel.h"
 
 /* The kernel function each iterator target registers, as libbpf looks it up. */
 static const char *const iter_btf_funcs[_DMABUF_BPF_ITER_MAX] = {
@@ -48,11 +92,6 @@ static const char *const iter_btf_funcs[_DMABUF_BPF_ITER_MAX] = {
 /* The verifier's log on a refused load: big enough for the tail of a long one,
  * allocated only while loading. */
 #define VERIFIER_LOG_SIZE (256U * 1024U)
-
-struct DmabufBpf {
-        struct dmabufd_bpf *skel;
-        struct bpf_link *links[_DMABUF_BPF_ITER_MAX];
-};
 
 bool dmabuf_bpf_built(void) {
         return true;
@@ -110,6 +149,19 @@ static bool lockdown_confidential(int root_fd) {
         if (read_file_at(root_fd, "sys/kernel/security/lockdown", 4096, &sb) < 0)
                 return false;
         return strstr(sb.buf, "[confidentiality]") != NULL;
+}
+
+/* The initial PID namespace's inode number is fixed (PROC_PID_INIT_INO), so a
+ * process can tell it is in a child namespace even where /proc shows only its own
+ * level. */
+#define PROC_PID_INIT_INO 0xEFFFFFFCU
+
+static bool in_child_pid_namespace(int root_fd) {
+        struct stat st;
+
+        if (fstatat(root_fd, "proc/self/ns/pid", &st, 0) < 0)
+                return false; /* no way to tell: before 3.8, with no iterators either */
+        return st.st_ino != PROC_PID_INIT_INO;
 }
 
 /* CAP_BPF loads the programs; CAP_PERFMON lets them read kernel memory. Before
@@ -200,9 +252,21 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
                 present[it] = btf__find_by_name_kind(vmlinux, iter_btf_funcs[it], BTF_KIND_FUNC) > 0;
         btf__free(vmlinux);
-        if (!present[DMABUF_BPF_ITER_FDS]) {
-                snprintf(reason, reason_size, "kernel too old: it has no iter/task_file (5.8 and later)");
-                return -EOPNOTSUPP;
+        /* Holders need both: fds and mappings together replace the walk of /proc.
+         * The programs see the kernel's own PIDs; in a child PID namespace they
+         * would not name the processes of our /proc. */
+        if (!present[DMABUF_BPF_ITER_FDS] || !present[DMABUF_BPF_ITER_VMAS] || in_child_pid_namespace(root_fd)) {
+                if (!present[DMABUF_BPF_ITER_BUFFERS]) {
+                        if (in_child_pid_namespace(root_fd))
+                                snprintf(reason, reason_size,
+                                         "in a child PID namespace, where the kernel's PIDs are not those of /proc, "
+                                         "and the kernel has no iter/dmabuf (6.16 and later)");
+                        else
+                                snprintf(reason, reason_size, "kernel too old: it has no %s (5.12 and later)",
+                                         !present[DMABUF_BPF_ITER_FDS] ? "iter/task_file" : "iter/task_vma");
+                        return -EOPNOTSUPP;
+                }
+                present[DMABUF_BPF_ITER_FDS] = present[DMABUF_BPF_ITER_VMAS] = false;
         }
 
         if (capabilities_missing(root_fd, why, sizeof(why))) {
@@ -214,6 +278,7 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         verifier_log = malloc(VERIFIER_LOG_SIZE);
         if (!bpf || !verifier_log)
                 return -ENOMEM;
+        bpf->recorded_fd = -EBADF;
         verifier_log[0] = '\0';
         open_opts.kernel_log_buf = verifier_log;
         open_opts.kernel_log_size = VERIFIER_LOG_SIZE;
@@ -262,27 +327,10 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         return 0;
 }
 
-DmabufBpf *dmabuf_bpf_free(DmabufBpf *bpf) {
-        if (!bpf)
-                return NULL;
-        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
-                bpf_link__destroy(bpf->links[it]);
-        dmabufd_bpf__destroy(bpf->skel);
-        free(bpf);
-        return NULL;
-}
-
-bool dmabuf_bpf_has(const DmabufBpf *bpf, DmabufBpfIter it) {
-        return bpf && it >= 0 && it < _DMABUF_BPF_ITER_MAX && bpf->links[it];
-}
-
-int dmabuf_bpf_run(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
+static int run_live(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
         _cleanup_close_ int fd = -EBADF;
         int r;
 
-        strbuf_reset(out);
-        if (!dmabuf_bpf_has(bpf, it))
-                return -EOPNOTSUPP;
         fd = bpf_iter_create(bpf_link__fd(bpf->links[it]));
         if (fd < 0)
                 return fd; /* libbpf returns -errno */
@@ -313,23 +361,49 @@ bool dmabuf_bpf_built(void) {
 }
 
 int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_size) {
-        snprintf(reason, reason_size, "built without BPF support (clang or bpftool was missing at configure time)");
+        snprintf(reason, reason_size, "built without BPF support (clang, bpftool or libbpf was missing at configure time)");
         return -EOPNOTSUPP;
 }
 
-DmabufBpf *dmabuf_bpf_free(DmabufBpf *bpf) {
-        return NULL;
-}
-
-bool dmabuf_bpf_has(const DmabufBpf *bpf, DmabufBpfIter it) {
-        return false;
-}
-
-int dmabuf_bpf_run(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
+static int run_live(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
         return -EOPNOTSUPP;
 }
 
 #endif
+
+DmabufBpf *dmabuf_bpf_free(DmabufBpf *bpf) {
+        if (!bpf)
+                return NULL;
+#if HAVE_BPF
+        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
+                bpf_link__destroy(bpf->links[it]);
+        dmabufd_bpf__destroy(bpf->skel);
+#endif
+        safe_close(bpf->recorded_fd);
+        free(bpf);
+        return NULL;
+}
+
+bool dmabuf_bpf_has(const DmabufBpf *bpf, DmabufBpfIter it) {
+        if (!bpf || it < 0 || it >= _DMABUF_BPF_ITER_MAX)
+                return false;
+        if (bpf->recorded_fd >= 0)
+                return bpf->recorded[it];
+#if HAVE_BPF
+        return bpf->links[it] != NULL;
+#else
+        return false;
+#endif
+}
+
+int dmabuf_bpf_run(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
+        strbuf_reset(out);
+        if (!dmabuf_bpf_has(bpf, it))
+                return -EOPNOTSUPP;
+        if (bpf->recorded_fd >= 0)
+                return run_recorded(bpf, it, out);
+        return run_live(bpf, it, out);
+}
 
 void dmabuf_bpf_describe(const DmabufBpf *bpf, char *buf, size_t size) {
         size_t len = 0;

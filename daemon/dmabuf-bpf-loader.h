@@ -28,11 +28,16 @@ bool dmabuf_bpf_built(void);
 
 /* Detects what the running kernel offers and loads the iterators it can run.
  * root_fd is the directory the daemon reads: the programs see the running kernel,
- * so anything but "/" (a --root tree) is refused. Returns 0 and a handle with at
- * least iter/task_file, or -errno with the reason in reason: built without BPF,
+ * so anything but "/" (a --root tree) is refused. Returns 0 and a handle with
+ * iter/dmabuf, or iter/task_file with iter/task_vma, or both; or -errno with the reason in reason: built without BPF,
  * a --root tree, lockdown, no kernel BTF, kernel too old, missing capabilities,
  * or the verifier's refusal. */
 int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_size);
+/* A handle that replays recorded streams instead of running the programs: the
+ * files dmabuf.bin, task_file.bin and task_vma.bin in dir_fd, those present
+ * standing for the iterators loaded. For tests and captured trees. Returns 0,
+ * -ENOENT if there is none, or -errno. */
+int dmabuf_bpf_open_recorded(int dir_fd, DmabufBpf **ret);
 DmabufBpf *dmabuf_bpf_free(DmabufBpf *bpf);
 void dmabuf_bpf_freep(DmabufBpf **bpf);
 

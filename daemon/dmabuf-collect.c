@@ -8,6 +8,7 @@
 
 #include "dmabuf-bpf-record.h"
 #include "dmabuf-bpf.h"
+#include "dmabuf-bpf-pinned.h"
 #include "dmabuf-collect.h"
 #include "dmabuf-debugfs.h"
 #include "dmabuf-procfs.h"
@@ -62,13 +63,15 @@ static int run_iterator(DmabufBpf *bpf, DmabufBpfIter it, uint16_t kind, DmabufB
  * who holds what (iter/task_file with iter/task_vma, which together replace the
  * walk of every process's fds, fdinfo and maps). *ret_holders says whether the
  * second piece was done; if not, procfs does it. */
-static int scan_bpf(DmabufBpf *bpf, int proc_fd, DmabufBuilder *b, StrBuf *scratch, bool *ret_holders) {
+static int scan_bpf(DmabufBpf *bpf, bool listed, int proc_fd, DmabufBuilder *b, StrBuf *scratch,
+                    bool *ret_holders) {
         _cleanup_strbuf_ StrBuf buffers = STRBUF_INIT, fds = STRBUF_INIT, vmas = STRBUF_INIT;
         bool up = false;
         int r;
 
         *ret_holders = false;
-        if (dmabuf_bpf_has(bpf, DMABUF_BPF_ITER_BUFFERS)) {
+        /* Android's pinned iterator, where it was read, already listed them. */
+        if (!listed && dmabuf_bpf_has(bpf, DMABUF_BPF_ITER_BUFFERS)) {
                 r = run_iterator(bpf, DMABUF_BPF_ITER_BUFFERS, DMABUF_BPF_RECORD_BUFFER, b, &buffers);
                 if (r == -ENOMEM)
                         return r;
@@ -96,7 +99,8 @@ static int scan_bpf(DmabufBpf *bpf, int proc_fd, DmabufBuilder *b, StrBuf *scrat
                 }
         }
 
-        dmabuf_builder_set_source_up(b, DMABUF_SOURCE_BPF, up);
+        if (up)
+                dmabuf_builder_set_source_up(b, DMABUF_SOURCE_BPF, true);
         return 0;
 }
 
@@ -105,7 +109,7 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
         _cleanup_strbuf_ StrBuf scratch = STRBUF_INIT;
         _cleanup_close_ int sys_fd = -EBADF, proc_fd = -EBADF;
         uint64_t started = now_usec(CLOCK_MONOTONIC), collected_at = now_usec(CLOCK_REALTIME);
-        bool holders_done = false;
+        bool holders_done = false, pinned_listed = false;
         int r;
 
         b = dmabuf_builder_new();
@@ -127,16 +131,32 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
                 if (r == -ENOMEM)
                         return r;
                 dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, r >= 0);
+                dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, r >= 0);
 
                 r = dmabuf_debugfs_scan(sys_fd, b, &scratch);
                 if (r == -ENOMEM)
                         return r;
                 dmabuf_builder_set_source_up(b, DMABUF_SOURCE_DEBUGFS, r >= 0);
+                dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_DEBUGFS, r >= 0);
+
+                /* Android's pinned iterator lists every buffer. When it is missing or
+                 * malformed (counted, nothing added) the bpf source is left as the
+                 * BPF loader set it, and sysfs, debugfs and procfs carry on. */
+                if (!(opts && opts->no_bpf)) {
+                        r = dmabuf_bpf_pinned_scan(sys_fd, b, &scratch);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (r >= 0) {
+                                dmabuf_builder_set_source_up(b, DMABUF_SOURCE_BPF, true);
+                                dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_BPF, true);
+                                pinned_listed = true;
+                        }
+                }
         }
 
         proc_fd = openat(root_fd, "proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (opts && opts->bpf) {
-                r = scan_bpf(opts->bpf, proc_fd, b, &scratch, &holders_done);
+        if (opts && opts->bpf && !opts->no_bpf) {
+                r = scan_bpf(opts->bpf, pinned_listed, proc_fd, b, &scratch, &holders_done);
                 if (r < 0)
                         return r;
         }

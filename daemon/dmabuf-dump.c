@@ -231,3 +231,34 @@ int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
         strbuf_puts(sb, ")\n");
         return strbuf_status(sb);
 }
+
+static void put_mib(StrBuf *sb, uint64_t bytes) {
+        if (bytes == DMABUF_UNKNOWN)
+                strbuf_puts(sb, "? MiB");
+        else
+                strbuf_printf(sb, "%.1f MiB", (double) bytes / (1024.0 * 1024.0));
+}
+
+int dmabuf_dump_status_line(StrBuf *sb, const DmabufState *s, uint64_t snapshots) {
+        const DmabufTotals *t = dmabuf_state_totals(s);
+
+        if (t->buffers == DMABUF_UNKNOWN || t->bytes == DMABUF_UNKNOWN) {
+                /* Without a source that lists every buffer, what is known is what
+                 * processes hold: say so rather than pass it off as the total. */
+                size_t held = 0;
+
+                for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++)
+                        held += dmabuf_state_buffers(s)[i].n_holders > 0;
+                strbuf_printf(sb, "total unknown (no source lists every buffer); %zu buffers, ", held);
+                put_mib(sb, t->userspace_bytes);
+                strbuf_puts(sb, " held by processes");
+        } else {
+                strbuf_printf(sb, "%" PRIu64 " buffers, ", t->buffers);
+                put_mib(sb, t->bytes);
+                strbuf_puts(sb, " (");
+                put_mib(sb, t->kernel_only_bytes);
+                strbuf_puts(sb, " kernel-only)");
+        }
+        strbuf_printf(sb, " in %zu processes; %" PRIu64 " snapshots", dmabuf_state_n_processes(s), snapshots);
+        return strbuf_status(sb);
+}

@@ -152,7 +152,7 @@ static void write_head(StrBuf *sb, const DmabufState *s) {
                 const DmabufExporter *e = &dmabuf_state_exporters(s)[i];
                 json_object *eo = json_object_new_object();
                 json_object_object_add(eo, "name", json_str0(e->name));
-                json_object_object_add(eo, "buffers", json_object_new_uint64(e->buffers));
+                json_object_object_add(eo, "buffers", dmabuf_json_u64(e->buffers));
                 json_object_object_add(eo, "bytes", dmabuf_json_u64(e->bytes));
                 json_object_array_add(o, eo);
         }

@@ -157,6 +157,7 @@ static const char *const scan_counter_names[_DMABUF_SCAN_COUNTER_MAX] = {
         [DMABUF_SCAN_FDS_VANISHED] = "fds_vanished",
         [DMABUF_SCAN_BUFFERS_VANISHED] = "buffers_vanished",
         [DMABUF_SCAN_UNREADABLE] = "unreadable",
+        [DMABUF_SCAN_MAP_FILES_DENIED] = "map_files_denied",
 };
 
 const char *dmabuf_scan_counter_to_string(DmabufScanCounter c) {
@@ -360,7 +361,7 @@ struct DmabufBuilder {
         InternTable interned;
         const char *kernel;
         bool source_up[_DMABUF_SOURCE_MAX];
-        bool lists_all[_DMABUF_SOURCE_MAX]; /* the source listed every buffer */
+        bool lists_all[_DMABUF_SOURCE_MAX];
         DmabufScanStats stats;
 
         BBuffer *buffers;
@@ -505,6 +506,22 @@ static int buffer_get(DmabufBuilder *b, uint64_t inode, size_t *ret) {
         b->index[slot] = ++b->n_buffers;
         *ret = b->n_buffers - 1;
         return 0;
+}
+
+bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode) {
+        size_t slot;
+
+        if (b->n_index == 0)
+                return false;
+        slot = hash_u64(inode) & (b->n_index - 1);
+        while (b->index[slot]) {
+                const BBuffer *buf = &b->buffers[b->index[slot] - 1];
+
+                if (buf->inode == inode)
+                        return buf->size != DMABUF_UNKNOWN;
+                slot = (slot + 1) & (b->n_index - 1);
+        }
+        return false;
 }
 
 static int buffer_merge(DmabufBuilder *b, size_t idx, const DmabufBufferInfo *info, uint8_t prio,
@@ -863,8 +880,11 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                               sizeof(DmabufAttachment), cmp_attachment);
         }
 
-        global_up = b->source_up[DMABUF_SOURCE_SYSFS] || b->source_up[DMABUF_SOURCE_DEBUGFS] ||
-                    b->lists_all[DMABUF_SOURCE_BPF];
+        /* Whether a source listed every buffer, not whether it is up: a source that
+         * gives only holders would make these sums look like totals. */
+        global_up = false;
+        for (size_t i = 0; i < _DMABUF_SOURCE_MAX; i++)
+                global_up = global_up || b->lists_all[i];
         s->totals = (DmabufTotals){
                 .buffers = global_up ? nb : DMABUF_UNKNOWN,
                 .bytes = global_up ? 0 : DMABUF_UNKNOWN,
@@ -902,9 +922,15 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                                 if (s->exporters[e].name == dst->exporter)
                                         break;
                         if (e == n_exp)
-                                s->exporters[n_exp++] = (DmabufExporter){ .name = dst->exporter };
-                        s->exporters[e].buffers++;
-                        s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
+                                s->exporters[n_exp++] = (DmabufExporter){
+                                        .name = dst->exporter,
+                                        .buffers = global_up ? 0 : DMABUF_UNKNOWN,
+                                        .bytes = global_up ? 0 : DMABUF_UNKNOWN,
+                                };
+                        if (global_up) {
+                                s->exporters[e].buffers++;
+                                s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
+                        }
                 }
         }
         qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);

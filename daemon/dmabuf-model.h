@@ -63,14 +63,17 @@ typedef struct DmabufProcess {
         const uint64_t *buffers; /* inodes, sorted */
 } DmabufProcess;
 
+/* Per-exporter figures are only totals when some source listed every buffer.
+ * Without one they would sum only what processes hold and look like totals, so
+ * both are DMABUF_UNKNOWN then; the exporter is still listed by name. */
 typedef struct DmabufExporter {
         const char *name;
-        uint64_t buffers;
-        uint64_t bytes; /* DMABUF_UNKNOWN if a buffer's size is unknown */
+        uint64_t buffers; /* DMABUF_UNKNOWN if no source listed every buffer */
+        uint64_t bytes;   /* DMABUF_UNKNOWN if so, or if a buffer's size is unknown */
 } DmabufExporter;
 
 typedef struct DmabufTotals {
-        uint64_t buffers;           /* every buffer, from sysfs/debugfs/bpf; else unknown */
+        uint64_t buffers;           /* every buffer, if a source listed them all; else unknown */
         uint64_t bytes;
         uint64_t userspace_bytes;   /* distinct buffers any process references */
         uint64_t kernel_only_bytes; /* bytes - userspace_bytes */
@@ -81,6 +84,8 @@ typedef enum DmabufScanCounter {
         DMABUF_SCAN_FDS_VANISHED,   /* an fd closed between listing and reading */
         DMABUF_SCAN_BUFFERS_VANISHED, /* a sysfs buffer freed while being read */
         DMABUF_SCAN_UNREADABLE,     /* permission denied on a process's files */
+        DMABUF_SCAN_MAP_FILES_DENIED, /* a map-only buffer left unsized: map_files needs
+                                       * CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN */
         _DMABUF_SCAN_COUNTER_MAX,
 } DmabufScanCounter;
 
@@ -151,9 +156,10 @@ DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b);
 void dmabuf_builder_freep(DmabufBuilder **b);
 
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up);
-/* Marks that src listed every buffer the kernel has, so totals and per-exporter
- * figures can be derived; a source that is up may still give only part (bpf
- * on kernels without iter/dmabuf gives holders only). */
+/* Marks that src listed every buffer in the system in this collection (sysfs or
+ * debugfs whose scan succeeded, BPF's iter/dmabuf, Android's pinned iterator).
+ * Being up is not enough: BPF can be up on 6.1 while giving only holders. Totals,
+ * kernel-only bytes and per-exporter figures are known only if some source did. */
 void dmabuf_builder_set_lists_all(DmabufBuilder *b, DmabufSource src, bool lists_all);
 int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release);
 DmabufScanStats *dmabuf_builder_scan_stats(DmabufBuilder *b);
@@ -162,8 +168,9 @@ void dmabuf_builder_parse_error(DmabufBuilder *b, DmabufSource src, const char *
 void dmabuf_builder_count(DmabufBuilder *b, DmabufScanCounter c);
 
 /* What one source knows of one buffer. Fields it cannot give are DMABUF_UNKNOWN or
- * NULL. Sources that list every buffer (sysfs, debugfs, bpf) make it part of the
- * totals; procfs only adds what processes reference. */
+ * NULL. Every buffer added is part of the totals once some source is marked as
+ * listing all of them (dmabuf_builder_set_lists_all); procfs only adds what
+ * processes reference. */
 typedef struct DmabufBufferInfo {
         uint64_t inode;
         uint64_t size;
@@ -188,6 +195,10 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
  * worth reading them: most processes hold no dma-buf and are dropped at finish. */
 int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
                                   uint32_t unidentified_fds);
+/* Whether some source already gave inode's size in this collection: lets a costly
+ * way of finding it (a stat of map_files) skip what is known. */
+bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode);
+
 /* A reference from process pid (added before) to a buffer, by fd or by mapping.
  * info->inode is required; the rest fills in what the global sources lacked. */
 int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -132,11 +133,31 @@ static bool expect(const char *s, size_t len, size_t *i, char c) {
         return true;
 }
 
-/* Checks one maps line: "start-end perms offset major:minor inode [path]". */
-static bool maps_line_parse(const char *s, size_t len, uint64_t *ret_inode, size_t *ret_path) {
-        size_t i = 0, inode_start;
+/* A hex run already checked by skip_run(); false if it does not fit 64 bits. */
+static bool hex_value(const char *s, size_t n, uint64_t *ret) {
+        uint64_t v = 0;
 
-        if (!skip_run(s, len, &i, is_hex) || !expect(s, len, &i, '-') || !skip_run(s, len, &i, is_hex) ||
+        for (size_t i = 0; i < n; i++) {
+                char c = s[i];
+                unsigned d = c <= '9' ? (unsigned) (c - '0') : (unsigned) ((c | 0x20) - 'a' + 10);
+
+                if (v > UINT64_MAX >> 4)
+                        return false;
+                v = v << 4 | d;
+        }
+        *ret = v;
+        return true;
+}
+
+/* Checks one maps line: "start-end perms offset major:minor inode [path]". */
+static bool maps_line_parse(const char *s, size_t len, uint64_t *ret_start, uint64_t *ret_end, uint64_t *ret_inode,
+                            size_t *ret_path) {
+        size_t i = 0, inode_start, end_start;
+
+        if (!skip_run(s, len, &i, is_hex) || !hex_value(s, i, ret_start) || !expect(s, len, &i, '-'))
+                return false;
+        end_start = i;
+        if (!skip_run(s, len, &i, is_hex) || !hex_value(s + end_start, i - end_start, ret_end) ||
             !expect(s, len, &i, ' '))
                 return false;
         inode_start = i;
@@ -167,18 +188,20 @@ int dmabuf_maps_parse(const char *buf, size_t len, DmabufMapsFunc cb, void *user
         while (pos < len) {
                 const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
                 size_t line_len = nl ? (size_t) (nl - line) : len - pos, path;
-                uint64_t inode;
+                uint64_t start, end, inode;
 
                 pos += line_len + 1;
                 if (line_len == 0)
                         continue;
-                if (!maps_line_parse(line, line_len, &inode, &path)) {
+                if (!maps_line_parse(line, line_len, &start, &end, &inode, &path)) {
                         malformed++;
                         continue;
                 }
                 if (line_len - path >= STRLEN(DMABUF_LINK_PREFIX) &&
                     memcmp(line + path, DMABUF_LINK_PREFIX, STRLEN(DMABUF_LINK_PREFIX)) == 0) {
                         DmabufMapsEntry e = {
+                                .start = start,
+                                .end = end,
                                 .inode = inode,
                                 .name = line + path + STRLEN(DMABUF_LINK_PREFIX),
                                 .name_len = line_len - path - STRLEN(DMABUF_LINK_PREFIX),
@@ -236,6 +259,10 @@ typedef struct ProcessScan {
         char pid_str[16];
         uint32_t refs;
         uint32_t unidentified;
+        /* map_files refused: EPERM (no capability) holds for the whole scan, while
+         * EACCES (ptrace access) is this process's own. */
+        bool *map_files_eperm;
+        bool map_files_eacces;
 } ProcessScan;
 
 static bool is_gone(int r) {
@@ -355,6 +382,38 @@ static int scan_fds(ProcessScan *ps) {
         return 0;
 }
 
+/* The size of a mapped buffer that no fd, fdinfo or global list gave: stat() of
+ * /proc/<pid>/map_files/<start>-<end> follows the link to the buffer's own inode,
+ * whose i_size is the buffer's size (the seed posting's method). The kernel allows
+ * following those links only with CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN; without
+ * them the size stays unknown, as it would anyway. */
+static uint64_t map_files_size(ProcessScan *ps, const DmabufMapsEntry *e) {
+        char path[64];
+        struct stat st;
+
+        if (*ps->map_files_eperm || ps->map_files_eacces) {
+                dmabuf_builder_count(ps->builder, DMABUF_SCAN_MAP_FILES_DENIED);
+                return DMABUF_UNKNOWN;
+        }
+        /* The kernel names entries "%lx-%lx" and refuses leading zeros, while maps
+         * pads addresses to 8 digits: print them afresh. */
+        snprintf(path, sizeof(path), "map_files/%" PRIx64 "-%" PRIx64, e->start, e->end);
+        if (fstatat(ps->pid_fd, path, &st, 0) < 0) {
+                if (errno == EPERM || errno == EACCES) {
+                        if (errno == EPERM)
+                                *ps->map_files_eperm = true;
+                        else
+                                ps->map_files_eacces = true;
+                        dmabuf_builder_count(ps->builder, DMABUF_SCAN_MAP_FILES_DENIED);
+                }
+                return DMABUF_UNKNOWN; /* ENOENT: unmapped since maps was read */
+        }
+        /* Another inode means the range was remapped since maps was read. */
+        if ((uint64_t) st.st_ino != e->inode || st.st_size < 0)
+                return DMABUF_UNKNOWN;
+        return (uint64_t) st.st_size;
+}
+
 static int on_map(const DmabufMapsEntry *e, void *userdata) {
         ProcessScan *ps = userdata;
         char name[256];
@@ -366,7 +425,8 @@ static int on_map(const DmabufMapsEntry *e, void *userdata) {
         name_len = dmabuf_maps_unescape(name, name_len);
         info = (DmabufBufferInfo){
                 .inode = e->inode,
-                .size = DMABUF_UNKNOWN,
+                /* Usually an fd or a global list sized it already: one hash probe. */
+                .size = dmabuf_builder_has_size(ps->builder, e->inode) ? DMABUF_UNKNOWN : map_files_size(ps, e),
                 .count = DMABUF_UNKNOWN,
                 .name = name,
                 .name_len = name_len,
@@ -417,7 +477,8 @@ static int scan_details(ProcessScan *ps) {
         return dmabuf_builder_update_process(ps->builder, ps->pid, comm_p, cgroup_p, ps->unidentified);
 }
 
-static int scan_process(int proc_fd, const char *pid_str, pid_t pid, DmabufBuilder *b, StrBuf *scratch) {
+static int scan_process(int proc_fd, const char *pid_str, pid_t pid, DmabufBuilder *b, StrBuf *scratch,
+                        bool *map_files_eperm) {
         _cleanup_close_ int pid_fd = -EBADF, fdinfo_fd = -EBADF;
         ProcessScan ps = {
                 .builder = b,
@@ -425,6 +486,7 @@ static int scan_process(int proc_fd, const char *pid_str, pid_t pid, DmabufBuild
                 .pid = pid,
                 .fd_dir_fd = -EBADF,
                 .fdinfo_fd = -EBADF,
+                .map_files_eperm = map_files_eperm,
         };
         int r;
 
@@ -478,6 +540,7 @@ static bool parse_pid(const char *s, pid_t *ret) {
 int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
+        bool map_files_eperm = false;
         int r;
 
         r = opendir_at(proc_fd, ".", &d);
@@ -492,7 +555,7 @@ int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
                         return r;
                 if (!parse_pid(de->d_name, &pid))
                         continue;
-                r = scan_process(proc_fd, de->d_name, pid, b, scratch);
+                r = scan_process(proc_fd, de->d_name, pid, b, scratch, &map_files_eperm);
                 if (r < 0)
                         return r;
         }

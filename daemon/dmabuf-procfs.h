@@ -40,6 +40,7 @@ typedef struct DmabufFdinfo {
 int dmabuf_fdinfo_parse(const char *buf, size_t len, DmabufFdinfo *ret);
 
 typedef struct DmabufMapsEntry {
+        uint64_t start, end; /* the mapping's address range */
         uint64_t inode;
         const char *name; /* escaped as the kernel prints it: newline is "\012" */
         size_t name_len;
@@ -61,8 +62,10 @@ size_t dmabuf_maps_unescape(char *s, size_t len);
 int dmabuf_cgroup_parse(const char *buf, size_t len, const char **ret, size_t *ret_len);
 
 /* Scans every process under proc_fd (a directory fd for <root>/proc) and adds
- * processes and references to b. Returns 0 or -errno if proc_fd itself cannot be
- * listed. */
+ * processes and references to b. A mapped buffer whose size no source gave so far
+ * is sized by stat() of /proc/<pid>/map_files/<start>-<end> where that is allowed
+ * (CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN), if st_ino is the maps line's inode.
+ * Returns 0 or -errno if proc_fd itself cannot be listed. */
 int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch);
 
 /* Reads the cgroup v2 path of process pid under proc_fd into buf (cut to size),

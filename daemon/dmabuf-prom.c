@@ -342,6 +342,27 @@ static int write_attachments(Writer *w, const DmabufState *s) {
         return 0;
 }
 
+/* One per-exporter family. A figure is unknown when no source listed every buffer
+ * (a sum over held buffers only would pass for the total): its sample is left
+ * out, and a family with no known sample is left out whole, as gauge_u64 does. */
+static void write_exporter_family(Writer *w, const DmabufExporter *exp, size_t n_exp, bool bytes,
+                                  const char *name, const char *help) {
+        bool any = false;
+
+        for (size_t i = 0; i < n_exp; i++) {
+                uint64_t v = bytes ? exp[i].bytes : exp[i].buffers;
+
+                if (v == DMABUF_UNKNOWN)
+                        continue;
+                if (!any)
+                        family(w, name, "gauge", help);
+                any = true;
+                strbuf_puts(w->sb, name);
+                label_str(w, true, "exporter", exp[i].name);
+                strbuf_printf(w->sb, "} %" PRIu64 "\n", v);
+        }
+}
+
 int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts,
                                  DmabufPromFormat f) {
         const DmabufCounters *counters = dmabuf_state_counters(s);
@@ -359,22 +380,10 @@ int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufP
                   "Bytes of buffers no process references: held by drivers only. Growth is the classic leak.",
                   t->kernel_only_bytes);
 
-        if (n_exp > 0) {
-                family(&w, "dmabuf_exporter_buffers", "gauge", "Number of buffers by exporting driver.");
-                for (size_t i = 0; i < n_exp; i++) {
-                        strbuf_puts(sb, "dmabuf_exporter_buffers");
-                        label_str(&w, true, "exporter", exp[i].name);
-                        strbuf_printf(sb, "} %" PRIu64 "\n", exp[i].buffers);
-                }
-                family(&w, "dmabuf_exporter_bytes", "gauge", "Bytes of buffers by exporting driver.");
-                for (size_t i = 0; i < n_exp; i++) {
-                        if (exp[i].bytes == DMABUF_UNKNOWN)
-                                continue;
-                        strbuf_puts(sb, "dmabuf_exporter_bytes");
-                        label_str(&w, true, "exporter", exp[i].name);
-                        strbuf_printf(sb, "} %" PRIu64 "\n", exp[i].bytes);
-                }
-        }
+        write_exporter_family(&w, exp, n_exp, false, "dmabuf_exporter_buffers",
+                              "Number of buffers by exporting driver.");
+        write_exporter_family(&w, exp, n_exp, true, "dmabuf_exporter_bytes",
+                              "Bytes of buffers by exporting driver.");
 
         r = write_processes(&w, s, opts->top_processes);
         if (r < 0)
@@ -397,7 +406,8 @@ int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufP
                 sample_u64(&w, "dmabufd_collections_total", counters->collections);
                 family(&w, "dmabufd_scan_skipped_total", "counter",
                        "Items skipped during collections: processes or fds that vanished mid-scan, buffers freed "
-                       "while read, files without permission.");
+                       "while read, files without permission, map-only buffers left unsized for lack of "
+                       "map_files access.");
                 for (DmabufScanCounter c = 0; c < _DMABUF_SCAN_COUNTER_MAX; c++) {
                         strbuf_puts(sb, "dmabufd_scan_skipped_total");
                         label_str(&w, true, "reason", dmabuf_scan_counter_to_string(c));

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "dmabuf-collect.h"
+#include "dmabuf-dump.h"
 #include "dmabuf-json.h"
 #include "dmabuf-snapshot.h"
 #include "dmabufd-http.h"
@@ -191,24 +192,20 @@ static void update_sources_up(Manager *m) {
 
 /* One line for `systemctl status`, sent when it changes. */
 static void notify_status(Manager *m) {
-        const DmabufTotals *t;
+        _cleanup_strbuf_ StrBuf sb = STRBUF_INIT;
         uint64_t snapshots;
-        char status[sizeof(m->status)];
 
         if (!m->state)
                 return;
-        t = dmabuf_state_totals(m->state);
         pthread_mutex_lock(&m->state_lock);
         snapshots = m->live.snapshots;
         pthread_mutex_unlock(&m->state_lock);
-        snprintf(status, sizeof(status),
-                 "%zu buffers, %.1f MiB (%.1f MiB kernel-only) in %zu processes; %" PRIu64 " snapshots",
-                 dmabuf_state_n_buffers(m->state), (double) t->bytes / (1024.0 * 1024.0),
-                 (double) t->kernel_only_bytes / (1024.0 * 1024.0), dmabuf_state_n_processes(m->state), snapshots);
-        if (streq(status, m->status))
+        if (dmabuf_dump_status_line(&sb, m->state, snapshots) < 0)
+                return; /* out of memory: keep the last line */
+        if (strneq(sb.buf, m->status, sizeof(m->status) - 1))
                 return;
-        snprintf(m->status, sizeof(m->status), "%s", status);
-        (void) sd_notifyf(false, "STATUS=%s", status);
+        snprintf(m->status, sizeof(m->status), "%s", sb.buf);
+        (void) sd_notifyf(false, "STATUS=%s", m->status);
 }
 
 static void publish(Manager *m, DmabufState *s, bool for_snapshot) {
@@ -263,7 +260,7 @@ static int collect(Manager *m, DmabufState **ret) {
         DmabufState *s = NULL;
         int r;
 
-        r = dmabuf_collect(m->root_fd, &(DmabufCollectOptions){ .bpf = m->bpf }, &s);
+        r = dmabuf_collect(m->root_fd, &(DmabufCollectOptions){ .bpf = m->bpf, .no_bpf = !m->config.bpf }, &s);
         if (r < 0) {
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (m->last_failure_warning_usec == 0 ||

@@ -1,9 +1,11 @@
 #!/bin/bash
 # The unit's claim, checked on this machine's kernel: an unprivileged user with
-# exactly CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH and CAP_SYSLOG (as the unit's
-# DynamicUser= with AmbientCapabilities= runs) reads other users' processes and
-# /dev/kmsg; the same user without them does not. Everything here only reads:
-# the machine's /proc and its kernel log, opened at its end.
+# exactly CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_SYSLOG, CAP_BPF and
+# CAP_PERFMON (as the unit's DynamicUser= with AmbientCapabilities= runs) reads
+# other users' processes and /dev/kmsg, and loads the BPF iterators; the same
+# user without them does not, and says why BPF is down. Everything here only
+# reads: the machine's /proc, its kernel log (opened at its end) and, through
+# the read-only iterators, its list of dma-bufs and of files.
 . "$(dirname "$0")/lib.sh"
 
 if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
@@ -11,7 +13,9 @@ if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null; then
         exit 77
 fi
 NOBODY=65534
-CAPS=+sys_ptrace,+dac_read_search,+syslog
+# cap_39 and cap_38 are CAP_BPF and CAP_PERFMON: util-linux 2.38 has no names for them.
+CAPS3=+sys_ptrace,+dac_read_search,+syslog
+CAPS=$CAPS3,+cap_39,+cap_38
 # The daemon runs as nobody: it must reach its config and state directory.
 chmod 755 "$TMP"
 CONF="$TMP/dmabufd.conf"
@@ -38,15 +42,41 @@ run_as_nobody() {
         grep -E '^Cap(Prm|Eff|Amb|Bnd)' "/proc/$DAEMON_PID/status" >"$TMP/$name.caps"
         grep -E '^Uid' "/proc/$DAEMON_PID/status" >"$TMP/$name.uid"
         stop_daemon
+        grep -a -E '^dmabufd: bpf source (up|down|off): ' "$DAEMON_ERR" >"$TMP/$name.bpf" || true
 }
 
 run_as_nobody with "$CAPS"
+run_as_nobody three "$CAPS3"
+run_as_nobody bpfonly "$CAPS3,+cap_39"
 run_as_nobody without ""
 
-# 0x400080004: CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19), CAP_SYSLOG (34).
+# 0xc400080004: CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19), CAP_SYSLOG (34),
+# CAP_PERFMON (38), CAP_BPF (39).
 check "with: the daemon ran as uid $NOBODY" grep -Eq "^Uid:[[:space:]]+$NOBODY[[:space:]]" "$TMP/with.uid"
-check "with: it held exactly the three capabilities, effective and ambient" \
-        test "$(awk '{print $2}' "$TMP/with.caps" | sort -u)" = 0000000400080004
+check "with: it held exactly the five capabilities, effective and ambient" \
+        test "$(awk '{print $2}' "$TMP/with.caps" | sort -u)" = 000000c400080004
+
+# BPF: up with the five where this kernel and build can have it at all, down with
+# the reason without CAP_BPF or CAP_PERFMON.
+bpf_metric() { metric_value "$TMP/$1.prom" 'dmabufd_source_up{source="bpf"}'; }
+note "bpf, with the five: $(cat "$TMP/with.bpf")"
+if [ -r /sys/kernel/btf/vmlinux ] && grep -q '^#define HAVE_BPF 1' "$top_builddir/config.h" &&
+        ! grep -qs '\[confidentiality\]' /sys/kernel/security/lockdown; then
+        check "with the five: the bpf source is up (dmabufd_source_up and the log)" \
+                sh -c "[ '$(bpf_metric with)' = 1 ] && grep -q 'bpf source up: .*iter/task_file' '$TMP/with.bpf'"
+else
+        note "this kernel has no readable BTF, or this build no BPF: bpf being up is not checked here"
+        check "with the five: the bpf source is down and says why" \
+                sh -c "[ '$(bpf_metric with)' = 0 ] && grep -q 'bpf source down: ' '$TMP/with.bpf'"
+fi
+check "without CAP_BPF and CAP_PERFMON: bpf is down, and the log says why ($(cat "$TMP/three.bpf"))" \
+        sh -c "[ '$(bpf_metric three)' = 0 ] && grep -q 'bpf source down: .*lacks CAP_BPF and CAP_PERFMON' '$TMP/three.bpf' ||
+               grep -q 'bpf source down: built without BPF' '$TMP/three.bpf'"
+check "with CAP_BPF alone: bpf is down for want of CAP_PERFMON ($(cat "$TMP/bpfonly.bpf"))" \
+        sh -c "[ '$(bpf_metric bpfonly)' = 0 ] && grep -q 'lacks CAP_PERFMON' '$TMP/bpfonly.bpf' ||
+               grep -q 'bpf source down: built without BPF' '$TMP/bpfonly.bpf'"
+check "without BPF, the other sources are as they were: procfs and kmsg up" \
+        test "$(metric_value "$TMP/three.prom" 'dmabufd_source_up{source="procfs"}')$(metric_value "$TMP/three.prom" 'dmabufd_source_up{source="kmsg"}')" = 11
 check "without: it held none" test "$(awk '{print $2}' "$TMP/without.caps" | sort -u)" = 0000000000000000
 
 other=$(ps -e -o uid= | awk -v me=$NOBODY '$1 != me' | wc -l)

@@ -90,11 +90,21 @@ else
         failc "daemon on the real /proc: /healthz 200" "status $HTTP_CODE"
 fi
 sleep 1 # let a few more collections run (default interval) before judging stderr
-leftover=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | head -n 10)
-if [ -z "$leftover" ]; then
-        pass "daemon stderr while running holds nothing but the listening line"
+# The one line that says whether the BPF source is in use, and why not.
+bpf_lines=$(grep -a -c -E '^dmabufd: bpf source (up|down|off): ' "$DAEMON_ERR")
+check "daemon stderr says once whether the bpf source is up ($bpf_lines lines)" test "$bpf_lines" = 1
+fetch "$BASE/metrics"
+bpf_up=$(metric_value "$TMP/b" 'dmabufd_source_up{source="bpf"}')
+if grep -a -q 'bpf source up: ' "$DAEMON_ERR"; then
+        check "the log says bpf is up, and so does dmabufd_source_up" test "$bpf_up" = 1
 else
-        failc "daemon stderr while running holds nothing but the listening line" "$leftover"
+        check "the log says bpf is down, and so does dmabufd_source_up" test "$bpf_up" = 0
+fi
+leftover=$(grep -a -v -E 'listening on |^dmabufd: bpf source (up|down|off): ' "$DAEMON_ERR" | head -n 10)
+if [ -z "$leftover" ]; then
+        pass "daemon stderr while running holds nothing but the listening and bpf lines"
+else
+        failc "daemon stderr while running holds nothing but the listening and bpf lines" "$leftover"
 fi
 stop_daemon
 if [ "$DAEMON_RC" = 0 ]; then
@@ -103,7 +113,7 @@ else
         failc "daemon exits 0 on SIGTERM" "exit status $DAEMON_RC"
 fi
 # a notice that the signal was received is fine; warnings are not
-leftover=$(grep -a -v -E 'listening on ' "$DAEMON_ERR" | grep -a -v -i -E 'SIGTERM|exiting|stopping|shutting down' | head -n 10)
+leftover=$(grep -a -v -E 'listening on |^dmabufd: bpf source (up|down|off): ' "$DAEMON_ERR" | grep -a -v -i -E 'SIGTERM|exiting|stopping|shutting down' | head -n 10)
 if [ -z "$leftover" ]; then
         pass "daemon stderr after SIGTERM holds no warning or error ($(grep -a -c '' "$DAEMON_ERR") lines)"
 else

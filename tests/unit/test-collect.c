@@ -48,6 +48,7 @@ static void check_case(const char *name) {
 static const char *const cases[] = {
         "linux-5.10",        "linux-6.1",   "linux-6.1-nodebugfs", "linux-7.2-debugfs",
         "linux-7.2-nodebugfs", "attach-stats", "hostile",           "malformed",
+        "linux-7.2-pinned",  "linux-6.1-pinned-malformed",
 };
 
 START_TEST(test_fixture_tree) {
@@ -111,6 +112,32 @@ START_TEST(test_only_pid) {
 }
 END_TEST
 
+/* `bpf = off` also keeps the pinned iterator unread: on the 7.2 tree with only
+ * procfs left, the totals and exporter figures fall back to unknown. */
+START_TEST(test_no_bpf) {
+        DmabufCollectOptions opts = { .no_bpf = true };
+        char tree[PATH_MAX];
+        StrBuf sb = STRBUF_INIT;
+        DmabufState *s = NULL;
+        int root_fd;
+
+        snprintf(tree, sizeof(tree), "%s/linux-7.2-pinned", TREES);
+        root_fd = tu_open_dir(tree);
+        ck_assert_int_eq(dmabuf_collect(root_fd, &opts, &s), 0);
+        close(root_fd);
+        ck_assert(!dmabuf_state_source_up(s, DMABUF_SOURCE_BPF));
+        ck_assert_uint_eq(dmabuf_state_totals(s)->bytes, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_n_exporters(s), 2); /* amdgpu only came from the iterator */
+        for (size_t i = 0; i < dmabuf_state_n_exporters(s); i++)
+                ck_assert_uint_eq(dmabuf_state_exporters(s)[i].bytes, DMABUF_UNKNOWN);
+        /* The map-only buffer has no size again. */
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, 3003)->size, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_scan_stats(s)->parse_errors[DMABUF_SOURCE_BPF], 0);
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 /* A root without proc or sys is not an error: every source is simply down. */
 START_TEST(test_empty_root) {
         char *root = tu_mkdtemp();
@@ -164,6 +191,7 @@ int main(void) {
         tcase_add_test(tc, test_every_tree_checked);
         tcase_add_test(tc, test_only_pid);
         tcase_add_test(tc, test_empty_root);
+        tcase_add_test(tc, test_no_bpf);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }

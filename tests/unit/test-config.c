@@ -66,6 +66,7 @@ START_TEST(test_defaults) {
         ck_assert_uint_eq(c.top_processes, 20);
         ck_assert_int_eq(c.log_level, LOG_INFO);
         ck_assert_ptr_null(c.listen);
+        ck_assert(c.bpf); /* bpf = auto */
         dmabufd_config_done(&c);
 }
 END_TEST
@@ -87,6 +88,7 @@ START_TEST(test_events_and_snapshots) {
                               "cooldown_psi = 12.5\n"
                               "snapshot_post = any\n"
                               "kmsg = no\n"
+                              "bpf = off\n"
                               "psi_trigger = full 100ms 1s\n"
                               "psi_trigger = some 500000 2000000\n"
                               "cgroup =\n"
@@ -100,6 +102,7 @@ START_TEST(test_events_and_snapshots) {
         ck_assert(c.cooldown_sec[DMABUFD_EVENT_JOURNAL] == 30);
         ck_assert(c.snapshot_post_any);
         ck_assert(!c.kmsg);
+        ck_assert(!c.bpf);
         /* A file's first line of a list replaces the defaults; later ones add. */
         ck_assert_str_eq(c.psi_triggers[0], "full 100ms 1s");
         ck_assert_str_eq(c.psi_triggers[1], "some 500000 2000000");
@@ -146,7 +149,7 @@ START_TEST(test_shipped_example) {
         ck_assert_uint_eq(c.snapshot_max_count, d.snapshot_max_count);
         ck_assert_uint_eq(c.snapshot_max_bytes, d.snapshot_max_bytes);
         ck_assert(memcmp(c.cooldown_sec, d.cooldown_sec, sizeof(d.cooldown_sec)) == 0);
-        ck_assert(c.snapshot_post_any == d.snapshot_post_any && c.kmsg == d.kmsg);
+        ck_assert(c.snapshot_post_any == d.snapshot_post_any && c.kmsg == d.kmsg && c.bpf == d.bpf);
         for (size_t i = 0; psi_defaults[i] || c.psi_triggers[i]; i++)
                 ck_assert_str_eq(c.psi_triggers[i], psi_defaults[i]);
         for (size_t i = 0; cgroup_defaults[i] || c.cgroups[i]; i++)
@@ -176,6 +179,7 @@ START_TEST(test_errors) {
                 { "[other]\ninterval = 1\n", ":2: unknown section [other]" },
                 { "just words\n", ":1: syntax error" },
                 { "root =\n", ":1: root must not be empty" },
+                { "bpf = yes\n", ":1: invalid bpf 'yes': expected auto or off" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

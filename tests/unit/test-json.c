@@ -70,6 +70,10 @@ START_TEST(test_state) {
         ck_assert_ptr_null(buf);
         ck_assert(json_object_object_get_ex(v, "rss_bytes", &buf));
         ck_assert_int_eq(json_object_get_int64(buf), 8192);
+        /* Only procfs: the exporter is named, its figures are null, not a partial sum. */
+        ck_assert(json_object_object_get_ex(o, "exporters", &v));
+        ck_assert_str_eq(json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN),
+                         "[{\"name\":\"system\",\"buffers\":null,\"bytes\":null}]");
 
         json_object_put(o);
         strbuf_done(&sb);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "dmabuf-dump.h"
 #include "dmabuf-model.h"
 #include "test-util.h"
 
@@ -23,6 +24,7 @@ static DmabufState *build_world(void) {
         DmabufState *s = NULL;
 
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, true);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, true);
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_PROCFS, true);
         ck_assert_int_eq(dmabuf_builder_set_kernel(b, "6.1.0-28-amd64"), 0);
         i = info(1, 4096, "system", NULL);
@@ -153,9 +155,92 @@ START_TEST(test_unknowns) {
         ck_assert_uint_eq(p->rss_bytes, DMABUF_UNKNOWN);
         ck_assert_uint_eq(p->pss_bytes, DMABUF_UNKNOWN);
         ck_assert_ptr_null(dmabuf_state_find_buffer(s, 11)->exporter);
+        /* Listed by name, but a sum over held buffers only is not the exporter's total. */
         ck_assert_uint_eq(dmabuf_state_n_exporters(s), 1);
+        ck_assert_str_eq(dmabuf_state_exporters(s)[0].name, "system");
+        ck_assert_uint_eq(dmabuf_state_exporters(s)[0].buffers, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_exporters(s)[0].bytes, DMABUF_UNKNOWN);
         dmabuf_state_unref(s);
         dmabuf_builder_free(b);
+}
+END_TEST
+
+/* A source being up is not a source listing every buffer: BPF on 6.1 gives only
+ * holders. Totals and exporter figures follow the lists_all bits alone, and a
+ * bit set by any one source is enough. */
+static DmabufState *build_lists_all(DmabufSource src, bool lists_all) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufBufferInfo i;
+        DmabufState *s = NULL;
+
+        dmabuf_builder_set_source_up(b, DMABUF_SOURCE_PROCFS, true);
+        dmabuf_builder_set_source_up(b, src, true);
+        dmabuf_builder_set_lists_all(b, src, lists_all);
+        i = info(20, 65536, "system", NULL);
+        ck_assert_int_eq(dmabuf_builder_add_buffer(b, src, &i), 0); /* kernel-only */
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 1, "a", NULL, 0), 0);
+        i = info(21, 4096, "system", "held");
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 1, &i), 0);
+        i = info(22, 8192, "udmabuf", NULL);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 1, &i), 0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        dmabuf_builder_free(b);
+        return s;
+}
+
+START_TEST(test_lists_all) {
+        static const DmabufSource srcs[] = { DMABUF_SOURCE_SYSFS, DMABUF_SOURCE_DEBUGFS, DMABUF_SOURCE_BPF };
+        DmabufSource src = srcs[_i];
+        DmabufState *s;
+        const DmabufExporter *e;
+
+        s = build_lists_all(src, false);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->buffers, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->bytes, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->kernel_only_bytes, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->userspace_bytes, 4096 + 8192);
+        ck_assert_uint_eq(dmabuf_state_n_exporters(s), 2);
+        for (size_t k = 0; k < 2; k++) {
+                e = &dmabuf_state_exporters(s)[k];
+                ck_assert_uint_eq(e->buffers, DMABUF_UNKNOWN);
+                ck_assert_uint_eq(e->bytes, DMABUF_UNKNOWN);
+        }
+        ck_assert_str_eq(dmabuf_state_exporters(s)[0].name, "system");
+        ck_assert_str_eq(dmabuf_state_exporters(s)[1].name, "udmabuf");
+        ck_assert(dmabuf_state_source_up(s, src)); /* up all the same */
+        dmabuf_state_unref(s);
+
+        s = build_lists_all(src, true);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->buffers, 3);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->bytes, 65536 + 4096 + 8192);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->kernel_only_bytes, 65536);
+        e = &dmabuf_state_exporters(s)[0];
+        ck_assert_uint_eq(e->buffers, 2);
+        ck_assert_uint_eq(e->bytes, 65536 + 4096);
+        e = &dmabuf_state_exporters(s)[1];
+        ck_assert_uint_eq(e->buffers, 1);
+        ck_assert_uint_eq(e->bytes, 8192);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
+/* STATUS= never shows an unknown as a number (UINT64_MAX bytes is 17592186044416 MiB). */
+START_TEST(test_status_line) {
+        DmabufState *s;
+        StrBuf sb = STRBUF_INIT;
+
+        s = build_lists_all(DMABUF_SOURCE_BPF, false);
+        ck_assert_int_eq(dmabuf_dump_status_line(&sb, s, 2), 0);
+        ck_assert_str_eq(sb.buf, "total unknown (no source lists every buffer); 2 buffers, 0.0 MiB held by processes "
+                                 "in 1 processes; 2 snapshots");
+        dmabuf_state_unref(s);
+        strbuf_reset(&sb);
+
+        s = build_lists_all(DMABUF_SOURCE_SYSFS, true);
+        ck_assert_int_eq(dmabuf_dump_status_line(&sb, s, 0), 0);
+        ck_assert_str_eq(sb.buf, "3 buffers, 0.1 MiB (0.1 MiB kernel-only) in 1 processes; 0 snapshots");
+        dmabuf_state_unref(s);
+        strbuf_done(&sb);
 }
 END_TEST
 
@@ -167,6 +252,7 @@ START_TEST(test_priorities) {
         const DmabufBuffer *buf;
 
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_DEBUGFS, true);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_DEBUGFS, true);
         ck_assert_int_eq(dmabuf_builder_add_process(b, 1, "a", NULL, 0), 0);
         i = info(5, 4096, "from-fdinfo", "<none>");
         i.count = 2;
@@ -245,6 +331,7 @@ START_TEST(test_scale) {
         uint64_t userspace = 0;
 
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, true);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, true);
         for (uint64_t ino = 1; ino <= 20000; ino++) {
                 DmabufBufferInfo i = info(ino * 7919, 4096 * (ino % 5 + 1), ino % 3 ? "system" : "udmabuf", NULL);
                 ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &i), 0);
@@ -281,6 +368,8 @@ int main(void) {
         tcase_add_test(tc, test_world);
         tcase_add_test(tc, test_unknowns);
         tcase_add_test(tc, test_priorities);
+        tcase_add_loop_test(tc, test_lists_all, 0, 3);
+        tcase_add_test(tc, test_status_line);
         tcase_add_test(tc, test_refcount_and_cache);
         tcase_add_test(tc, test_attachments_once);
         tcase_add_test(tc, test_scale);

@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <grp.h>
+#include <inttypes.h>
+#include <sys/wait.h>
+
 #include "dmabuf-procfs.h"
 #include "test-util.h"
 
@@ -85,6 +89,7 @@ END_TEST
 
 typedef struct Seen {
         uint64_t inodes[16];
+        uint64_t start[16], end[16];
         char names[16][64];
         size_t n;
 } Seen;
@@ -94,6 +99,8 @@ static int on_map(const DmabufMapsEntry *e, void *userdata) {
 
         ck_assert_uint_lt(s->n, 16);
         s->inodes[s->n] = e->inode;
+        s->start[s->n] = e->start;
+        s->end[s->n] = e->end;
         snprintf(s->names[s->n], sizeof(s->names[0]), "%.*s", (int) e->name_len, e->name);
         s->n++;
         return 0;
@@ -120,7 +127,10 @@ START_TEST(test_maps) {
         ck_assert_uint_eq(malformed, 2);
         ck_assert_uint_eq(s.n, 4);
         ck_assert_uint_eq(s.inodes[0], 1234);
+        ck_assert_uint_eq(s.start[0], 0x7f2c1a200000ULL);
+        ck_assert_uint_eq(s.end[0], 0x7f2c1a201000ULL);
         ck_assert_uint_eq(s.inodes[1], 1234);
+        ck_assert_uint_eq(s.start[1], 0x7f2c1a300000ULL);
         ck_assert_str_eq(s.names[0], "camera");
         ck_assert_uint_eq(s.inodes[2], 77);
         ck_assert_str_eq(s.names[2], "");
@@ -236,6 +246,212 @@ START_TEST(test_scan_tree) {
 }
 END_TEST
 
+/* ---- map-only sizes from map_files ----
+ * Committed trees cannot choose inode numbers, so the tree is built here: a
+ * regular file stands for /proc/<pid>/map_files/<start>-<end>, and its real
+ * st_ino is written into the maps line. On a kernel the entry is a symlink that
+ * stat() follows to the buffer's inode; one case here is a symlink too. */
+
+static uint64_t write_blob(const char *root, const char *rel, size_t size) {
+        char path[PATH_MAX];
+        struct stat st;
+        int fd;
+
+        tu_mkdirs(root, rel);
+        snprintf(path, sizeof(path), "%s/%s", root, rel);
+        fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, (off_t) size), 0);
+        ck_assert_int_eq(fstat(fd, &st), 0);
+        close(fd);
+        return (uint64_t) st.st_ino;
+}
+
+static void add_maps_line(StrBuf *maps, uint64_t start, uint64_t end, uint64_t ino, const char *name) {
+        /* maps pads addresses to 8 digits; map_files names have no leading zeros */
+        ck_assert_int_eq(strbuf_printf(maps, "%08" PRIx64 "-%08" PRIx64 " rw-s 00000000 00:0e %" PRIu64
+                                             "                          /dmabuf:%s\n",
+                                       start, end, ino, name),
+                         0);
+}
+
+static DmabufState *scan_root(const char *root, DmabufBuilder *b) {
+        char path[PATH_MAX];
+        StrBuf scratch = STRBUF_INIT;
+        DmabufState *s = NULL;
+        int proc_fd;
+
+        snprintf(path, sizeof(path), "%s/proc", root);
+        proc_fd = tu_open_dir(path);
+        ck_assert_int_eq(dmabuf_procfs_scan(proc_fd, b, &scratch), 0);
+        ck_assert_uint_eq(dmabuf_builder_scan_stats(b)->parse_errors[DMABUF_SOURCE_PROCFS], 0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        close(proc_fd);
+        strbuf_done(&scratch);
+        return s;
+}
+
+START_TEST(test_map_files_size) {
+        char *root = tu_mkdtemp();
+        StrBuf maps = STRBUF_INIT;
+        DmabufBuilder *b = dmabuf_builder_new();
+        uint64_t ino_a, ino_b, ino_c, ino_e;
+        const DmabufProcess *p;
+        DmabufState *s;
+
+        tu_symlink(root, "proc/50/fd/0", "/dev/null");
+        tu_write_str(root, "proc/50/comm", "mapper\n");
+        /* A: map-only, sized by its map_files entry (a plain file here). Mapped
+         * twice: the second mapping finds the size known and is not stat()ed. */
+        ino_a = write_blob(root, "proc/50/map_files/7f0000000000-7f0000010000", 65536);
+        add_maps_line(&maps, 0x7f0000000000ULL, 0x7f0000010000ULL, ino_a, "a");
+        add_maps_line(&maps, 0x7f0000100000ULL, 0x7f0000110000ULL, ino_a, "a");
+        /* B: the entry is a symlink, as on a kernel, and stat() follows it. */
+        ino_b = write_blob(root, "blobs/b", 8192);
+        tu_symlink(root, "proc/50/map_files/7f0000200000-7f0000202000", "../../../blobs/b");
+        add_maps_line(&maps, 0x7f0000200000ULL, 0x7f0000202000ULL, ino_b, "b");
+        /* C: the range was remapped since maps was read: another inode, no size. */
+        ino_c = write_blob(root, "proc/50/map_files/7f0000300000-7f0000301000", 4096);
+        add_maps_line(&maps, 0x7f0000300000ULL, 0x7f0000301000ULL, ino_c + 1000003, "c");
+        /* D: no map_files entry (unmapped meanwhile): no size, and no error. */
+        add_maps_line(&maps, 0x7f0000400000ULL, 0x7f0000401000ULL, 999999, "d");
+        /* E: a low address, padded in maps, unpadded in map_files. */
+        ino_e = write_blob(root, "proc/50/map_files/400000-402000", 8192);
+        add_maps_line(&maps, 0x400000ULL, 0x402000ULL, ino_e, "e");
+        tu_write_str(root, "proc/50/maps", maps.buf);
+
+        s = scan_root(root, b);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_a)->size, 65536);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_a)->holders[0].maps, 2);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_b)->size, 8192);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_c + 1000003)->size, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, 999999)->size, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_e)->size, 8192);
+        ck_assert_ptr_null(dmabuf_state_find_buffer(s, ino_a)->exporter); /* stat has no exporter */
+        p = dmabuf_state_find_process(s, 50);
+        ck_assert_uint_eq(p->rss_bytes, DMABUF_UNKNOWN); /* C and D stay unknown */
+        ck_assert_uint_eq(dmabuf_state_scan_stats(s)->counters[DMABUF_SCAN_MAP_FILES_DENIED], 0);
+        dmabuf_state_unref(s);
+        dmabuf_builder_free(b);
+
+        /* Without C and D every size is known, so rss is too. */
+        strbuf_reset(&maps);
+        add_maps_line(&maps, 0x7f0000000000ULL, 0x7f0000010000ULL, ino_a, "a");
+        add_maps_line(&maps, 0x7f0000200000ULL, 0x7f0000202000ULL, ino_b, "b");
+        tu_write_str(root, "proc/50/maps", maps.buf);
+        b = dmabuf_builder_new();
+        s = scan_root(root, b);
+        p = dmabuf_state_find_process(s, 50);
+        ck_assert_uint_eq(p->rss_bytes, 65536 + 8192);
+        ck_assert_uint_eq(dmabuf_state_totals(s)->userspace_bytes, 65536 + 8192);
+        dmabuf_state_unref(s);
+        dmabuf_builder_free(b);
+
+        strbuf_done(&maps);
+        tu_rm_rf(root);
+}
+END_TEST
+
+/* A size some source already gave is never looked up again, and map_files is
+ * then not consulted: the entry here would say otherwise (and fdinfo's size wins
+ * over a mapping's in any case). */
+START_TEST(test_map_files_not_needed) {
+        char *root = tu_mkdtemp();
+        StrBuf maps = STRBUF_INIT;
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufBufferInfo known = { .inode = 0, .size = 4096, .count = DMABUF_UNKNOWN, .exporter = "system" };
+        uint64_t ino;
+        DmabufState *s;
+
+        ino = write_blob(root, "proc/60/map_files/7f0000000000-7f0000010000", 65536);
+        tu_symlink(root, "proc/60/fd/3", "/dmabuf:x");
+        tu_write_str(root, "proc/60/comm", "holder\n");
+        {
+                char info[256];
+                snprintf(info, sizeof(info), "pos:\t0\nino:\t%" PRIu64 "\nsize:\t4096\ncount:\t2\nexp_name:\tsystem\n",
+                         ino);
+                tu_write_str(root, "proc/60/fdinfo/3", info);
+        }
+        add_maps_line(&maps, 0x7f0000000000ULL, 0x7f0000010000ULL, ino, "x");
+        tu_write_str(root, "proc/60/maps", maps.buf);
+
+        ck_assert(!dmabuf_builder_has_size(b, ino));
+        known.inode = ino + 1;
+        ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &known), 0);
+        ck_assert(dmabuf_builder_has_size(b, ino + 1));
+        ck_assert(!dmabuf_builder_has_size(b, ino));
+        s = scan_root(root, b);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino)->size, 4096);
+        ck_assert_uint_eq(dmabuf_state_find_process(s, 60)->rss_bytes, 4096);
+        dmabuf_state_unref(s);
+        dmabuf_builder_free(b);
+        strbuf_done(&maps);
+        tu_rm_rf(root);
+}
+END_TEST
+
+/* Refused access (the kernel's EPERM without CAP_CHECKPOINT_RESTORE, or EACCES)
+ * leaves the size unknown as before: counted in map_files_denied, never a parse
+ * error. Here a map_files dir without permissions gives EACCES; as root the scan
+ * runs in a child that gave up root first. */
+static int denied_scan(const char *root) {
+        char path[PATH_MAX];
+        StrBuf scratch = STRBUF_INIT;
+        DmabufBuilder *b = dmabuf_builder_new();
+        const DmabufScanStats *st;
+        int proc_fd, bad = 0;
+
+        snprintf(path, sizeof(path), "%s/proc", root);
+        proc_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (proc_fd < 0 || dmabuf_procfs_scan(proc_fd, b, &scratch) < 0)
+                return 10;
+        st = dmabuf_builder_scan_stats(b);
+        bad |= st->counters[DMABUF_SCAN_MAP_FILES_DENIED] != 2 ? 1 : 0; /* both mappings */
+        bad |= st->parse_errors[DMABUF_SOURCE_PROCFS] != 0 ? 2 : 0;
+        bad |= st->counters[DMABUF_SCAN_UNREADABLE] != 0 ? 4 : 0;
+        bad |= dmabuf_builder_has_size(b, 4242) ? 8 : 0;
+        close(proc_fd);
+        strbuf_done(&scratch);
+        dmabuf_builder_free(b);
+        return bad;
+}
+
+START_TEST(test_map_files_denied) {
+        char *root = tu_mkdtemp(), path[PATH_MAX];
+        StrBuf maps = STRBUF_INIT;
+        int status = 0;
+
+        tu_symlink(root, "proc/70/fd/0", "/dev/null");
+        tu_write_str(root, "proc/70/comm", "denied\n");
+        write_blob(root, "proc/70/map_files/7f0000000000-7f0000010000", 65536);
+        add_maps_line(&maps, 0x7f0000000000ULL, 0x7f0000010000ULL, 4242, "a");
+        add_maps_line(&maps, 0x7f0000100000ULL, 0x7f0000110000ULL, 4243, "b");
+        tu_write_str(root, "proc/70/maps", maps.buf);
+        ck_assert_int_eq(chmod(root, 0755), 0);
+        snprintf(path, sizeof(path), "%s/proc/70/map_files", root);
+        ck_assert_int_eq(chmod(path, 0), 0);
+
+        if (geteuid() == 0) {
+                pid_t pid = fork();
+
+                ck_assert_int_ge(pid, 0);
+                if (pid == 0) {
+                        if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                            setresuid(65534, 65534, 65534) < 0)
+                                _exit(20);
+                        _exit(denied_scan(root));
+                }
+                ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+                ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "denied scan: status %d", status);
+        } else
+                ck_assert_int_eq(denied_scan(root), 0);
+
+        ck_assert_int_eq(chmod(path, 0755), 0);
+        strbuf_done(&maps);
+        tu_rm_rf(root);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("procfs");
         TCase *tc = tcase_create("parsers");
@@ -250,6 +466,9 @@ int main(void) {
         tcase_add_test(tc, test_maps_unescape);
         tcase_add_test(tc, test_cgroup);
         tcase_add_test(scan, test_scan_tree);
+        tcase_add_test(scan, test_map_files_size);
+        tcase_add_test(scan, test_map_files_not_needed);
+        tcase_add_test(scan, test_map_files_denied);
         suite_add_tcase(s, tc);
         suite_add_tcase(s, scan);
         return tu_run(s);

@@ -64,6 +64,7 @@ static DmabufState *small_state(bool global) {
         DmabufState *s = NULL;
 
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, global);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, global);
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_PROCFS, true);
         if (global) {
                 DmabufBufferInfo k = { .inode = 10, .size = 4096, .count = DMABUF_UNKNOWN, .exporter = "system" };
@@ -213,6 +214,10 @@ START_TEST(test_unknown_and_top) {
         ck_assert(!strstr(sb.buf, "dmabuf_bytes"));
         ck_assert(!strstr(sb.buf, "dmabuf_buffers"));
         ck_assert(!strstr(sb.buf, "dmabuf_kernel_only_bytes"));
+        /* Nothing listed every buffer: the exporter's figures are unknown, not the
+         * sum of what processes hold, so neither family appears. */
+        ck_assert(!strstr(sb.buf, "dmabuf_exporter_buffers"));
+        ck_assert(!strstr(sb.buf, "dmabuf_exporter_bytes"));
         ck_assert(strstr(sb.buf, "dmabuf_userspace_bytes 8192\n"));
         ck_assert(!strstr(sb.buf, "dmabuf_process_rss_bytes"));
         ck_assert(!strstr(sb.buf, "dmabuf_name_bytes"));

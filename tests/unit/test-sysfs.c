@@ -13,6 +13,7 @@ static DmabufState *scan(const char *root, int expect) {
         fd = tu_open_dir(path);
         ck_assert_int_eq(dmabuf_sysfs_scan(fd, b, &scratch), expect);
         dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, expect == 0);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, expect == 0);
         ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
         dmabuf_builder_free(b);
         strbuf_done(&scratch);
