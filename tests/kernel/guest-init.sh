@@ -15,9 +15,10 @@
 # world, each on its own port and state directory, fetched at the same moments:
 #   state-bpfoff[-nodebugfs]   bpf = off: the procfs path, to hold BPF's holders to
 #   state-nocap, metrics-nocap, log-nocap   uid 65534 with the unit's capabilities
-#                           only (no CAP_BPF, CAP_PERFMON): bpf down with its reason
-#   state-cap, log-cap      uid 65534 with the unit's capabilities plus CAP_BPF and
-#                           CAP_PERFMON: bpf up
+#                           less CAP_BPF and CAP_PERFMON: bpf down with its reason
+#   state-cap, log-cap      uid 65534 with exactly the unit's capabilities: bpf up
+# The unit's capabilities come on the kernel command line (dmabufd.caps=, from
+# AmbientCapabilities= of systemd/dmabufd.service.in; run.sh).
 # then "@@DONE@@", and powers off. Every wait is bounded.
 export PATH=/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -64,14 +65,16 @@ echo "@@BOOTED $(uname -r) at $(t)@@"
 DPID=$!
 wait_until 30 get /healthz /tmp/h || event "FAIL dmabufd did not answer /healthz within 30 s"
 
-# The BPF comparison daemons, on a kernel with BTF only. The unit's capabilities
-# (systemd/dmabufd.service.in) are CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYSLOG.
-UNIT_CAPS=sys_ptrace,dac_read_search,syslog
+# The BPF comparison daemons, on a kernel with BTF only.
+UNIT_CAPS=$(sed -n 's/.*dmabufd\.caps=\([^ ]*\).*/\1/p' /proc/cmdline)
+NO_BPF_CAPS=$(echo ",$UNIT_CAPS," | sed -e 's/,bpf,/,/' -e 's/,perfmon,/,/' -e 's/^,//' -e 's/,$//')
+event "unit caps $UNIT_CAPS; without bpf and perfmon: $NO_BPF_CAPS"
+[ -n "$UNIT_CAPS" ] || event "FAIL no dmabufd.caps= on the kernel command line"
 EXTRA=""
 if [ -e /sys/kernel/btf/vmlinux ]; then
         event "btf present $(wc -c </sys/kernel/btf/vmlinux)"
         # name port uid caps conf-extra
-        for d in "bpfoff 10041 0 - bpf = off" "nocap 10042 65534 $UNIT_CAPS" "cap 10043 65534 $UNIT_CAPS,bpf,perfmon"; do
+        for d in "bpfoff 10041 0 - bpf = off" "nocap 10042 65534 ${NO_BPF_CAPS:-none}" "cap 10043 65534 ${UNIT_CAPS:-none}"; do
                 set -- $d
                 name=$1 port=$2 uid=$3 caps=$4
                 shift 4

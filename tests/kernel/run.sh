@@ -48,6 +48,12 @@ for prog in scenario guest-get guest-caps; do
         gcc -static -O2 -Wall -Wextra -Werror -o "$out/$prog" "$here/$prog.c" || { echo "run.sh: $prog.c does not build" >&2; exit 1; }
 done
 
+# The unit's capabilities, for the guest's daemons run as uid 65534 (guest-init.sh),
+# given on the kernel command line as dmabufd.caps=sys_ptrace,... .
+unit_caps=$(sed -n 's/^AmbientCapabilities=//p' "$here/../../systemd/dmabufd.service.in" | tr ' ' '\n' |
+        sed -n 's/^CAP_//p' | tr 'A-Z' 'a-z' | paste -sd, -)
+[ -n "$unit_caps" ] || { echo "run.sh: no AmbientCapabilities= in systemd/dmabufd.service.in" >&2; exit 1; }
+
 status=0
 rows="$out/rows"
 : >"$rows"
@@ -95,7 +101,7 @@ for v in $kernels; do
         }
         t2=$(now)
         timeout -s KILL "${BOOT_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -kernel "$bz" -initrd "$d/initramfs.gz" \
-                -append 'console=ttyS0 panic=-1 quiet' -nographic -m $mem -no-reboot -smp 1 \
+                -append "console=ttyS0 panic=-1 quiet dmabufd.caps=$unit_caps" -nographic -m $mem -no-reboot -smp 1 \
                 </dev/null >"$d/console.log" 2>&1
         qrc=$?
         t3=$(now)
