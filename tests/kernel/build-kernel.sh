@@ -2,9 +2,12 @@
 # Build a minimal x86-64 kernel for dmabufd's real-kernel tests from Debian's
 # linux-source-VERSION package, and cache it outside the checkout.
 #
-#   tests/kernel/build-kernel.sh [--fetch-only] VERSION [PATCH_DIR]
+#   tests/kernel/build-kernel.sh [--fetch-only] [--btf] VERSION [PATCH_DIR]
 #
 # VERSION is one of 5.10 (bullseye), 6.1 (bookworm), 6.12 (trixie), 7.2 (sid).
+# --btf builds the "+btf" flavour: the options of kernel-bpf.config (BPF, its
+# iterators and the kernel's BTF, made by pahole from DWARF) on top of kernel.config.
+# It is slower (7.2: about 2.2 times) and has a tree and results of its own.
 # PATCH_DIR, if given, holds *.patch files applied with `patch -p1` in sorted order.
 # --fetch-only installs the source package and the build dependencies, then stops
 # (no compiling); it prints nothing on stdout.
@@ -14,16 +17,21 @@
 # printed on failure).
 #
 # Cache: ${DMABUFD_KERNEL_CACHE:-$HOME/.cache/dmabufd/kernels}
-#   bzImage-VERSION-KEY12, config-VERSION-KEY12   the results
+#   bzImage-VERSION-KEY12, config-VERSION-KEY12   the results (VERSION-btf for --btf)
 #   logs/build-VERSION-KEY12.log                  the build log
 #   trees/VERSION-PKGVERSION/src                  the extracted, configured tree, kept
+#                                                 (trees/VERSION-PKGVERSION-btf for --btf,
+#                                                 so that the two flavours of a line can
+#                                                 be built in turn without full rebuilds)
 #                                                 so that a rebuild only recompiles what
 #                                                 changed (about 5 s when nothing did)
 #   trees/VERSION-PKGVERSION/dmabufd/{key,applied/} the key the tree is configured for,
 #                                                 and copies of the patches applied to it
 #   .lock                                         flock: one build at a time
 # KEY is sha256 over VERSION, the installed package version (dpkg-query), the sha256
-# of kernel.config, the sha256 and name of each patch (in order) and RECIPE below.
+# of kernel.config, the sha256 and name of each patch (in order) and RECIPE below;
+# with --btf also the sha256 of kernel-bpf.config (a plain build's key has no such
+# line, so it is the same as before the flavour existed).
 # A result with the key already in the cache is printed at once, without the lock.
 # The tree is one per line and package version: for another key, the patches applied
 # to it are reversed, the new series applied (each checked with --dry-run first, so a
@@ -51,15 +59,17 @@ exec 3>&1 1>&2
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 usage() {
-	printf 'usage: %s [--fetch-only] VERSION [PATCH_DIR]\n' "$PROG" >&2
+	printf 'usage: %s [--fetch-only] [--btf] VERSION [PATCH_DIR]\n' "$PROG" >&2
 	printf '  VERSION: 5.10 | 6.1 | 6.12 | 7.2\n' >&2
 	exit 2
 }
 
 FETCH_ONLY=0
+BTF=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--fetch-only) FETCH_ONLY=1; shift ;;
+	--btf) BTF=1; shift ;;
 	-h|--help) usage ;;
 	--) shift; break ;;
 	-*) usage ;;
@@ -82,6 +92,15 @@ PKG=linux-source-$VERSION
 HERE=$(cd "$(dirname "$0")" && pwd)
 CONFIG_LIST=$HERE/kernel.config
 [ -r "$CONFIG_LIST" ] || die "missing $CONFIG_LIST"
+# The flavour: its suffix on the names of results and trees, and its extra options.
+FLAVOUR=
+BPF_LIST=
+if [ "$BTF" = 1 ]; then
+	FLAVOUR=-btf
+	BPF_LIST=$HERE/kernel-bpf.config
+	[ -r "$BPF_LIST" ] || die "missing $BPF_LIST"
+	command -v pahole >/dev/null || die "--btf needs pahole (Debian package dwarves; scripts/deps.sh kernel)"
+fi
 if [ -n "$PATCH_DIR" ]; then
 	[ -d "$PATCH_DIR" ] || die "PATCH_DIR '$PATCH_DIR' is not a directory"
 	PATCH_DIR=$(cd "$PATCH_DIR" && pwd)
@@ -232,15 +251,19 @@ done
 # Sets PKG_VERSION, KEY and the paths that derive from them.
 compute_key() {
 	PKG_VERSION=$(dpkg-query -W -f='${Version}' "$PKG")
-	KEY=$(printf 'recipe %s\nversion %s\npackage %s %s\nconfig %s\npatches %s\n%s' \
-		"$RECIPE" "$VERSION" "$PKG" "$PKG_VERSION" "$(sha "$CONFIG_LIST")" \
-		"$(printf '%s' "$PATCH_LIST" | sha256sum | cut -d' ' -f1)" "$PATCH_LIST" |
-		sha256sum | cut -d' ' -f1)
+	# The plain flavour's key text is exactly what it was before --btf existed.
+	KEY=$({
+		printf 'recipe %s\nversion %s\npackage %s %s\nconfig %s\n' \
+			"$RECIPE" "$VERSION" "$PKG" "$PKG_VERSION" "$(sha "$CONFIG_LIST")"
+		[ -z "$BPF_LIST" ] || printf 'bpf-config %s\n' "$(sha "$BPF_LIST")"
+		printf 'patches %s\n%s' \
+			"$(printf '%s' "$PATCH_LIST" | sha256sum | cut -d' ' -f1)" "$PATCH_LIST"
+	} | sha256sum | cut -d' ' -f1)
 	KEY12=${KEY:0:12}
-	OUT_BZ=$CACHE/bzImage-$VERSION-$KEY12
-	OUT_CFG=$CACHE/config-$VERSION-$KEY12
-	LOG=$CACHE/logs/build-$VERSION-$KEY12.log
-	TREE=$CACHE/trees/$VERSION-$(printf '%s' "$PKG_VERSION" | tr -c 'A-Za-z0-9.+~-' _)
+	OUT_BZ=$CACHE/bzImage-$VERSION$FLAVOUR-$KEY12
+	OUT_CFG=$CACHE/config-$VERSION$FLAVOUR-$KEY12
+	LOG=$CACHE/logs/build-$VERSION$FLAVOUR-$KEY12.log
+	TREE=$CACHE/trees/$VERSION-$(printf '%s' "$PKG_VERSION" | tr -c 'A-Za-z0-9.+~-' _)$FLAVOUR
 	SRC=$TREE/src
 	STATE=$TREE/dmabufd
 }
@@ -278,7 +301,7 @@ log "$PKG $PKG_VERSION: $TARBALL"
 
 cached && exit 0
 
-log "building $VERSION ($PKG $PKG_VERSION, key $KEY12${PATCHES[0]+, ${#PATCHES[@]} patch(es) from $PATCH_DIR}); log: $LOG"
+log "building $VERSION$FLAVOUR ($PKG $PKG_VERSION, key $KEY12${PATCHES[0]+, ${#PATCHES[@]} patch(es) from $PATCH_DIR}); log: $LOG"
 printf '=== %s: build of %s, key %s\n' "$(date -u '+%F %T UTC')" "$VERSION" "$KEY" >>"$LOG"
 START=$(date +%s)
 
@@ -360,9 +383,10 @@ fi
 [ -f "$SRC/.config" ] || CONFIGURE=1
 
 # --- 4. configure -------------------------------------------------------------------
-# Parse kernel.config into "NAME MODE" lines (MODE: y, off, optional).
+# Parse a config list (kernel.config, kernel-bpf.config) into "NAME MODE" lines
+# (MODE: y, off, optional).
 parse_config_list() {
-	sed -e 's/#.*//' "$CONFIG_LIST" | awk -v f="$CONFIG_LIST" '
+	sed -e 's/#.*//' "$1" | awk -v f="$1" '
 		NF == 0 { next }
 		{
 			name = $1; sub(/^CONFIG_/, "", name)
@@ -373,7 +397,11 @@ parse_config_list() {
 			print name, mode
 		}'
 }
-OPTIONS=$(parse_config_list) || die "cannot parse $CONFIG_LIST"
+OPTIONS=$(parse_config_list "$CONFIG_LIST") || die "cannot parse $CONFIG_LIST"
+if [ -n "$BPF_LIST" ]; then
+	bpf_options=$(parse_config_list "$BPF_LIST") || die "cannot parse $BPF_LIST"
+	OPTIONS+=$'\n'$bpf_options
+fi
 
 # Is NAME a symbol of this tree's Kconfig?
 declare -A DEFINED=()
@@ -387,7 +415,7 @@ load_kconfig_symbols() {
 
 MAKE=(make -C "$SRC" ARCH=x86_64 -j"$JOBS")
 if [ "$CONFIGURE" = 1 ]; then
-	log "configuring (tinyconfig + $(printf '%s\n' "$OPTIONS" | wc -l) options from kernel.config)"
+	log "configuring (tinyconfig + $(printf '%s\n' "$OPTIONS" | wc -l) options from kernel.config${BPF_LIST:+ and kernel-bpf.config})"
 	run "${MAKE[@]}" tinyconfig || fail "make tinyconfig failed"
 	args=()
 	while read -r name mode; do
@@ -404,6 +432,7 @@ fi
 load_kconfig_symbols
 errors=0
 absent=()
+dropped=()
 while read -r name mode; do
 	line=$(grep -E "^(CONFIG_$name=|# CONFIG_$name is not set)" "$SRC/.config" || true)
 	if [ -z "${DEFINED[$name]:-}" ]; then
@@ -422,7 +451,9 @@ while read -r name mode; do
 			errors=$((errors + 1))
 		fi ;;
 	*)
-		if [ "$line" != "CONFIG_$name=y" ]; then
+		if [ "$line" != "CONFIG_$name=y" ] && [ "$mode" = optional ]; then
+			dropped+=("$name")
+		elif [ "$line" != "CONFIG_$name=y" ]; then
 			log "error: CONFIG_$name is not =y after olddefconfig (${line:-not in .config}): a dependency is missing"
 			errors=$((errors + 1))
 		fi ;;
@@ -431,28 +462,42 @@ done <<<"$OPTIONS"
 for a in ${absent[@]+"${absent[@]}"}; do
 	log "note: CONFIG_$a does not exist in $VERSION ($PKG $PKG_VERSION): absent, as allowed"
 done
+for a in ${dropped[@]+"${dropped[@]}"}; do
+	log "note: CONFIG_$a exists in $VERSION but olddefconfig left it off (a dependency tinyconfig lacks): absent, as allowed"
+	absent+=("$a")
+done
 if [ "$errors" -gt 0 ]; then
 	rm -f "$SRC/.config"   # configure again next time
-	fail "$errors option(s) of kernel.config did not end up as asked in $SRC/.config"
+	fail "$errors option(s) of kernel.config${BPF_LIST:+ or kernel-bpf.config} did not end up as asked in $SRC/.config"
 fi
 n_off=$(printf '%s\n' "$OPTIONS" | grep -c ' off$' || true)
 n_y=$(( $(printf '%s\n' "$OPTIONS" | wc -l) - n_off - ${#absent[@]} ))
-log "kernel.config verified: $n_y option(s) =y, $n_off off${absent[0]+, ${#absent[@]} absent}"
+log "kernel.config${BPF_LIST:+ and kernel-bpf.config} verified: $n_y option(s) =y, $n_off off${absent[0]+, ${#absent[@]} absent}"
 printf '%s\n' "$KEY" >"$STATE/key"
 
 # --- 5. build -------------------------------------------------------------------------
-log "make -j$JOBS bzImage (${VERSION}; a full build takes a few minutes)"
+log "make -j$JOBS bzImage (${VERSION}$FLAVOUR; a full build takes a few minutes${BPF_LIST:+, about twice that with BTF})"
 run "${MAKE[@]}" bzImage || fail "make bzImage failed"
 BZ=$SRC/arch/x86/boot/bzImage
 [ -s "$BZ" ] || fail "no $BZ after make bzImage"
+# pahole can fail quietly on an unsupported DWARF form and leave vmlinux without
+# BTF, which the kernel then does not expose: check the section is there.
+if [ -n "$BPF_LIST" ]; then
+	btf_size=$(objdump -h "$SRC/vmlinux" 2>/dev/null | awk '$2 == ".BTF" { print $3 }')
+	btf_size=$((16#${btf_size:-0}))
+	[ "$btf_size" -gt 0 ] || fail "vmlinux has no .BTF section (pahole $(pahole --version 2>/dev/null))"
+	log "vmlinux .BTF: $btf_size bytes (pahole $(pahole --version 2>/dev/null))"
+fi
 
 cp "$BZ" "$OUT_BZ.tmp.$$" && mv -f "$OUT_BZ.tmp.$$" "$OUT_BZ"
 cp "$SRC/.config" "$OUT_CFG.tmp.$$" && mv -f "$OUT_CFG.tmp.$$" "$OUT_CFG"
-# Trees of other package versions of this line are of no further use.
+# Trees of other package versions of this line and flavour are of no further use;
+# the other flavour's tree is kept (a plain tree's name does not end in -btf).
 for t in "$CACHE/trees/$VERSION"-*; do
 	[ -d "$t" ] && [ "$t" != "$TREE" ] || continue
+	case $t in *-btf) [ -n "$FLAVOUR" ] || continue ;; *) [ -z "$FLAVOUR" ] || continue ;; esac
 	log "removing the old tree $t"
 	rm -rf "$t"
 done
-log "built $VERSION in $(( $(date +%s) - START ))s: $OUT_BZ"
+log "built $VERSION$FLAVOUR in $(( $(date +%s) - START ))s: $OUT_BZ"
 printf '%s\n' "$OUT_BZ" >&3

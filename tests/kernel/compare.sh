@@ -34,8 +34,13 @@ eq() {
 }
 # The kernel data sources dmabufd found up, as in state.sources.
 src_up() { jq -r --arg s "$1" '.sources[$s] // false' "$S"; }
+# BPF lists every buffer only where the kernel has iter/dmabuf (6.16); before, it
+# gives holders only (iter/task_file, iter/task_vma).
+kver=$(jq -r .kernel "$T" | awk -F. '{ print $1 * 1000 + $2 }')
+bpf_lists=no
+[ "$(src_up bpf)" = true ] && [ "${kver:-0}" -ge 6016 ] && bpf_lists=yes
 listing=no # does any source list every buffer?
-{ [ "$(src_up sysfs)" = true ] || [ "$(src_up debugfs)" = true ] || [ "$(src_up bpf)" = true ]; } && listing=yes
+{ [ "$(src_up sysfs)" = true ] || [ "$(src_up debugfs)" = true ] || [ $bpf_lists = yes ]; } && listing=yes
 # Buffers the kernel cannot size here: held by mappings only (a maps line has
 # the name, not the size or the exporter) with no source that lists buffers.
 unsized=""
@@ -69,7 +74,7 @@ for ino in $(jq -r '.buffers[].inode' "$T"); do
                 if [ "$k" != name ] && [ "$got" = null ] && is_unsized "$ino"; then
                         nullc "$label .$k" "held by mappings only, and no source lists buffers"
                 elif [ "$k" = name ] && [ "$got" = null ] && [ "$(jq -r .kernel_only <<<"$tb")" = true ] &&
-                        [ "$(src_up debugfs)" != true ]; then
+                        [ "$(src_up debugfs)" != true ] && [ $bpf_lists = no ]; then
                         nullc "$label .name" "no process holds it, and sysfs stats carry no name"
                 else
                         eq "$label .$k" "$(jq -c ".$k" <<<"$tb")" "$got"
@@ -78,6 +83,8 @@ for ino in $(jq -r '.buffers[].inode' "$T"); do
         want_holders=$(jq -c '.holders | sort' <<<"$tb")
         got_holders=$(jq -c '[.holders[]?.pid] | sort' <<<"$sb")
         eq "$label holders" "$want_holders" "$got_holders"
+        eq "$label holders' fds and maps" "$(jq -c '[.refs[] | {pid, fds, maps}] | sort_by(.pid)' <<<"$tb")" \
+                "$(jq -c '[.holders[]? | {pid, fds, maps}] | sort_by(.pid)' <<<"$sb")"
         got_att=$(jq -c '.attachments' <<<"$sb")
         if [ "$PATCHED" = yes ]; then
                 # sysfs lists attachments (it is read first, so it owns the list) and counts

@@ -10,6 +10,14 @@
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
 #   events                  one line per event check
 #   bench                   scenario bench: the cost of a buffer and of an attachment
+#   dmabufd-log             the daemon's log
+# On a kernel with BTF (/sys/kernel/btf/vmlinux), three more daemons watch the same
+# world, each on its own port and state directory, fetched at the same moments:
+#   state-bpfoff[-nodebugfs]   bpf = off: the procfs path, to hold BPF's holders to
+#   state-nocap, metrics-nocap, log-nocap   uid 65534 with the unit's capabilities
+#                           only (no CAP_BPF, CAP_PERFMON): bpf down with its reason
+#   state-cap, log-cap      uid 65534 with the unit's capabilities plus CAP_BPF and
+#                           CAP_PERFMON: bpf up
 # then "@@DONE@@", and powers off. Every wait is bounded.
 export PATH=/bin:/sbin:/usr/sbin
 mount -t proc proc /proc
@@ -33,6 +41,9 @@ event() { echo "$*" >>/tmp/events; }
 get() { # PATH FILE
         /bin/guest-get 10040 "$1" "$2" 2>>/tmp/get.err
 }
+getp() { # PORT PATH FILE
+        /bin/guest-get "$1" "$2" "$3" 2>>/tmp/get.err
+}
 # wait_until SECONDS COMMAND...: every 0.2 s until COMMAND succeeds.
 wait_until() {
         n=$(($1 * 5))
@@ -52,6 +63,49 @@ echo "@@BOOTED $(uname -r) at $(t)@@"
 (echo -900 >/proc/self/oom_score_adj && exec /usr/sbin/dmabufd --config /etc/dmabufd/dmabufd.conf --listen 127.0.0.1:10040) >/tmp/dmabufd.log 2>&1 &
 DPID=$!
 wait_until 30 get /healthz /tmp/h || event "FAIL dmabufd did not answer /healthz within 30 s"
+
+# The BPF comparison daemons, on a kernel with BTF only. The unit's capabilities
+# (systemd/dmabufd.service.in) are CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYSLOG.
+UNIT_CAPS=sys_ptrace,dac_read_search,syslog
+EXTRA=""
+if [ -e /sys/kernel/btf/vmlinux ]; then
+        event "btf present $(wc -c </sys/kernel/btf/vmlinux)"
+        # name port uid caps conf-extra
+        for d in "bpfoff 10041 0 - bpf = off" "nocap 10042 65534 $UNIT_CAPS" "cap 10043 65534 $UNIT_CAPS,bpf,perfmon"; do
+                set -- $d
+                name=$1 port=$2 uid=$3 caps=$4
+                shift 4
+                mkdir -p /var/lib/dmabufd-$name
+                chown "$uid:$uid" /var/lib/dmabufd-$name
+                sed "s|^state_dir = .*|state_dir = /var/lib/dmabufd-$name|" /etc/dmabufd/dmabufd.conf >/tmp/$name.conf
+                [ $# -gt 0 ] && echo "$*" >>/tmp/$name.conf
+                if [ "$uid" = 0 ]; then
+                        /usr/sbin/dmabufd --config /tmp/$name.conf --listen 127.0.0.1:$port >/tmp/log-$name 2>&1 &
+                else
+                        /bin/guest-caps "$uid" "$caps" /usr/sbin/dmabufd --config /tmp/$name.conf \
+                                --listen 127.0.0.1:$port >/tmp/log-$name 2>&1 &
+                fi
+                EXTRA="$EXTRA $name:$port:$!"
+        done
+        for d in $EXTRA; do
+                port=${d#*:}
+                port=${port%%:*}
+                wait_until 30 getp "$port" /healthz /tmp/h ||
+                        event "FAIL dmabufd ${d%%:*} did not answer /healthz within 30 s: $(tail -n 2 /tmp/log-${d%%:*})"
+        done
+else
+        event "btf absent"
+fi
+# extra_states SUFFIX: each comparison daemon's state (and the nocap one's metrics).
+extra_states() {
+        for d in $EXTRA; do
+                name=${d%%:*} port=${d#*:}
+                port=${port%%:*}
+                getp "$port" /api/v1/state "/tmp/state-$name$1.json" || event "FAIL GET /api/v1/state of dmabufd $name$1"
+                [ "$name" = nocap ] && { getp "$port" /metrics "/tmp/metrics-$name$1.txt" ||
+                        event "FAIL GET /metrics of dmabufd $name$1"; }
+        done
+}
 T_CHECK0=$(t)
 
 /bin/scenario setup /tmp/truth.json >/tmp/scenario.out 2>&1 || event "FAIL scenario setup: $(tail -n 3 /tmp/scenario.out)"
@@ -59,6 +113,7 @@ T_CHECK0=$(t)
 sleep 3
 get /api/v1/state /tmp/state.json || event "FAIL GET /api/v1/state"
 get /metrics /tmp/metrics.txt || event "FAIL GET /metrics"
+extra_states ""
 cat /sys/kernel/debug/dma_buf/bufinfo >/tmp/bufinfo 2>&1
 for p in $(cat /tmp/scenario.pids 2>/dev/null); do
         for f in /proc/$p/fdinfo/*; do
@@ -72,6 +127,12 @@ emit metrics /tmp/metrics.txt
 emit bufinfo /tmp/bufinfo
 emit fdinfo /tmp/fdinfo
 emit scenario-out /tmp/scenario.out
+for d in $EXTRA; do
+        name=${d%%:*}
+        for f in /tmp/state-$name.json /tmp/metrics-$name.txt; do
+                [ -s "$f" ] && emit "$(basename "${f%.*}")" "$f"
+        done
+done
 
 # The same world with debugfs gone, as on machines that do not mount it: where
 # no other source lists every buffer (5.10, and 7.2 without sysfs stats), the
@@ -80,8 +141,20 @@ umount /sys/kernel/debug 2>/dev/null
 sleep 3
 get /api/v1/state /tmp/state-nodebugfs.json || event "FAIL GET /api/v1/state without debugfs"
 get /metrics /tmp/metrics-nodebugfs.txt || event "FAIL GET /metrics without debugfs"
+extra_states -nodebugfs
 emit state-nodebugfs /tmp/state-nodebugfs.json
 emit metrics-nodebugfs /tmp/metrics-nodebugfs.txt
+[ -s /tmp/state-bpfoff-nodebugfs.json ] && emit state-bpfoff-nodebugfs /tmp/state-bpfoff-nodebugfs.json
+# The comparison daemons are done: out of the way of the OOM killer and the events.
+for d in $EXTRA; do
+        name=${d%%:*} pid=${d##*:}
+        kill "$pid" 2>/dev/null
+        # Gone, or a zombie the wait below reaps.
+        wait_until 5 sh -c "! grep -q '^State:[[:space:]]*[^Z]' /proc/$pid/status 2>/dev/null" ||
+                { event "FAIL dmabufd $name did not stop on SIGTERM"; kill -9 "$pid" 2>/dev/null; }
+        wait "$pid" 2>/dev/null
+        emit "log-$name" "/tmp/log-$name"
+done
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 /bin/scenario teardown >/dev/null 2>&1
 

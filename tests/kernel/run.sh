@@ -4,25 +4,35 @@
 # the scenario program and tests/kernel/guest-init.sh as /init, and hold what
 # dmabufd served to the scenario's truth (compare.sh).
 #
-#   run.sh --dmabufd PATH [--kernels "5.10 6.1 6.12 7.2"] [--matrix FILE] [--out DIR]
+#   run.sh --dmabufd PATH [--kernels "5.10 6.1 6.12 7.2"] [--matrix FILE] [--out DIR] [--bench]
 #
 # A line written LINE+patches (say 5.10+patches) is built with the series in
 # kernel-patches/LINE applied, and compare.sh then requires what the series adds:
-# sysfs stats, fdinfo ino: and the attachment statistics.
+# sysfs stats, fdinfo ino: and the attachment statistics. A line written LINE+btf
+# (say 7.2+btf) is built with BPF and the kernel's BTF (build-kernel.sh --btf,
+# kernel-bpf.config), and compare-bpf.sh then requires the bpf source up, its
+# holders equal to the procfs path's, and bpf down with its reason for a daemon
+# without CAP_BPF and CAP_PERFMON; on every other line it requires bpf down with
+# its reason. On a line from 6.16 (7.2+btf), BPF lists every buffer, so compare.sh
+# allows no null without debugfs but attachments.
 # --matrix FILE: update FILE's rows for the lines run (docs/kernel-matrix.md).
+# --bench: instead of the checks, boot each line with guest-bench.sh as /init
+# (-m 1024M): the performance benchmark of the BPF source against the procfs path
+# and the procfs floor, reported by bench-report.sh (docs/kernel-harness.md).
 # Exits 0 only if every line booted and every item matched. A guest that does
 # not finish within BOOT_TIMEOUT seconds (default 900) is killed; the line fails
 # and the end of its console is shown.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 kernels="5.10 6.1 6.12 7.2"
-dmabufd="" matrix="" out=""
+dmabufd="" matrix="" out="" bench=no
 while [ $# -gt 0 ]; do
         case $1 in
         --dmabufd) dmabufd=$2; shift 2 ;;
         --kernels) kernels=$2; shift 2 ;;
         --matrix) matrix=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
+        --bench) bench=yes; shift ;;
         *) echo "run.sh: unknown argument '$1'" >&2; exit 2 ;;
         esac
 done
@@ -34,7 +44,7 @@ for t in qemu-system-x86_64 jq gcc cpio gzip base64; do
 done
 
 # The programs of the guest are static: nothing to copy but themselves.
-for prog in scenario guest-get; do
+for prog in scenario guest-get guest-caps; do
         gcc -static -O2 -Wall -Wextra -Werror -o "$out/$prog" "$here/$prog.c" || { echo "run.sh: $prog.c does not build" >&2; exit 1; }
 done
 
@@ -46,16 +56,18 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 for v in $kernels; do
         echo "=== linux $v"
-        line=${v%+patches} patches="" label=$v
+        line=${v%+patches} patches="" label=$v btf=no
         if [ "$line" != "$v" ]; then
                 patches=$(cd "$here/../../kernel-patches/$line" 2>/dev/null && pwd)
                 label="$line + kernel-patches/$line"
+        elif [ "${v%+btf}" != "$v" ]; then
+                line=${v%+btf} btf=yes label="$line + BTF"
         fi
         case $line in
         5.10 | 6.1 | 6.12 | 7.2) ;;
-        *) echo "FAIL: linux $v: unknown line '$line' (5.10, 6.1, 6.12 or 7.2, each optionally +patches)"; status=1; continue ;;
+        *) echo "FAIL: linux $v: unknown line '$line' (5.10, 6.1, 6.12 or 7.2, each optionally +patches or +btf)"; status=1; continue ;;
         esac
-        if [ "$line" != "$v" ] && [ -z "$patches" ]; then
+        if [ $btf = no ] && [ "$line" != "$v" ] && [ -z "$patches" ]; then
                 echo "FAIL: linux $v: there is no kernel-patches/$line"
                 status=1
                 continue
@@ -63,7 +75,7 @@ for v in $kernels; do
         d="$out/$v"
         mkdir -p "$d"
         t0=$(now)
-        bz=$("$here/build-kernel.sh" "$line" ${patches:+"$patches"} 2>"$d/build.err")
+        bz=$("$here/build-kernel.sh" $([ $btf = yes ] && echo --btf) "$line" ${patches:+"$patches"} 2>"$d/build.err")
         rc=$?
         t1=$(now)
         if [ $rc != 0 ] || [ ! -f "$bz" ]; then
@@ -73,14 +85,17 @@ for v in $kernels; do
                 status=1
                 continue
         fi
-        "$here/mk-initramfs.sh" "$d/initramfs.gz" "$dmabufd" "$out/scenario" "$out/guest-get" "$here/guest-init.sh" "$here/guest.conf" || {
+        init=$here/guest-init.sh mem=256M
+        [ $bench = yes ] && init=$here/guest-bench.sh mem=1024M
+        "$here/mk-initramfs.sh" "$d/initramfs.gz" "$dmabufd" "$out/scenario" "$out/guest-get" "$init" \
+                "$here/guest.conf" "$out/guest-caps" || {
                 echo "FAIL: linux $v: the initramfs could not be built"
                 status=1
                 continue
         }
         t2=$(now)
         timeout -s KILL "${BOOT_TIMEOUT:-900}" qemu-system-x86_64 -accel tcg -kernel "$bz" -initrd "$d/initramfs.gz" \
-                -append 'console=ttyS0 panic=-1 quiet' -nographic -m 256M -no-reboot -smp 1 \
+                -append 'console=ttyS0 panic=-1 quiet' -nographic -m $mem -no-reboot -smp 1 \
                 </dev/null >"$d/console.log" 2>&1
         qrc=$?
         t3=$(now)
@@ -100,16 +115,33 @@ for v in $kernels; do
                 truth | state | state-* | snap-* | attach | attach-state-*) mv "$d/$name.out" "$d/$name.json" ;;
                 metrics | metrics-* | attach-metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
                 events) mv "$d/$name.out" "$d/events" ;;
+                bench-kernel) mv "$d/$name.out" "$d/bench-kernel.txt" ;;
+                bench-state-*) mv "$d/$name.out" "$d/$name.json" ;;
                 bench) mv "$d/$name.out" "$d/bench.txt" ;;
                 esac
         done
+        if [ $bench = yes ]; then
+                echo "=== linux $v: benchmark (guest $(secs "$t2" "$t3") s)"
+                BTF=$btf "$here/bench-report.sh" "$d" | tee "$d/bench-report.out"
+                [ "${PIPESTATUS[0]}" = 0 ] || status=1
+                continue
+        fi
         patched=no
         [ -n "$patches" ] && patched=yes
         PATCHED=$patched "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
         crc=${PIPESTATUS[0]}
         PATCHED=$patched "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
         nrc=${PIPESTATUS[0]}
-        [ $crc = 0 ] && [ $nrc = 0 ] || status=1
+        BTF=$btf "$here/compare-bpf.sh" "$d" | tee "$d/compare-bpf.out" | grep -v '^ok:'
+        brc=${PIPESTATUS[0]}
+        # The daemon without CAP_BPF and CAP_PERFMON: everything but bpf as procfs gives it.
+        nocap_sum='{"passed":0,"failed":0}'
+        if [ $btf = yes ]; then
+                PATCHED=$patched "$here/compare.sh" "$d" nocap | tee "$d/compare-nocap.out" | grep -v '^ok:' | sed 's/^/nocap: /'
+                [ "${PIPESTATUS[0]}" = 0 ] || brc=1
+                nocap_sum=$(cat "$d/result-nocap.json" 2>/dev/null || echo '{"passed":0,"failed":1}')
+        fi
+        [ $crc = 0 ] && [ $nrc = 0 ] && [ $brc = 0 ] || status=1
         # Figures only, checked by no one: kernel-patches/README.md compares them.
         grep '^BENCH' "$d/bench.txt" 2>/dev/null | sed "s|^|=== linux $v: |"
         nodebugfs="$(jq -r '"\(.passed) passed, \(.failed) failed, \(.null_items) null"' "$d/result-nodebugfs.json" 2>/dev/null)"
@@ -118,12 +150,16 @@ for v in $kernels; do
         sources=$(jq -r '(.sources | join(", ")) + "; events: " + (.event_sources | join(", "))' "$d/result.json" 2>/dev/null)
         check=$(sed -n 's/^check \([0-9.]*\) \([0-9.]*\)$/\1 \2/p' "$d/events" | awk '{ printf "%.1f", $2 - $1 }')
         verdict=$(tail -n 1 "$d/compare.out")
-        if [ $crc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
+        verdict="$verdict; bpf: $(jq -n -r --slurpfile b "$d/result-bpf.json" --argjson c "$nocap_sum" \
+                '"\($b[0].passed + $c.passed) passed, \($b[0].failed + $c.failed) failed"' 2>/dev/null || echo "missing")"
+        if [ $crc = 0 ] && [ $brc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
         attach=$(jq -r '.attach // "missing"' "$d/result.json" 2>/dev/null)
         echo "| $label | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $verdict | ${nodebugfs:-missing} | ${attach:-missing} |" >>"$rows"
         # One closing line per kernel line, both comparisons summed.
         echo "=== linux $v: $(jq -n --slurpfile a "$d/result.json" --slurpfile b "$d/result-nodebugfs.json" \
-                '"\($a[0].passed + $b[0].passed) passed, \($a[0].failed + $b[0].failed) failed"' -r 2>/dev/null || echo "0 passed, 1 failed")"
+                --slurpfile c "$d/result-bpf.json" --argjson n "$nocap_sum" \
+                '"\($a[0].passed + $b[0].passed + $c[0].passed + $n.passed) passed, \($a[0].failed + $b[0].failed + $c[0].failed + $n.failed) failed"' \
+                -r 2>/dev/null || echo "0 passed, 1 failed")"
 done
 
 if [ -n "$matrix" ]; then

@@ -15,6 +15,9 @@
  *   scenario pressure SECONDS [MIB]
  *   scenario attach OUTFILE GO_FILE1 GO_FILE2
  *   scenario bench N
+ *   scenario world PROCS FDS DMABUFS MAPPERS BUFFERS   the benchmark's world
+ *   scenario world-down
+ *   scenario floor ROUNDS          time the procfs path's bare syscalls
  *
  * Build: gcc -static -O2 -Wall -Wextra -Werror -o scenario scenario.c
  * See scenario.md beside this file for the world, the JSON and the limits.
@@ -2178,6 +2181,453 @@ static int cmd_bench(int argc, char **argv)
         return 0;
 }
 
+/* ------------------------------------------------------------------------------ */
+/* world and floor: the performance benchmark's world, and the procfs floor        */
+/* ------------------------------------------------------------------------------ */
+
+#define WORLD_PIDS_PATH "/tmp/world.pids"
+#define WORLD_MAX_PROCS 4000
+#define WORLD_MAX_FDS 1000
+#define WORLD_MAX_BUFFERS 4000
+#define WORLD_SIZE (4 * KIB)
+/* Where a child parks the fds it keeps while it closes the rest. */
+#define WORLD_PARK_FD 2000
+
+struct world_cfg {
+        unsigned long procs, fds, dmabufs, mappers, buffers;
+};
+
+/*
+ * One member of the benchmark world: holds `dmabufs` distinct buffers by fd, maps one
+ * (if it is a mapper), fills its table up to `fds` fds with /dev/null, then waits for
+ * the owner's end of `life` to close (or SIGKILL by PDEATHSIG, or the lifetime).
+ */
+static void __attribute__((noreturn)) world_member(const struct world_cfg *c, unsigned long i, const int *bufs,
+                                                   int life)
+{
+        unsigned long k;
+        int n, fd, devnull;
+        struct pollfd pfd;
+        int64_t deadline = now_ms() + max_lifetime_ms();
+
+        set_comm("sc-w");
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0UL, 0UL, 0UL);
+        /* Park what is kept above everything else, close the rest, move it down. */
+        for (k = 0; k < c->dmabufs; k++)
+                if (dup2(bufs[(i * c->dmabufs + k) % c->buffers], WORLD_PARK_FD + (int)k) < 0)
+                        _exit(1);
+        if (dup2(life, WORLD_PARK_FD + (int)k) < 0)
+                _exit(1);
+        if (close_range(3, WORLD_PARK_FD - 1, 0) < 0)
+                _exit(1);
+        for (k = 0; k <= c->dmabufs; k++)
+                if (dup2(WORLD_PARK_FD + (int)k, 3 + (int)k) < 0)
+                        _exit(1);
+        close_range(WORLD_PARK_FD, ~0U, 0);
+        life = 3 + (int)c->dmabufs;
+        if (i < c->mappers && mmap(NULL, WORLD_SIZE, PROT_READ, MAP_SHARED, 3, 0) == MAP_FAILED)
+                _exit(1);
+        /* 0-2, the buffers and `life` are open: fill up to `fds` with /dev/null. */
+        n = 3 + (int)c->dmabufs + 1;
+        devnull = open("/dev/null", O_RDONLY);
+        if (devnull < 0)
+                _exit(1);
+        for (n++; n < (int)c->fds; n++)
+                if (dup(devnull) < 0)
+                        _exit(1);
+        pfd.fd = life;
+        pfd.events = POLLIN;
+        for (;;) {
+                int64_t left = deadline - now_ms();
+
+                if (left <= 0)
+                        _exit(0);
+                fd = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
+                if (fd > 0)
+                        _exit(0); /* EOF: the owner is gone */
+        }
+}
+
+static void world_down_children(pid_t *pids, unsigned long n)
+{
+        unsigned long i;
+
+        for (i = 0; i < n; i++)
+                if (pids[i] > 0)
+                        kill(pids[i], SIGKILL);
+        for (i = 0; i < n; i++)
+                if (pids[i] > 0)
+                        waitpid(pids[i], NULL, 0);
+}
+
+/* The owner: allocates the buffers, forks the members, reports, waits for SIGTERM. */
+static void __attribute__((noreturn)) world_owner(const struct world_cfg *c, int ready)
+{
+        static int bufs[WORLD_MAX_BUFFERS];
+        static pid_t pids[WORLD_MAX_PROCS];
+        int life[2], heap_fd;
+        unsigned long i, total_fds;
+        struct rlimit rl = { 8192, 8192 }; /* past WORLD_PARK_FD + WORLD_MAX_FDS and WORLD_MAX_BUFFERS */
+        int64_t deadline = now_ms() + max_lifetime_ms();
+        FILE *f;
+        char line[256];
+
+        setsid();
+        set_comm("sc-world");
+        detach_stdio();
+        setup_signals();
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+                dprintf(ready, "WORLD FAILED RLIMIT_NOFILE: %s\n", strerror(errno));
+                _exit(1);
+        }
+        heap_fd = open(HEAP_PATH, O_RDWR | O_CLOEXEC);
+        if (heap_fd < 0) {
+                dprintf(ready, "WORLD FAILED cannot open %s: %s\n", HEAP_PATH, strerror(errno));
+                _exit(1);
+        }
+        for (i = 0; i < c->buffers; i++) {
+                char name[DMA_BUF_NAME_LEN];
+
+                bufs[i] = heap_alloc(heap_fd, WORLD_SIZE);
+                if (bufs[i] < 0) {
+                        dprintf(ready, "WORLD FAILED allocation %lu: %s\n", i, strerror(errno));
+                        _exit(1);
+                }
+                snprintf(name, sizeof(name), "world-%lu", i);
+                set_name(bufs[i], name);
+        }
+        close(heap_fd);
+        if (pipe(life) < 0) {
+                dprintf(ready, "WORLD FAILED pipe: %s\n", strerror(errno));
+                _exit(1);
+        }
+        for (i = 0; i < c->procs; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0) {
+                        dprintf(ready, "WORLD FAILED fork %lu: %s\n", i, strerror(errno));
+                        world_down_children(pids, i);
+                        _exit(1);
+                }
+                if (pids[i] == 0) {
+                        close(life[1]);
+                        close(ready);
+                        world_member(c, i, bufs, life[0]);
+                }
+        }
+        close(life[0]);
+        /* The members hold the buffers now; the owner keeps none. */
+        for (i = 0; i < c->buffers; i++)
+                close(bufs[i]);
+        f = fopen(WORLD_PIDS_PATH ".tmp", "w");
+        if (f) {
+                fprintf(f, "%d\n", (int)getpid());
+                for (i = 0; i < c->procs; i++)
+                        fprintf(f, "%d\n", (int)pids[i]);
+                if (fclose(f) == 0)
+                        rename(WORLD_PIDS_PATH ".tmp", WORLD_PIDS_PATH);
+        }
+        /* Every member has its table filled once it shows `fds` entries: wait for it,
+         * so that the first collection sees the whole world. */
+        total_fds = 0;
+        for (i = 0; i < c->procs; i++) {
+                char path[64];
+                int64_t until = now_ms() + 30000;
+                unsigned long n = 0;
+
+                snprintf(path, sizeof(path), "/proc/%d/fd", (int)pids[i]);
+                while (now_ms() < until) {
+                        DIR *d = opendir(path);
+                        struct dirent *de;
+
+                        n = 0;
+                        if (d) {
+                                while ((de = readdir(d)))
+                                        n += de->d_name[0] != '.';
+                                closedir(d);
+                        }
+                        if (n >= c->fds)
+                                break;
+                        sleep_ms(10);
+                }
+                if (n < c->fds) {
+                        dprintf(ready, "WORLD FAILED member %lu (pid %d) has %lu fds, not %lu\n", i, (int)pids[i],
+                                n, c->fds);
+                        world_down_children(pids, c->procs);
+                        _exit(1);
+                }
+                total_fds += n;
+        }
+        snprintf(line, sizeof(line),
+                 "WORLD READY owner=%d procs=%lu fds=%lu dmabuf_fds=%lu maps=%lu buffers=%lu buffer_bytes=%" PRIu64 "\n",
+                 (int)getpid(), c->procs, total_fds, c->procs * c->dmabufs, c->mappers, c->buffers,
+                 (uint64_t)c->buffers * WORLD_SIZE);
+        write_all(ready, line, strlen(line));
+        close(ready);
+        while (!terminate && now_ms() < deadline)
+                sleep_ms(200);
+        world_down_children(pids, c->procs);
+        unlink(WORLD_PIDS_PATH);
+        _exit(0);
+}
+
+/*
+ * scenario world PROCS FDS DMABUFS MAPPERS BUFFERS: PROCS processes (comm sc-w) with
+ * FDS fds each, DMABUFS of them dma-bufs (distinct buffers, round robin over BUFFERS
+ * system-heap buffers of 4 KiB), the first MAPPERS of them also mapping one buffer.
+ * Returns once every member is ready, printing "WORLD READY ...".
+ */
+static int cmd_world(int argc, char **argv)
+{
+        struct world_cfg c;
+        int ready[2];
+        pid_t owner;
+        char buf[512];
+        size_t len = 0;
+        struct pollfd pfd;
+        int64_t until = now_ms() + SETUP_TIMEOUT_MS;
+
+        if (argc != 5 || parse_ulong(argv[0], 1, WORLD_MAX_PROCS, &c.procs) < 0 ||
+            parse_ulong(argv[1], 8, WORLD_MAX_FDS, &c.fds) < 0 || parse_ulong(argv[4], 1, WORLD_MAX_BUFFERS, &c.buffers) < 0 ||
+            parse_ulong(argv[2], 1, c.buffers < c.fds - 5 ? c.buffers : c.fds - 5, &c.dmabufs) < 0 ||
+            parse_ulong(argv[3], 0, c.procs, &c.mappers) < 0) {
+                fprintf(stderr, "scenario: world: usage: scenario world PROCS(1..%d) FDS(8..%d) DMABUFS(1..min(BUFFERS,FDS-5)) "
+                                "MAPPERS(0..PROCS) BUFFERS(1..%d)\n",
+                        WORLD_MAX_PROCS, WORLD_MAX_FDS, WORLD_MAX_BUFFERS);
+                return 2;
+        }
+        if (pipe2(ready, O_CLOEXEC) < 0) {
+                fprintf(stderr, "scenario: world: pipe: %s\n", strerror(errno));
+                return 1;
+        }
+        owner = fork();
+        if (owner < 0) {
+                fprintf(stderr, "scenario: world: fork: %s\n", strerror(errno));
+                return 1;
+        }
+        if (owner == 0) {
+                close(ready[0]);
+                world_owner(&c, ready[1]);
+        }
+        close(ready[1]);
+        pfd.fd = ready[0];
+        pfd.events = POLLIN;
+        while (len < sizeof(buf) - 1) {
+                int64_t left = until - now_ms();
+                ssize_t n;
+
+                if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
+                        break;
+                n = read(ready[0], buf + len, sizeof(buf) - 1 - len);
+                if (n <= 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = '\0';
+        if (strncmp(buf, "WORLD READY", 11) != 0) {
+                fprintf(stderr, "scenario: world: %s\n", len ? buf : "the owner said nothing within the timeout");
+                kill(owner, SIGKILL);
+                return 1;
+        }
+        fputs(buf, stdout);
+        return 0;
+}
+
+/* scenario world-down: SIGTERM the world's owner, which SIGKILLs and reaps its members. */
+static int cmd_world_down(void)
+{
+        FILE *f = fopen(WORLD_PIDS_PATH, "r");
+        int pid = 0, i;
+
+        if (!f) {
+                puts("WORLD DOWN (no world)");
+                return 0;
+        }
+        if (fscanf(f, "%d", &pid) != 1 || pid <= 1) {
+                fclose(f);
+                fprintf(stderr, "scenario: world-down: %s holds no owner pid\n", WORLD_PIDS_PATH);
+                return 1;
+        }
+        fclose(f);
+        kill(pid, SIGTERM);
+        for (i = 0; i < 200 && kill(pid, 0) == 0 && !pid_gone(pid); i++)
+                sleep_ms(50);
+        if (kill(pid, 0) == 0 && !pid_gone(pid)) {
+                kill(pid, SIGKILL);
+                fprintf(stderr, "scenario: world-down: the owner %d had to be SIGKILLed\n", pid);
+                return 1;
+        }
+        puts("WORLD DOWN");
+        return 0;
+}
+
+struct floor_count {
+        unsigned long procs, fds, dmabuf_fds, maps_lines, dmabuf_maps;
+        uint64_t bytes_read;
+};
+
+/* Reads a file at dirfd/name whole; returns its length or -1. */
+static ssize_t floor_read(int dirfd, const char *name, char *buf, size_t size, struct floor_count *fc)
+{
+        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+        size_t len = 0;
+        ssize_t n;
+
+        if (fd < 0)
+                return -1;
+        /* Past `size`, read on into the same buffer: the cost is the syscalls. */
+        while ((n = read(fd, buf + len, size - len)) > 0) {
+                len += (size_t)n;
+                fc->bytes_read += (uint64_t)n;
+                if (len == size)
+                        len = 0;
+        }
+        close(fd);
+        return (ssize_t)len;
+}
+
+/*
+ * The procfs path's bare syscalls, as dmabufd's procfs reader makes them: readdir of
+ * /proc; per process, readdir of fd/ and readlink of each fd; fdinfo of each dma-buf
+ * fd; maps, read whole. Nothing is parsed but what tells a dma-buf link and counts.
+ */
+static void floor_walk(struct floor_count *fc)
+{
+        static char buf[1 << 16];
+        DIR *proc = opendir("/proc");
+        struct dirent *pe;
+
+        if (!proc)
+                return;
+        while ((pe = readdir(proc))) {
+                int pid_fd, fd_fd, fdinfo_fd = -1;
+                DIR *fdd;
+                struct dirent *de;
+                ssize_t len;
+                char *p;
+
+                if (pe->d_name[0] < '1' || pe->d_name[0] > '9')
+                        continue;
+                pid_fd = openat(dirfd(proc), pe->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (pid_fd < 0)
+                        continue;
+                fc->procs++;
+                fd_fd = openat(pid_fd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                fdd = fd_fd >= 0 ? fdopendir(fd_fd) : NULL;
+                if (fdd) {
+                        while ((de = readdir(fdd))) {
+                                char target[256];
+                                ssize_t n;
+
+                                if (de->d_name[0] == '.')
+                                        continue;
+                                fc->fds++;
+                                n = readlinkat(dirfd(fdd), de->d_name, target, sizeof(target) - 1);
+                                if (n < 0)
+                                        continue;
+                                target[n] = '\0';
+                                if (strncmp(target, "/dmabuf:", 8) != 0 && strcmp(target, "anon_inode:dmabuf") != 0)
+                                        continue;
+                                fc->dmabuf_fds++;
+                                if (fdinfo_fd < 0)
+                                        fdinfo_fd = openat(pid_fd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                if (fdinfo_fd >= 0)
+                                        floor_read(fdinfo_fd, de->d_name, buf, sizeof(buf), fc);
+                        }
+                        closedir(fdd);
+                } else if (fd_fd >= 0) {
+                        close(fd_fd);
+                }
+                if (fdinfo_fd >= 0)
+                        close(fdinfo_fd);
+                len = floor_read(pid_fd, "maps", buf, sizeof(buf), fc);
+                for (p = buf; len > 0 && p < buf + len; p++) {
+                        char *nl = memchr(p, '\n', (size_t)(buf + len - p));
+
+                        if (!nl)
+                                break;
+                        fc->maps_lines++;
+                        if (memmem(p, (size_t)(nl - p), "/dmabuf:", 8))
+                                fc->dmabuf_maps++;
+                        p = nl;
+                }
+                close(pid_fd);
+        }
+        closedir(proc);
+}
+
+/*
+ * What a collection that has its holders from BPF still reads per process: comm and
+ * cgroup (dmabufd reads them for processes that hold a buffer; here, for every one).
+ * Timed apart from the floor, so that the two can be told apart in a BPF collection.
+ */
+static unsigned long details_walk(void)
+{
+        static char buf[4096];
+        struct floor_count fc = { 0 };
+        DIR *proc = opendir("/proc");
+        struct dirent *pe;
+        unsigned long n = 0;
+
+        if (!proc)
+                return 0;
+        while ((pe = readdir(proc))) {
+                int pid_fd;
+
+                if (pe->d_name[0] < '1' || pe->d_name[0] > '9')
+                        continue;
+                pid_fd = openat(dirfd(proc), pe->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (pid_fd < 0)
+                        continue;
+                floor_read(pid_fd, "comm", buf, sizeof(buf), &fc);
+                floor_read(pid_fd, "cgroup", buf, sizeof(buf), &fc);
+                close(pid_fd);
+                n++;
+        }
+        closedir(proc);
+        return n;
+}
+
+static int64_t cpu_us_self(void)
+{
+        struct rusage ru;
+
+        getrusage(RUSAGE_SELF, &ru);
+        return (int64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+/* scenario floor ROUNDS: one line per round, "FLOOR round=N wall_us=... cpu_us=... ...";
+ * details_us is the comm and cgroup read of every process, timed after the floor. */
+static int cmd_floor(int argc, char **argv)
+{
+        unsigned long rounds, r;
+
+        if (argc != 1 || parse_ulong(argv[0], 1, 1000, &rounds) < 0) {
+                fprintf(stderr, "scenario: floor: usage: scenario floor ROUNDS(1..1000)\n");
+                return 2;
+        }
+        set_comm("sc-floor");
+        for (r = 1; r <= rounds; r++) {
+                struct floor_count fc = { 0 };
+                int64_t t0 = now_us(), c0 = cpu_us_self(), t1, c1;
+
+                int64_t t2;
+                unsigned long nd;
+
+                floor_walk(&fc);
+                t1 = now_us();
+                c1 = cpu_us_self();
+                nd = details_walk();
+                t2 = now_us();
+                printf("FLOOR round=%lu wall_us=%" PRId64 " cpu_us=%" PRId64 " procs=%lu fds=%lu dmabuf_fds=%lu "
+                       "maps_lines=%lu dmabuf_maps=%lu bytes_read=%" PRIu64 " details_us=%" PRId64
+                       " details_procs=%lu\n",
+                       r, t1 - t0, c1 - c0, fc.procs, fc.fds, fc.dmabuf_fds, fc.maps_lines, fc.dmabuf_maps,
+                       fc.bytes_read, t2 - t1, nd);
+                fflush(stdout);
+        }
+        return 0;
+}
+
 static void usage(FILE *f)
 {
         fputs("usage: scenario setup OUTFILE\n"
@@ -2185,7 +2635,10 @@ static void usage(FILE *f)
               "       scenario oomhog [--wait-file PATH] [MIB_HOLD]\n"
               "       scenario pressure SECONDS [MIB]\n"
               "       scenario attach OUTFILE GO_FILE1 GO_FILE2\n"
-              "       scenario bench N\n",
+              "       scenario bench N\n"
+              "       scenario world PROCS FDS DMABUFS MAPPERS BUFFERS\n"
+              "       scenario world-down\n"
+              "       scenario floor ROUNDS\n",
               f);
 }
 
@@ -2203,6 +2656,12 @@ int main(int argc, char **argv)
                 return cmd_attach(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "bench") == 0)
                 return cmd_bench(argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "world") == 0)
+                return cmd_world(argc - 2, argv + 2);
+        if (argc == 2 && strcmp(argv[1], "world-down") == 0)
+                return cmd_world_down();
+        if (argc >= 2 && strcmp(argv[1], "floor") == 0)
+                return cmd_floor(argc - 2, argv + 2);
         if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
                 usage(stdout);
                 return 0;
