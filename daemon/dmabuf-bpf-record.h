@@ -38,6 +38,7 @@ struct dmabuf_bpf_record {
         __u64 inode;       /* the buffer's identity */
         __u64 size;        /* bytes */
         __s64 count;       /* BUFFER, FD: the file's references, less the iterator's own; VMA: -1 */
+        __u64 cgroup_id;   /* FD, VMA: the process's cgroup v2 (kernfs id), 0 if unknown */
         __s16 name_len;    /* bytes in name, without NUL; or DMABUF_BPF_LEN_* */
         __s16 exporter_len;
         __u32 reserved;

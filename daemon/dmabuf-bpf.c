@@ -124,20 +124,68 @@ static int cmp_row(const void *a, const void *b) {
         return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-static int add_process(DmabufBuilder *b, int proc_fd, const Record *r, StrBuf *scratch) {
+/* Paths of the cgroups seen in this collection, by kernfs id: most processes
+ * share their cgroup with others, and each path is read from /proc once. */
+typedef struct CgroupPath {
+        uint64_t id;
+        char *path;
+} CgroupPath;
+
+typedef struct CgroupCache {
+        CgroupPath *entries;
+        size_t n, cap;
+} CgroupCache;
+
+static void cgroup_cache_done(CgroupCache *c) {
+        for (size_t i = 0; i < c->n; i++)
+                free(c->entries[i].path);
+        free(c->entries);
+}
+
+static int add_process(DmabufBuilder *b, int proc_fd, const Record *r, CgroupCache *cache, StrBuf *scratch) {
         char cgroup[4096];
+        const char *path = NULL;
+        CgroupPath *e = NULL;
         int k;
 
-        k = dmabuf_procfs_read_cgroup(proc_fd, (pid_t) r->tgid, scratch, cgroup, sizeof(cgroup));
-        if (k == -ENOMEM)
-                return k;
+        for (size_t i = 0; r->cgroup_id != 0 && i < cache->n; i++)
+                if (cache->entries[i].id == r->cgroup_id) {
+                        e = &cache->entries[i];
+                        break;
+                }
+        if (e)
+                path = e->path;
+        else {
+                k = dmabuf_procfs_read_cgroup(proc_fd, (pid_t) r->tgid, scratch, cgroup, sizeof(cgroup));
+                if (k == -ENOMEM)
+                        return k;
+                path = k >= 0 ? cgroup : NULL;
+                /* Only a path read is kept: a process that exited, or one whose
+                 * file could not be read, says nothing of the others in its cgroup. */
+                if (r->cgroup_id != 0 && k >= 0) {
+                        if (cache->n == cache->cap) {
+                                size_t cap = cache->cap ? cache->cap * 2 : 16;
+                                CgroupPath *p = realloc(cache->entries, cap * sizeof(*p));
+                                if (!p)
+                                        return -ENOMEM;
+                                cache->entries = p;
+                                cache->cap = cap;
+                        }
+                        e = &cache->entries[cache->n];
+                        *e = (CgroupPath){ .id = r->cgroup_id, .path = strdup(path) };
+                        if (!e->path)
+                                return -ENOMEM;
+                        cache->n++;
+                }
+        }
         /* comm is NUL-terminated: the check made sure. */
-        return dmabuf_builder_add_process(b, (pid_t) r->tgid, r->comm, k >= 0 ? cgroup : NULL, 0);
+        return dmabuf_builder_add_process(b, (pid_t) r->tgid, r->comm, path, 0);
 }
 
 int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_t fds_len, const void *vmas,
                            size_t vmas_len, StrBuf *scratch) {
         size_t n_fds = fds_len / sizeof(Record), n = n_fds + vmas_len / sizeof(Record);
+        _cleanup_(cgroup_cache_done) CgroupCache cache = {};
         _cleanup_free_ Row *rows = NULL;
         uint32_t current = 0;
 
@@ -166,7 +214,7 @@ int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_
 
                 memcpy(&r, rows[i].rec, sizeof(r));
                 if (r.tgid != current) {
-                        k = add_process(b, proc_fd, &r, scratch);
+                        k = add_process(b, proc_fd, &r, &cache, scratch);
                         if (k < 0)
                                 return k;
                         current = r.tgid;

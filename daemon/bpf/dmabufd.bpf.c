@@ -59,10 +59,23 @@ struct dma_buf {
         const char *name;
 } __kernel_type;
 
+struct kernfs_node {
+        __u64 id;
+} __kernel_type;
+
+struct cgroup {
+        struct kernfs_node *kn;
+} __kernel_type;
+
+struct css_set {
+        struct cgroup *dfl_cgrp;
+} __kernel_type;
+
 struct task_struct {
         int pid;
         int tgid;
         char comm[16];
+        struct css_set *cgroups;
 } __kernel_type;
 
 struct vm_area_struct {
@@ -105,8 +118,26 @@ static __always_inline __s64 file_refs(const struct file *file) {
         return BPF_CORE_READ((const struct file___f_count *) (const void *) file, f_count.counter);
 }
 
-static __always_inline int is_dmabuf(const struct file *file) {
-        return file && BPF_CORE_READ(file, f_inode, i_sb, s_magic) == DMA_BUF_MAGIC;
+/* Called for every fd and every mapping of every process, nearly all of them not
+ * dma-bufs: plain loads through the BTF-typed pointers (the kernel turns a fault
+ * into a zero) cost far less than a helper call each. */
+static __always_inline int is_dmabuf(struct file *file) {
+        struct inode *inode;
+        struct super_block *sb;
+
+        if (!file)
+                return 0;
+        inode = file->f_inode;
+        if (!inode)
+                return 0;
+        sb = inode->i_sb;
+        return sb && sb->s_magic == DMA_BUF_MAGIC;
+}
+
+/* The cgroup v2 a process is in, by its kernfs id: the daemon reads the path from
+ * /proc once per cgroup, not once per process. */
+static __always_inline __u64 cgroup_id(struct task_struct *task) {
+        return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 }
 
 static __always_inline __s16 read_string(char *dst, __u32 dst_size, const char *src) {
@@ -170,7 +201,7 @@ int dmabufd_fds(struct bpf_iter__task_file *ctx) {
 
         if (!task || !file)
                 return 0;
-        if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+        if (task->pid != task->tgid)
                 return 0;
         if (!is_dmabuf(file))
                 return 0;
@@ -179,6 +210,7 @@ int dmabufd_fds(struct bpf_iter__task_file *ctx) {
                 return 0;
         init_record(&rec, DMABUF_BPF_RECORD_FD);
         rec.tgid = BPF_CORE_READ(task, tgid);
+        rec.cgroup_id = cgroup_id(task);
         bpf_core_read_str(rec.comm, sizeof(rec.comm), &task->comm);
         rec.fd = ctx->fd;
         fill_buffer(&rec, dmabuf, file);
@@ -198,9 +230,9 @@ int dmabufd_vmas(struct bpf_iter__task_vma *ctx) {
 
         if (!task || !vma)
                 return 0;
-        if (BPF_CORE_READ(task, pid) != BPF_CORE_READ(task, tgid))
+        if (task->pid != task->tgid)
                 return 0;
-        file = BPF_CORE_READ(vma, vm_file);
+        file = vma->vm_file;
         if (!is_dmabuf(file))
                 return 0;
         dmabuf = BPF_CORE_READ(file, private_data);
@@ -208,6 +240,7 @@ int dmabufd_vmas(struct bpf_iter__task_vma *ctx) {
                 return 0;
         init_record(&rec, DMABUF_BPF_RECORD_VMA);
         rec.tgid = BPF_CORE_READ(task, tgid);
+        rec.cgroup_id = cgroup_id(task);
         bpf_core_read_str(rec.comm, sizeof(rec.comm), &task->comm);
         fill_buffer(&rec, dmabuf, file);
         rec.count = -1; /* this iterator holds no reference on the file to leave out */

@@ -165,9 +165,10 @@ START_TEST(test_holders) {
                 rec(DMABUF_BPF_RECORD_FD, 10, 100, 4096, "system", NULL, 0),
                 rec(DMABUF_BPF_RECORD_FD, 10, 200, 8192, "udmabuf", "cam", 3),
         };
-        Record vmas[2] = {
+        Record vmas[3] = {
                 rec(DMABUF_BPF_RECORD_VMA, 30, 300, 65536, "system", "map-only", 8),
                 rec(DMABUF_BPF_RECORD_VMA, 10, 100, 4096, "system", NULL, 0),
+                rec(DMABUF_BPF_RECORD_VMA, 40, 300, 65536, "system", "map-only", 8),
         };
         char *root = tu_mkdtemp(), path[PATH_MAX];
         DmabufBuilder *b = dmabuf_builder_new();
@@ -177,16 +178,22 @@ START_TEST(test_holders) {
         DmabufState *s;
         int proc_fd;
 
+        fds[1].cgroup_id = fds[2].cgroup_id = vmas[1].cgroup_id = 77;
+        fds[0].cgroup_id = 88;
+        vmas[0].cgroup_id = 77; /* 30 shares 10's cgroup: its path is read once, for 10 */
+        vmas[2].cgroup_id = 99;
         tu_write_str(root, "proc/10/cgroup", "0::/system.slice/compositor.service\n");
         tu_write_str(root, "proc/20/cgroup", "0::/user.slice\n");
-        /* 30 exited after the iterators ran: it still held its mapping then. */
+        /* 30 exited after the iterators ran: it still held its mapping then, and
+         * its cgroup is known by id. 40 exited too, in a cgroup seen nowhere else. */
         snprintf(path, sizeof(path), "%s/proc", root);
         proc_fd = tu_open_dir(path);
 
         ck_assert_int_eq(dmabuf_bpf_add_holders(b, proc_fd, fds, sizeof(fds), vmas, sizeof(vmas), &scratch), 0);
         s = finish(b);
 
-        ck_assert_uint_eq(dmabuf_state_n_processes(s), 3);
+        ck_assert_uint_eq(dmabuf_state_n_processes(s), 4);
+        ck_assert_ptr_null(dmabuf_state_find_process(s, 40)->cgroup);
         p = dmabuf_state_find_process(s, 10);
         ck_assert_str_eq(p->comm, "proc10");
         ck_assert_str_eq(p->cgroup, "/system.slice/compositor.service");
@@ -198,7 +205,7 @@ START_TEST(test_holders) {
         ck_assert_str_eq(p->cgroup, "/user.slice");
         ck_assert_uint_eq(p->rss_bytes, 4096);
         p = dmabuf_state_find_process(s, 30);
-        ck_assert_ptr_null(p->cgroup);
+        ck_assert_str_eq(p->cgroup, "/system.slice/compositor.service");
         ck_assert_uint_eq(p->maps, 1);
         ck_assert_uint_eq(p->rss_bytes, 65536); /* a mapping's row gives its size */
 
@@ -213,6 +220,7 @@ START_TEST(test_holders) {
         /* Holders alone do not list every buffer. */
         ck_assert_uint_eq(dmabuf_state_totals(s)->bytes, DMABUF_UNKNOWN);
         ck_assert_uint_eq(dmabuf_state_totals(s)->userspace_bytes, 4096 + 8192 + 65536);
+        ck_assert_uint_eq(dmabuf_state_find_buffer(s, 300)->n_holders, 2);
 
         dmabuf_state_unref(s);
         strbuf_done(&scratch);
