@@ -76,6 +76,11 @@ printf '%-44s %16s %22s\n' "dmabufd, bpf = off (procfs path)" "${pfs_wall:+$(ms 
 printf '%-44s %16s %22s\n' "dmabufd, bpf = auto" "${bpf_wall:+$(ms "$bpf_wall")}" \
         "${bpf_cpu:+$(ms "$bpf_cpu") ($bpf_k coll.)}"
 printf '%-44s %16s\n' "comm and cgroup of every process" "$(ms "$floor_details")"
+# The kernel's walk alone (guest-iter): each iterator read whole, least per iterator.
+awk '$1 == "BENCH-ITER" { for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        n = v["name"]; if (!(n in best) || v["best_us"] + 0 < best[n]) { best[n] = v["best_us"] + 0; bytes[n] = v["bytes"] } }
+        END { for (n in best) { printf "%-44s %16.2f ms  (%d bytes)\n", "iter/" n " alone", best[n] / 1000, bytes[n]; t += best[n] }
+              if (t) printf "%-44s %16.2f ms\n", "the iterators together", t / 1000 }' "$B" | sort
 echo "procfs path / floor: $(ratio "${pfs_wall:-0}" "$floor_wall")x wall, $(ratio "${pfs_cpu:-0}" "$floor_cpu")x CPU"
 echo "floor / BPF: $(ratio "$floor_wall" "${bpf_wall:-0}")x wall, $(ratio "$floor_cpu" "${bpf_cpu:-0}")x CPU"
 if [ -n "${bpf_wall:-}" ] && [ "$bpf_wall" -gt 0 ] && [ $((floor_wall)) -ge $((10 * bpf_wall)) ]; then

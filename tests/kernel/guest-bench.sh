@@ -9,6 +9,8 @@
 #           time over the window (/proc/PID/stat utime+stime, in ticks of 10 ms)
 #           with the number of collections the window saw (dmabufd_collections_total);
 #   procfs  the same for the bpf = off daemon.
+# Beside them, where run.sh could build it, guest-iter reads each of dmabufd's
+# iterators whole once per round: the kernel's walk alone, without the daemon.
 # debugfs is not mounted, as on production machines; both daemons read the same
 # sources otherwise. Each figure is one line on the console, "BENCH-...", and the
 # whole of it comes back as "bench-kernel" between markers; then "@@DONE@@".
@@ -100,6 +102,10 @@ r=1
 while [ $r -le $ROUNDS ]; do
         /bin/scenario floor 1 >/tmp/floor.out 2>&1
         out "BENCH-$(sed "s/round=1/round=$r/" /tmp/floor.out)"
+        if [ -x /bin/guest-iter ]; then
+                /bin/guest-iter 1 >/tmp/iter.out 2>&1 || out "BENCH-FAIL round $r: guest-iter: $(tail -n 1 /tmp/iter.out)"
+                sed -n "s/^ITER \(.*\) rounds=1 /BENCH-ITER round=$r \1 /p" /tmp/iter.out | while read -r l; do out "$l"; done
+        fi
         window bpf $WINDOW_BPF $r
         window procfs $WINDOW_PROCFS $r
         r=$((r + 1))

@@ -47,6 +47,19 @@ done
 for prog in scenario guest-get guest-caps; do
         gcc -static -O2 -Wall -Wextra -Werror -o "$out/$prog" "$here/$prog.c" || { echo "run.sh: $prog.c does not build" >&2; exit 1; }
 done
+# The benchmark's guest-iter times dmabufd's own iterators alone: it needs the
+# skeleton of the build dmabufd comes from, and libbpf.a, libelf.a and libz.a.
+extra_progs=()
+skel_dir=$(dirname "$dmabufd")/daemon
+if [ $bench = yes ] && [ -f "$skel_dir/bpf/dmabufd.skel.h" ]; then
+        if gcc -static -O2 -Wall -Wextra -Werror -I "$skel_dir" -o "$out/guest-iter" "$here/guest-iter.c" \
+                -lbpf -lelf -lz 2>"$out/guest-iter.err"; then
+                extra_progs+=("$out/guest-iter")
+        else
+                echo "run.sh: guest-iter.c does not build; the benchmark runs without it:" >&2
+                tail -n 5 "$out/guest-iter.err" >&2
+        fi
+fi
 
 # The unit's capabilities, for the guest's daemons run as uid 65534 (guest-init.sh),
 # given on the kernel command line as dmabufd.caps=sys_ptrace,... .
@@ -94,7 +107,7 @@ for v in $kernels; do
         init=$here/guest-init.sh mem=256M
         [ $bench = yes ] && init=$here/guest-bench.sh mem=1024M
         "$here/mk-initramfs.sh" "$d/initramfs.gz" "$dmabufd" "$out/scenario" "$out/guest-get" "$init" \
-                "$here/guest.conf" "$out/guest-caps" || {
+                "$here/guest.conf" "$out/guest-caps" ${extra_progs[@]+"${extra_progs[@]}"} || {
                 echo "FAIL: linux $v: the initramfs could not be built"
                 status=1
                 continue
