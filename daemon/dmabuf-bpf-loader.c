@@ -214,7 +214,7 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts);
         _cleanup_free_ char *verifier_log = NULL;
         _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
-        bool present[_DMABUF_BPF_ITER_MAX] = {};
+        bool present[_DMABUF_BPF_ITER_MAX] = {}, child_ns;
         struct btf *vmlinux;
         char why[200] = "";
         int r;
@@ -255,9 +255,10 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         /* Holders need both: fds and mappings together replace the walk of /proc.
          * The programs see the kernel's own PIDs; in a child PID namespace they
          * would not name the processes of our /proc. */
-        if (!present[DMABUF_BPF_ITER_FDS] || !present[DMABUF_BPF_ITER_VMAS] || in_child_pid_namespace(root_fd)) {
+        child_ns = in_child_pid_namespace(root_fd);
+        if (!present[DMABUF_BPF_ITER_FDS] || !present[DMABUF_BPF_ITER_VMAS] || child_ns) {
                 if (!present[DMABUF_BPF_ITER_BUFFERS]) {
-                        if (in_child_pid_namespace(root_fd))
+                        if (child_ns)
                                 snprintf(reason, reason_size,
                                          "in a child PID namespace, where the kernel's PIDs are not those of /proc, "
                                          "and the kernel has no iter/dmabuf (6.16 and later)");
