@@ -34,6 +34,7 @@ static const char *const recorded_files[_DMABUF_BPF_ITER_MAX] = {
 #if HAVE_BPF
 #include <bpf/libbpf.h>
 #include "bpf/dmabufd.skel.h"
+#include "bpf/dmabufd-fdtables.skel.h"
 #endif
 
 struct DmabufBpf {
@@ -41,6 +42,7 @@ struct DmabufBpf {
         bool recorded[_DMABUF_BPF_ITER_MAX];
 #if HAVE_BPF
         struct dmabufd_bpf *skel;
+        struct dmabufd_fdtables_bpf *fdtables; /* NULL: fds come from iter/task_file */
         struct bpf_link *links[_DMABUF_BPF_ITER_MAX];
 #endif
 };
@@ -210,11 +212,118 @@ static void verifier_reason(const char *log, char *buf, size_t size) {
         buf[0] = '\0';
 }
 
-int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_size) {
+static void programs_unload(DmabufBpf *bpf) {
+        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++) {
+                bpf_link__destroy(bpf->links[it]);
+                bpf->links[it] = NULL;
+        }
+        dmabufd_bpf__destroy(bpf->skel);
+        bpf->skel = NULL;
+        dmabufd_fdtables_bpf__destroy(bpf->fdtables);
+        bpf->fdtables = NULL;
+}
+
+static void load_failure(int r, const char *verifier_log, char *reason, size_t reason_size) {
+        char why[200];
+
+        verifier_reason(verifier_log, why, sizeof(why));
+        if (r == -EPERM || r == -EACCES)
+                snprintf(reason, reason_size, "load refused: %s (CAP_BPF and CAP_PERFMON are needed)%s%s",
+                         strerror(-r), why[0] ? ": " : "", why);
+        else
+                snprintf(reason, reason_size, "load refused: %s: %s", strerror(-r),
+                         why[0] ? why : libbpf_last_warning[0] ? libbpf_last_warning : "no verifier log");
+}
+
+/* The walk of each fd table, from its own object. Returns 0 with its link in
+ * place, or -errno with the reason (logged by the caller at debug: the
+ * iter/task_file program then does the same job). */
+static int load_fd_tables(DmabufBpf *bpf, char *verifier_log, char *reason, size_t reason_size) {
         DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts);
-        _cleanup_free_ char *verifier_log = NULL;
+        int r;
+
+        verifier_log[0] = '\0';
+        libbpf_last_warning[0] = '\0';
+        open_opts.kernel_log_buf = verifier_log;
+        open_opts.kernel_log_size = VERIFIER_LOG_SIZE;
+        bpf->fdtables = dmabufd_fdtables_bpf__open_opts(&open_opts);
+        if (!bpf->fdtables) {
+                r = -errno;
+                snprintf(reason, reason_size, "the embedded programs do not open: %s", strerror(-r));
+                return r;
+        }
+        r = dmabufd_fdtables_bpf__load(bpf->fdtables);
+        if (r < 0) {
+                load_failure(r, verifier_log, reason, reason_size);
+                goto fail;
+        }
+        bpf->links[DMABUF_BPF_ITER_FDS] = bpf_program__attach_iter(bpf->fdtables->progs.dmabufd_fd_tables, NULL);
+        if (!bpf->links[DMABUF_BPF_ITER_FDS]) {
+                r = -errno;
+                snprintf(reason, reason_size, "iter/task: attach refused: %s", strerror(-r));
+                goto fail;
+        }
+        return 0;
+fail:
+        dmabufd_fdtables_bpf__destroy(bpf->fdtables);
+        bpf->fdtables = NULL;
+        return r;
+}
+
+/* Opens, loads and attaches the main object's programs for the iterators in
+ * present, but for an fd program where the fd-table walk is in place. */
+static int load_programs(DmabufBpf *bpf, const bool present[static _DMABUF_BPF_ITER_MAX], char *verifier_log,
+                         char *reason, size_t reason_size) {
+        DECLARE_LIBBPF_OPTS(bpf_object_open_opts, open_opts);
+        bool load[_DMABUF_BPF_ITER_MAX];
+        int r;
+
+        verifier_log[0] = '\0';
+        libbpf_last_warning[0] = '\0';
+        open_opts.kernel_log_buf = verifier_log;
+        open_opts.kernel_log_size = VERIFIER_LOG_SIZE;
+
+        bpf->skel = dmabufd_bpf__open_opts(&open_opts);
+        if (!bpf->skel) {
+                r = -errno;
+                snprintf(reason, reason_size, "the embedded programs do not open: %s", strerror(-r));
+                return r;
+        }
+        /* An iterator the kernel lacks would fail the whole object's load. */
+        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++) {
+                struct bpf_program *prog;
+
+                load[it] = present[it] && !bpf->links[it];
+                program_for(bpf->skel, it, &prog);
+                bpf_program__set_autoload(prog, load[it]);
+        }
+
+        r = dmabufd_bpf__load(bpf->skel);
+        if (r < 0) {
+                load_failure(r, verifier_log, reason, reason_size);
+                return r;
+        }
+
+        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++) {
+                struct bpf_program *prog;
+
+                if (!load[it])
+                        continue;
+                program_for(bpf->skel, it, &prog);
+                bpf->links[it] = bpf_program__attach_iter(prog, NULL);
+                if (!bpf->links[it]) {
+                        r = -errno;
+                        snprintf(reason, reason_size, "%s: attach refused: %s", iter_names[it], strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_size) {
         _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
-        bool present[_DMABUF_BPF_ITER_MAX] = {}, child_ns;
+        _cleanup_free_ char *verifier_log = NULL;
+        bool present[_DMABUF_BPF_ITER_MAX] = {}, child_ns, fd_tables;
         struct btf *vmlinux;
         char why[200] = "";
         int r;
@@ -251,6 +360,7 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         }
         for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
                 present[it] = btf__find_by_name_kind(vmlinux, iter_btf_funcs[it], BTF_KIND_FUNC) > 0;
+        fd_tables = btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
         btf__free(vmlinux);
         /* Holders need both: fds and mappings together replace the walk of /proc.
          * The programs see the kernel's own PIDs; in a child PID namespace they
@@ -280,50 +390,19 @@ int dmabuf_bpf_load(int root_fd, DmabufBpf **ret, char *reason, size_t reason_si
         if (!bpf || !verifier_log)
                 return -ENOMEM;
         bpf->recorded_fd = -EBADF;
-        verifier_log[0] = '\0';
-        open_opts.kernel_log_buf = verifier_log;
-        open_opts.kernel_log_size = VERIFIER_LOG_SIZE;
-
-        bpf->skel = dmabufd_bpf__open_opts(&open_opts);
-        if (!bpf->skel) {
-                r = -errno;
-                snprintf(reason, reason_size, "the embedded programs do not open: %s", strerror(-r));
-                return r;
-        }
-        /* An iterator the kernel lacks would fail the whole object's load. */
-        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++) {
-                struct bpf_program *prog;
-
-                program_for(bpf->skel, it, &prog);
-                bpf_program__set_autoload(prog, present[it]);
-        }
-
-        r = dmabufd_bpf__load(bpf->skel);
-        if (r < 0) {
-                verifier_reason(verifier_log, why, sizeof(why));
-                if (r == -EPERM || r == -EACCES)
-                        snprintf(reason, reason_size, "load refused: %s (CAP_BPF and CAP_PERFMON are needed)%s%s",
-                                 strerror(-r), why[0] ? ": " : "", why);
-                else
-                        snprintf(reason, reason_size, "load refused: %s: %s", strerror(-r),
-                                 why[0] ? why : libbpf_last_warning[0] ? libbpf_last_warning : "no verifier log");
-                return r;
-        }
-
-        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++) {
-                struct bpf_program *prog;
-
-                if (!present[it])
-                        continue;
-                program_for(bpf->skel, it, &prog);
-                bpf->links[it] = bpf_program__attach_iter(prog, NULL);
-                if (!bpf->links[it]) {
-                        r = -errno;
-                        snprintf(reason, reason_size, "%s: attach refused: %s", iter_names[it], strerror(-r));
+        /* The walk of each fd table costs less than iter/task_file but needs
+         * bpf_rdonly_cast (6.2) and bpf_loop (5.17); where the kernel lacks or
+         * refuses it, iter/task_file does the same job. */
+        if (present[DMABUF_BPF_ITER_FDS] && fd_tables) {
+                r = load_fd_tables(bpf, verifier_log, reason, reason_size);
+                if (r == -ENOMEM)
                         return r;
-                }
+                if (r < 0)
+                        log_debug("bpf: the fd-table walk did not load (%s); iter/task_file instead", reason);
         }
-
+        r = load_programs(bpf, present, verifier_log, reason, reason_size);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(bpf);
         return 0;
 }
@@ -376,9 +455,7 @@ DmabufBpf *dmabuf_bpf_free(DmabufBpf *bpf) {
         if (!bpf)
                 return NULL;
 #if HAVE_BPF
-        for (DmabufBpfIter it = 0; it < _DMABUF_BPF_ITER_MAX; it++)
-                bpf_link__destroy(bpf->links[it]);
-        dmabufd_bpf__destroy(bpf->skel);
+        programs_unload(bpf);
 #endif
         safe_close(bpf->recorded_fd);
         free(bpf);
@@ -406,6 +483,14 @@ int dmabuf_bpf_run(DmabufBpf *bpf, DmabufBpfIter it, StrBuf *out) {
         return run_live(bpf, it, out);
 }
 
+const char *dmabuf_bpf_iter_name(const DmabufBpf *bpf, DmabufBpfIter it) {
+#if HAVE_BPF
+        if (it == DMABUF_BPF_ITER_FDS && bpf && bpf->fdtables)
+                return "iter/task (fd tables)";
+#endif
+        return dmabuf_bpf_iter_to_string(it);
+}
+
 void dmabuf_bpf_describe(const DmabufBpf *bpf, char *buf, size_t size) {
         size_t len = 0;
 
@@ -414,7 +499,7 @@ void dmabuf_bpf_describe(const DmabufBpf *bpf, char *buf, size_t size) {
                 if (!dmabuf_bpf_has(bpf, it))
                         continue;
                 len += (size_t) snprintf(buf + len, size - MIN(len, size), "%s%s", len > 0 ? ", " : "",
-                                         iter_names[it]);
+                                         dmabuf_bpf_iter_name(bpf, it));
                 if (len >= size)
                         break;
         }

@@ -14,7 +14,7 @@
 
 typedef enum DmabufBpfIter {
         DMABUF_BPF_ITER_BUFFERS, /* iter/dmabuf, 6.16+ */
-        DMABUF_BPF_ITER_FDS,     /* iter/task_file, 5.8+ */
+        DMABUF_BPF_ITER_FDS,     /* the fd tables' walk (iter/task, 5.17+), else iter/task_file, 5.8+ */
         DMABUF_BPF_ITER_VMAS,    /* iter/task_vma, 5.12+ */
         _DMABUF_BPF_ITER_MAX,
 } DmabufBpfIter;
@@ -22,6 +22,10 @@ typedef enum DmabufBpfIter {
 const char *dmabuf_bpf_iter_to_string(DmabufBpfIter it);
 
 typedef struct DmabufBpf DmabufBpf;
+
+/* The program that runs the iterator: for DMABUF_BPF_ITER_FDS, "iter/task (fd
+ * tables)" where the walk loaded, else as dmabuf_bpf_iter_to_string(). */
+const char *dmabuf_bpf_iter_name(const DmabufBpf *bpf, DmabufBpfIter it);
 
 /* Whether this build carries the programs (clang and bpftool were found). */
 bool dmabuf_bpf_built(void);

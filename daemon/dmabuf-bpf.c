@@ -116,6 +116,20 @@ typedef struct Row {
         bool is_map;
 } Row;
 
+static uint32_t row_tgid(const void *stream, size_t i) {
+        uint32_t tgid;
+
+        memcpy(&tgid, (const char *) stream + i * sizeof(Record) + offsetof(Record, tgid), sizeof(tgid));
+        return tgid;
+}
+
+static bool stream_sorted(const void *stream, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                if (row_tgid(stream, i - 1) > row_tgid(stream, i))
+                        return false;
+        return true;
+}
+
 static int cmp_row(const void *a, const void *b) {
         const Row *x = a, *y = b;
 
@@ -184,10 +198,11 @@ static int add_process(DmabufBuilder *b, int proc_fd, const Record *r, CgroupCac
 
 int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_t fds_len, const void *vmas,
                            size_t vmas_len, StrBuf *scratch) {
-        size_t n_fds = fds_len / sizeof(Record), n = n_fds + vmas_len / sizeof(Record);
+        size_t n_fds = fds_len / sizeof(Record), n_vmas = vmas_len / sizeof(Record), n = n_fds + n_vmas;
         _cleanup_(cgroup_cache_done) CgroupCache cache = {};
         _cleanup_free_ Row *rows = NULL;
         uint32_t current = 0;
+        bool sorted;
 
         if (n == 0)
                 return 0;
@@ -195,16 +210,31 @@ int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_
         if (!rows)
                 return -ENOMEM;
         /* The builder takes a process's references right after the process, so the
-         * two streams are merged by process first. */
-        for (size_t i = 0; i < n; i++) {
-                const char *rec = i < n_fds ? (const char *) fds + i * sizeof(Record)
-                                            : (const char *) vmas + (i - n_fds) * sizeof(Record);
-                uint32_t tgid;
+         * two streams are merged by process first. The kernel walks tasks in PID
+         * order, so each stream normally comes sorted and a linear merge does;
+         * a stream that is not (a PID wrapped mid-walk) is sorted whole. */
+        sorted = stream_sorted(fds, n_fds) && stream_sorted(vmas, n_vmas);
+        for (size_t i = 0, f = 0, v = 0; i < n; i++) {
+                size_t pick;
 
-                memcpy(&tgid, rec + offsetof(Record, tgid), sizeof(tgid));
-                rows[i] = (Row){ .tgid = tgid, .seq = (uint32_t) i, .rec = rec, .is_map = i >= n_fds };
+                if (!sorted)
+                        pick = i;
+                else if (v >= n_vmas || (f < n_fds && row_tgid(fds, f) <= row_tgid(vmas, v)))
+                        pick = f++;
+                else
+                        pick = n_fds + v++;
+                /* seq is the row's place in the two streams end to end: a process's
+                 * fds come before its mappings, each in the kernel's order. */
+                rows[i] = pick < n_fds ? (Row){ .tgid = row_tgid(fds, pick),
+                                                .seq = (uint32_t) pick,
+                                                .rec = (const char *) fds + pick * sizeof(Record) }
+                                       : (Row){ .tgid = row_tgid(vmas, pick - n_fds),
+                                                .seq = (uint32_t) pick,
+                                                .rec = (const char *) vmas + (pick - n_fds) * sizeof(Record),
+                                                .is_map = true };
         }
-        qsort(rows, n, sizeof(Row), cmp_row);
+        if (!sorted)
+                qsort(rows, n, sizeof(Row), cmp_row);
 
         for (size_t i = 0; i < n; i++) {
                 char exporter[DMABUF_BPF_EXPORTER_MAX + 1];

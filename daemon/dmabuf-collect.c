@@ -48,12 +48,12 @@ static int run_iterator(DmabufBpf *bpf, DmabufBpfIter it, uint16_t kind, DmabufB
                 return r;
         if (r < 0) {
                 snprintf(what, sizeof(what), "reading the iterator failed: %s", strerror(-r));
-                dmabuf_builder_parse_error(b, DMABUF_SOURCE_BPF, dmabuf_bpf_iter_to_string(it), what);
+                dmabuf_builder_parse_error(b, DMABUF_SOURCE_BPF, dmabuf_bpf_iter_name(bpf, it), what);
                 return r;
         }
         r = dmabuf_bpf_records_check(out->buf, out->len, kind, what, sizeof(what));
         if (r < 0) {
-                dmabuf_builder_parse_error(b, DMABUF_SOURCE_BPF, dmabuf_bpf_iter_to_string(it), what);
+                dmabuf_builder_parse_error(b, DMABUF_SOURCE_BPF, dmabuf_bpf_iter_name(bpf, it), what);
                 return r;
         }
         return 0;

@@ -31,6 +31,8 @@
 #define USEC_PER_SEC 1000000ULL
 /* Kernel data that stays malformed would otherwise log on every collection. */
 #define PARSE_WARNING_INTERVAL_USEC (600 * USEC_PER_SEC)
+/* Free heap below this is kept for the next collection whatever the in-use size. */
+#define HEAP_SURPLUS_MIN_BYTES (1U << 20)
 
 struct Manager {
         sd_event *event;
@@ -254,6 +256,17 @@ static void report_parse_errors(Manager *m, const DmabufState *s) {
                     st->first_error, total);
 }
 
+/* A collection frees about as much as it allocates, and the next one wants those
+ * pages again: trimming after each one made every collection fault its heap back
+ * in. Free heap beyond what is in use is a transient peak (a large snapshot, a
+ * burst of processes) that would otherwise keep the RSS at that peak for good. */
+static void trim_heap_surplus(void) {
+        struct mallinfo2 mi = mallinfo2();
+
+        if (mi.fordblks > MAX(mi.uordblks, (size_t) HEAP_SURPLUS_MIN_BYTES))
+                malloc_trim(0);
+}
+
 /* Collects and publishes; with ret (a snapshot's collection), also hands back a
  * reference to the new state. */
 static int collect(Manager *m, DmabufState **ret) {
@@ -286,9 +299,7 @@ static int collect(Manager *m, DmabufState **ret) {
         publish(m, s, ret != NULL);
         update_sources_up(m);
         notify_status(m);
-        /* A collection frees about as much as it allocates; glibc would keep those
-         * pages, and the daemon's RSS would sit at its peak for good. */
-        malloc_trim(0);
+        trim_heap_surplus();
         return 0;
 }
 
@@ -406,7 +417,7 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                            dmabufd_event_kind_to_string(e->kind), (double) (first - started) / USEC_PER_SEC,
                            (double) (now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC, ret->bytes);
         }
-        malloc_trim(0);
+        trim_heap_surplus();
         r = 0;
 finish:
         json_object_put(snap.trigger);

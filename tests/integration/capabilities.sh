@@ -63,7 +63,7 @@ note "bpf, with the five: $(cat "$TMP/with.bpf")"
 if [ -r /sys/kernel/btf/vmlinux ] && grep -q '^#define HAVE_BPF 1' "$top_builddir/config.h" &&
         ! grep -qs '\[confidentiality\]' /sys/kernel/security/lockdown; then
         check "with the five: the bpf source is up (dmabufd_source_up and the log)" \
-                sh -c "[ '$(bpf_metric with)' = 1 ] && grep -q 'bpf source up: .*iter/task_file' '$TMP/with.bpf'"
+                sh -c "[ '$(bpf_metric with)' = 1 ] && grep -Eq 'bpf source up: .*iter/task(_file| \(fd tables\)), iter/task_vma' '$TMP/with.bpf'"
 else
         note "this kernel has no readable BTF, or this build no BPF: bpf being up is not checked here"
         check "with the five: the bpf source is down and says why" \
