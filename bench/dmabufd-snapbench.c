@@ -167,9 +167,11 @@ int main(int argc, char **argv) {
         qsort(lat, timed, sizeof(uint64_t), cmp_u64);
         qsort(full, timed, sizeof(uint64_t), cmp_u64);
         printf("\nkmsg OOM line -> snapshot renamed into place (trigger, before, memory), first %u snapshots:\n", timed);
-        printf("  median %.1f ms   p90 %.1f ms   min %.1f ms   max %.1f ms   (target: median <= 250 ms: %s)\n",
-               lat[timed / 2] / 1000.0, lat[timed * 9 / 10] / 1000.0, lat[0] / 1000.0, lat[timed - 1] / 1000.0,
-               lat[timed / 2] <= 250000 ? "met" : "MISSED");
+        printf("  p50 %.1f ms   p90 %.1f ms   p99 %.1f ms   min %.1f ms   max %.1f ms\n", lat[timed / 2] / 1000.0,
+               lat[timed * 9 / 10] / 1000.0, lat[timed * 99 / 100] / 1000.0, lat[0] / 1000.0,
+               lat[timed - 1] / 1000.0);
+        printf("  targets: p50 <= 50 ms: %s; p99 <= 250 ms: %s\n", lat[timed / 2] <= 50000 ? "met" : "MISSED",
+               lat[timed * 99 / 100] <= 250000 ? "met" : "MISSED");
         printf("kmsg OOM line -> complete snapshot (its fresh collection included) renamed over it:\n");
         printf("  median %.1f ms   p90 %.1f ms   min %.1f ms   max %.1f ms\n", full[timed / 2] / 1000.0,
                full[timed * 9 / 10] / 1000.0, full[0] / 1000.0, full[timed - 1] / 1000.0);

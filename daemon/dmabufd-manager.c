@@ -17,6 +17,7 @@
 #include "dmabuf-dump.h"
 #include "dmabuf-json.h"
 #include "dmabuf-snapshot.h"
+#include "dmabufd-collector.h"
 #include "dmabufd-http.h"
 #include "dmabufd-manager.h"
 #include "dmabufd-snapshot-store.h"
@@ -46,7 +47,9 @@ struct Manager {
         DmabufdHttpSettings http_settings;
         DmabufdHttp *http;
         DmabufdSnapshotStore *store; /* NULL: the state directory is unusable */
-        DmabufBpf *bpf;              /* NULL: the bpf source is off or down */
+        DmabufBpf *bpf;              /* NULL: the bpf source is off or down; the worker's */
+        DmabufdCollector *collector; /* the worker thread that collects */
+        sd_event_source *watchdog;
 
         DmabufdSourceKmsg *kmsg;
         DmabufdSourcePsi *psi;
@@ -267,13 +270,10 @@ static void trim_heap_surplus(void) {
                 malloc_trim(0);
 }
 
-/* Collects and publishes; with ret (a snapshot's collection), also hands back a
- * reference to the new state. */
-static int collect(Manager *m, DmabufState **ret) {
-        DmabufState *s = NULL;
-        int r;
-
-        r = dmabuf_collect(m->root_fd, &(DmabufCollectOptions){ .bpf = m->bpf, .no_bpf = !m->config.bpf }, &s);
+/* Counts and publishes a finished collection (the state's reference is taken
+ * over). A snapshot's own collection keeps the state it replaced, for events
+ * that the new one no longer shows the victim of. */
+static int collected(Manager *m, int r, DmabufState *s, bool for_snapshot) {
         if (r < 0) {
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (m->last_failure_warning_usec == 0 ||
@@ -294,9 +294,7 @@ static int collect(Manager *m, DmabufState **ret) {
         report_parse_errors(m, s);
         log_debug("collected %zu buffers and %zu processes in %.3f s", dmabuf_state_n_buffers(s),
                   dmabuf_state_n_processes(s), dmabuf_state_duration_sec(s));
-        if (ret)
-                *ret = dmabuf_state_ref(s);
-        publish(m, s, ret != NULL);
+        publish(m, s, for_snapshot);
         update_sources_up(m);
         notify_status(m);
         trim_heap_surplus();
@@ -349,38 +347,102 @@ static void count_snapshot(Manager *m, bool ok) {
         pthread_mutex_unlock(&m->state_lock);
 }
 
+/* A snapshot whose first part is on disk, waiting for its fresh collection. */
+typedef struct PendingSnapshot {
+        DmabufdCollectWaiter waiter; /* first: the collector hands this back */
+        char id[DMABUFD_SNAPSHOT_ID_MAX];
+        DmabufdEventKind kind;
+        DmabufSnapshot snap;
+        DmabufState *before;
+        uint64_t started, first; /* CLOCK_MONOTONIC: the event, the first part on disk */
+        DmabufdSnapshotInfo info;
+        DmabufdSnapshotRequest *req; /* a POST to answer once complete, or NULL */
+} PendingSnapshot;
+
+static PendingSnapshot *pending_snapshot_free(PendingSnapshot *ps) {
+        if (!ps)
+                return NULL;
+        json_object_put(ps->snap.trigger);
+        json_object_put(ps->snap.suppressed);
+        json_object_put(ps->snap.memory);
+        dmabuf_state_unref(ps->before);
+        free(ps);
+        return NULL;
+}
+
+/* The second step: the fresh collection (NULL when it failed: "state": null;
+ * `before` is what matters for a kill, and it is on disk already) replaces the
+ * first part. r is -ESHUTDOWN when the daemon stops first: the first part stays. */
+static void complete_snapshot(Manager *m, PendingSnapshot *ps, int r, const DmabufState *fresh) {
+        char id_field[DMABUFD_SNAPSHOT_ID_MAX + 32], kind_field[64];
+        const char *fields[] = { id_field, kind_field, NULL };
+
+        if (r != -ESHUTDOWN) {
+                ps->snap.state = fresh;
+                ps->snap.partial = false;
+                if (dmabufd_snapshot_store_complete(m->store, ps->id, write_snapshot, &ps->snap, &ps->info) < 0)
+                        /* Listed and valid still, without its fresh state: a failure to count. */
+                        count_snapshot(m, false);
+                snprintf(id_field, sizeof(id_field), "DMABUFD_SNAPSHOT_ID=%s", ps->id);
+                snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(ps->kind));
+                log_struct(LOG_INFO, DMABUFD_MESSAGE_SNAPSHOT_TAKEN, fields,
+                           "snapshot %s taken on %s: on disk in %.3f s, complete in %.3f s (%" PRIu64 " bytes)",
+                           ps->id, dmabufd_event_kind_to_string(ps->kind),
+                           (double) (ps->first - ps->started) / USEC_PER_SEC,
+                           (double) (now_usec(CLOCK_MONOTONIC) - ps->started) / USEC_PER_SEC, ps->info.bytes);
+        }
+        if (ps->req) {
+                ps->req->result = 0; /* the snapshot exists, complete or not */
+                ps->req->info = ps->info;
+                dmabufd_http_snapshot_done(ps->req);
+        }
+        pending_snapshot_free(ps);
+        trim_heap_surplus();
+}
+
 /* Two steps. First what is already in memory, with the memory figures of this
  * moment: the trigger, `before` and no fresh state ("partial": true). That file
  * is on disk within a fraction of the time a collection takes, which matters
- * when the machine may not survive the next second. Then the fresh collection,
- * and the complete snapshot replaces the first one. */
-static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret) {
-        _cleanup_state_ DmabufState *before = dmabuf_state_ref(state_before(m, e)), *fresh = NULL;
-        uint64_t at = now_usec(CLOCK_REALTIME), started = now_usec(CLOCK_MONOTONIC), first;
-        char id[DMABUFD_SNAPSHOT_ID_MAX], taken_at[32], id_field[DMABUFD_SNAPSHOT_ID_MAX + 32], kind_field[64];
-        DmabufSnapshot snap;
+ * when the machine may not survive the next second; the loop writes it at once,
+ * whatever the worker is collecting. Then a fresh collection, started after the
+ * event, and the complete snapshot replaces the first one. Returns 1 when req
+ * (if any) will be answered once the snapshot is complete, or -errno. */
+static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotRequest *req) {
+        uint64_t at = now_usec(CLOCK_REALTIME);
+        char taken_at[32], kind_field[64];
+        PendingSnapshot *ps;
         int r;
 
-        snap = (DmabufSnapshot){
-                .id = id,
+        ps = calloc(1, sizeof(PendingSnapshot));
+        if (!ps) {
+                count_snapshot(m, false);
+                log_error("snapshot on %s not taken: out of memory", dmabufd_event_kind_to_string(e->kind));
+                return -ENOMEM;
+        }
+        ps->started = now_usec(CLOCK_MONOTONIC);
+        ps->kind = e->kind;
+        ps->before = dmabuf_state_ref(state_before(m, e));
+        ps->snap = (DmabufSnapshot){
+                .id = ps->id,
                 .taken_at_usec = at,
-                .trigger = dmabuf_snapshot_trigger_new(e, at, before),
+                .trigger = dmabuf_snapshot_trigger_new(e, at, ps->before),
                 .suppressed = dmabuf_suppressed_to_json(&m->suppressed),
                 .memory = memory_json(m->root_fd),
-                .before = before,
+                .before = ps->before,
                 .partial = true,
         };
         dmabuf_json_format_time(at, taken_at);
         snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(e->kind));
-        if (!snap.trigger || !snap.memory)
+        if (!ps->snap.trigger || !ps->snap.memory)
                 r = -ENOMEM;
         else if (!m->store)
                 r = -ENODEV;
         else
                 for (unsigned attempt = 0;; attempt++) {
-                        make_id(at, e->kind, attempt, id, sizeof(id));
-                        r = dmabufd_snapshot_store_add(m->store, id, taken_at, dmabufd_event_kind_to_string(e->kind),
-                                                       write_snapshot, &snap, ret);
+                        make_id(at, e->kind, attempt, ps->id, sizeof(ps->id));
+                        r = dmabufd_snapshot_store_add(m->store, ps->id, taken_at,
+                                                       dmabufd_event_kind_to_string(e->kind), write_snapshot,
+                                                       &ps->snap, &ps->info);
                         if (r != -EEXIST || attempt >= 8)
                                 break;
                 }
@@ -395,35 +457,17 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo 
                            r == -ENODEV   ? "the state directory is not usable (see the start-up error)"
                            : r == -ENOMEM ? "out of memory"
                                           : "writing it failed (see above)");
-                goto finish;
+                pending_snapshot_free(ps);
+                return r;
         }
         memset(&m->suppressed, 0, sizeof(m->suppressed));
-        first = now_usec(CLOCK_MONOTONIC);
+        ps->first = now_usec(CLOCK_MONOTONIC);
+        ps->req = req;
 
-        /* A failed collection leaves "state": null; `before` is what matters for
-         * a kill, and it is on disk already. */
-        (void) collect(m, &fresh);
-        snap.state = fresh;
-        snap.partial = false;
-        if (dmabufd_snapshot_store_complete(m->store, id, write_snapshot, &snap, ret) < 0)
-                /* Listed and valid still, without its fresh state: a failure to count. */
-                count_snapshot(m, false);
-        {
-                const char *fields[] = { id_field, kind_field, NULL };
-
-                snprintf(id_field, sizeof(id_field), "DMABUFD_SNAPSHOT_ID=%s", id);
-                log_struct(LOG_INFO, DMABUFD_MESSAGE_SNAPSHOT_TAKEN, fields,
-                           "snapshot %s taken on %s: on disk in %.3f s, complete in %.3f s (%" PRIu64 " bytes)", id,
-                           dmabufd_event_kind_to_string(e->kind), (double) (first - started) / USEC_PER_SEC,
-                           (double) (now_usec(CLOCK_MONOTONIC) - started) / USEC_PER_SEC, ret->bytes);
-        }
-        trim_heap_surplus();
-        r = 0;
-finish:
-        json_object_put(snap.trigger);
-        json_object_put(snap.suppressed);
-        json_object_put(snap.memory);
-        return r;
+        r = dmabufd_collector_request(m->collector, &ps->waiter);
+        if (r < 0)
+                complete_snapshot(m, ps, r, NULL);
+        return 1;
 }
 
 /* Kills are what an engineer looks for after the fact: one entry each, whether or
@@ -460,11 +504,11 @@ static void log_kill(const DmabufdEvent *e) {
 }
 
 /* Every event is counted; one inside its kind's cooldown is kept for the next
- * snapshot instead of taking one. Returns 0, -EBUSY with *retry_after_sec, or
- * the snapshot's -errno. */
-static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *ret, uint64_t *retry_after_sec) {
+ * snapshot instead of taking one. Returns 1 when a snapshot was taken (req, if
+ * any, is answered once it is complete), -EBUSY with *retry_after_sec, or the
+ * snapshot's -errno. */
+static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotRequest *req, uint64_t *retry_after_sec) {
         uint64_t now = now_usec(CLOCK_MONOTONIC), cooldown;
-        DmabufdSnapshotInfo info;
 
         log_kill(e);
         pthread_mutex_lock(&m->state_lock);
@@ -484,7 +528,7 @@ static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotInfo *
         }
         m->attempted[e->kind] = true;
         m->last_attempt_usec[e->kind] = now;
-        return take_snapshot(m, e, ret ? ret : &info);
+        return take_snapshot(m, e, req);
 }
 
 static void on_source_event(const DmabufdEvent *e, void *userdata) {
@@ -503,11 +547,15 @@ static int on_requests(sd_event_source *source, int fd, uint32_t revents, void *
         pthread_mutex_unlock(&m->requests_lock);
         for (DmabufdSnapshotRequest *req = list; req; req = next) {
                 DmabufdEvent e = { .kind = DMABUFD_EVENT_MANUAL, .origin = req->origin };
+                int r;
 
                 /* Read before completing: the HTTP thread frees req once it has answered. */
                 next = req->next;
-                req->result = handle_event(m, &e, &req->info, &req->retry_after_sec);
-                dmabufd_http_snapshot_done(req);
+                r = handle_event(m, &e, req, &req->retry_after_sec);
+                if (r <= 0) {
+                        req->result = r;
+                        dmabufd_http_snapshot_done(req);
+                }
         }
         return 0;
 }
@@ -605,7 +653,10 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
         uint64_t now, next;
 
-        (void) collect(m, NULL);
+        /* One still running (or queued for a snapshot) stands for this one:
+         * collections never pile up behind a slow one. */
+        if (!dmabufd_collector_busy(m->collector))
+                (void) dmabufd_collector_request(m->collector, NULL);
 
         /* Keep a fixed cadence; after a scan longer than the interval, skip ahead
          * rather than run back to back. */
@@ -614,6 +665,37 @@ static int on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         if (next <= now)
                 next = now + m->interval_usec;
         sd_event_source_set_time(source, next);
+        return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
+}
+
+/* Each finished collection, on the loop thread: published, then the snapshots
+ * that waited for it are completed with it. */
+static void on_collection_done(int r, DmabufState *state, DmabufdCollectWaiter *waiters, void *userdata) {
+        Manager *m = userdata;
+
+        if (r != -ESHUTDOWN) {
+                /* published holds a reference until the next one replaces it */
+                dmabuf_state_ref(state);
+                (void) collected(m, r, state, waiters != NULL);
+        }
+        for (DmabufdCollectWaiter *w = waiters, *next; w; w = next) {
+                next = w->next;
+                complete_snapshot(m, (PendingSnapshot *) w, r, r >= 0 ? state : NULL);
+        }
+        dmabuf_state_unref(state);
+}
+
+/* WATCHDOG=1 only while collections go on: the loop itself no longer runs them,
+ * so a scan stuck in the kernel must still stop the pings, and systemd restart
+ * the service. */
+static int on_watchdog(sd_event_source *source, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+        uint64_t period = 0;
+
+        if (alive(m))
+                (void) sd_notify(false, "WATCHDOG=1");
+        (void) sd_watchdog_enabled(false, &period);
+        sd_event_source_set_time(source, usec + MAX(period / 2, (uint64_t) 1000));
         return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
 }
 
@@ -628,25 +710,29 @@ static int on_exit_signal(sd_event_source *source, const struct signalfd_siginfo
 /* Loads the BPF programs where the configuration and the kernel allow, and says
  * once why not: the other readers then do what they would have. */
 static void start_bpf(Manager *m) {
+        DmabufBpf *bpf = NULL;
         char reason[512], loaded[128];
         int r;
 
-        m->bpf = dmabuf_bpf_free(m->bpf);
-        if (!m->config.bpf) {
+        if (!m->config.bpf)
                 log_info("bpf source off: bpf = off in the configuration");
-                return;
+        else {
+                r = dmabuf_bpf_load(m->root_fd, &bpf, reason, sizeof(reason));
+                if (r == -ENOMEM)
+                        log_error_errno(r, "bpf source down: out of memory while loading the programs");
+                else if (r < 0)
+                        log_notice("bpf source down: %s", reason);
+                else {
+                        dmabuf_bpf_describe(bpf, loaded, sizeof(loaded));
+                        log_info("bpf source up: %s", loaded);
+                }
         }
-        r = dmabuf_bpf_load(m->root_fd, &m->bpf, reason, sizeof(reason));
-        if (r == -ENOMEM) {
-                log_error_errno(r, "bpf source down: out of memory while loading the programs");
-                return;
-        }
-        if (r < 0) {
-                log_notice("bpf source down: %s", reason);
-                return;
-        }
-        dmabuf_bpf_describe(m->bpf, loaded, sizeof(loaded));
-        log_info("bpf source up: %s", loaded);
+        /* The worker may be collecting with the old programs: they are freed only
+         * once it is done with them. */
+        if (m->collector)
+                (void) dmabufd_collector_swap_bpf(m->collector, bpf, !m->config.bpf);
+        dmabuf_bpf_free(m->bpf);
+        m->bpf = bpf;
 }
 
 static bool strv_equal(char **a, char **b) {
@@ -756,6 +842,8 @@ static void open_store(Manager *m) {
 
 int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *listeners, size_t n_listeners,
                 ManagerReloadFunc reload, void *reload_userdata, Manager **ret) {
+        DmabufState *first = NULL;
+        uint64_t watchdog_usec = 0;
         Manager *m;
         sigset_t mask;
         int r, *fds = NULL;
@@ -782,18 +870,16 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 log_error_errno(r, "cannot create the event loop: %m");
                 goto fail;
         }
-        /* WATCHDOG=1 goes out from this loop, which runs the collections: a scan
-         * stuck in the kernel stops the pings, and systemd restarts the service. */
-        r = sd_event_set_watchdog(m->event, true);
-        if (r < 0) {
-                log_error_errno(r, "cannot enable the service watchdog: %m");
-                goto fail;
-        }
+        r = sd_watchdog_enabled(false, &watchdog_usec);
         if (r > 0) {
-                uint64_t usec = 0;
-
-                (void) sd_watchdog_enabled(false, &usec);
-                log_info("service watchdog on: WatchdogSec=%.1f s", (double) usec / USEC_PER_SEC);
+                r = sd_event_add_time_relative(m->event, &m->watchdog, CLOCK_MONOTONIC, watchdog_usec / 2, 1000,
+                                               on_watchdog, m);
+                if (r < 0) {
+                        log_error_errno(r, "cannot arm the service watchdog: %m");
+                        goto fail;
+                }
+                (void) sd_event_source_set_description(m->watchdog, "watchdog");
+                log_info("service watchdog on: WatchdogSec=%.1f s", (double) watchdog_usec / USEC_PER_SEC);
         }
 
         sigemptyset(&mask);
@@ -831,11 +917,21 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 goto fail;
         }
 
-        r = collect(m, NULL);
+        /* The first one on this thread: once manager_new returns, the HTTP API has
+         * something to serve. */
+        r = dmabuf_collect(m->root_fd, &(DmabufCollectOptions){ .bpf = m->bpf, .no_bpf = !m->config.bpf }, &first);
+        r = collected(m, r, first, false);
         if (r < 0) {
                 log_error_errno(r, "first collection failed: %m");
                 goto fail;
         }
+        /* Started with the signals blocked, as the HTTP threads are. */
+        r = dmabufd_collector_new(m->event, m->root_fd, on_collection_done, m, &m->collector);
+        if (r < 0) {
+                log_error_errno(r, "cannot start the collection thread: %m");
+                goto fail;
+        }
+        (void) dmabufd_collector_swap_bpf(m->collector, m->bpf, !m->config.bpf);
         /* After the first collection: a kill's snapshot needs a `before`. */
         r = start_sources(m);
         if (r < 0) {
@@ -903,10 +999,14 @@ Manager *manager_free(Manager *m) {
                 req->result = -ESHUTDOWN;
                 dmabufd_http_snapshot_done(req);
         }
+        /* The worker next: the snapshots waiting for its collection answer their
+         * requests and keep their first part. */
+        m->collector = dmabufd_collector_free(m->collector);
         /* HTTP threads next: after this nothing else reads the state or the store. */
         dmabufd_http_stop(m->http);
         stop_sources(m);
         sd_event_source_unref(m->timer);
+        sd_event_source_unref(m->watchdog);
         sd_event_source_unref(m->sigterm);
         sd_event_source_unref(m->sigint);
         sd_event_source_unref(m->sighup);
