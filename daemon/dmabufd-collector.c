@@ -42,15 +42,6 @@ struct DmabufdCollector {
         bool no_bpf;
 };
 
-static void append_waiters(DmabufdCollectWaiter **list, DmabufdCollectWaiter ***tail, DmabufdCollectWaiter *w) {
-        if (!w)
-                return;
-        **tail = w;
-        while (w->next)
-                w = w->next;
-        *tail = &w->next;
-}
-
 static void *worker(void *userdata) {
         DmabufdCollector *c = userdata;
         uint64_t one = 1;
@@ -201,7 +192,8 @@ int dmabufd_collector_request(DmabufdCollector *c, DmabufdCollectWaiter *waiter)
         }
         if (waiter) {
                 waiter->next = NULL;
-                append_waiters(&c->queued, &c->queued_tail, waiter);
+                *c->queued_tail = waiter;
+                c->queued_tail = &waiter->next;
         }
         c->requested = true;
         pthread_cond_signal(&c->wake);

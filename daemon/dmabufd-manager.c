@@ -50,6 +50,7 @@ struct Manager {
         DmabufBpf *bpf;              /* NULL: the bpf source is off or down; the worker's */
         DmabufdCollector *collector; /* the worker thread that collects */
         sd_event_source *watchdog;
+        uint64_t watchdog_usec; /* WATCHDOG_USEC, 0: no watchdog */
 
         DmabufdSourceKmsg *kmsg;
         DmabufdSourcePsi *psi;
@@ -690,12 +691,10 @@ static void on_collection_done(int r, DmabufState *state, DmabufdCollectWaiter *
  * the service. */
 static int on_watchdog(sd_event_source *source, uint64_t usec, void *userdata) {
         Manager *m = userdata;
-        uint64_t period = 0;
 
         if (alive(m))
                 (void) sd_notify(false, "WATCHDOG=1");
-        (void) sd_watchdog_enabled(false, &period);
-        sd_event_source_set_time(source, usec + MAX(period / 2, (uint64_t) 1000));
+        sd_event_source_set_time(source, usec + m->watchdog_usec / 2);
         return sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
 }
 
@@ -843,7 +842,6 @@ static void open_store(Manager *m) {
 int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *listeners, size_t n_listeners,
                 ManagerReloadFunc reload, void *reload_userdata, Manager **ret) {
         DmabufState *first = NULL;
-        uint64_t watchdog_usec = 0;
         Manager *m;
         sigset_t mask;
         int r, *fds = NULL;
@@ -870,16 +868,16 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 log_error_errno(r, "cannot create the event loop: %m");
                 goto fail;
         }
-        r = sd_watchdog_enabled(false, &watchdog_usec);
-        if (r > 0) {
-                r = sd_event_add_time_relative(m->event, &m->watchdog, CLOCK_MONOTONIC, watchdog_usec / 2, 1000,
+        r = sd_watchdog_enabled(false, &m->watchdog_usec);
+        if (r > 0 && m->watchdog_usec > 0) {
+                r = sd_event_add_time_relative(m->event, &m->watchdog, CLOCK_MONOTONIC, m->watchdog_usec / 2, 1000,
                                                on_watchdog, m);
                 if (r < 0) {
                         log_error_errno(r, "cannot arm the service watchdog: %m");
                         goto fail;
                 }
                 (void) sd_event_source_set_description(m->watchdog, "watchdog");
-                log_info("service watchdog on: WatchdogSec=%.1f s", (double) watchdog_usec / USEC_PER_SEC);
+                log_info("service watchdog on: WatchdogSec=%.1f s", (double) m->watchdog_usec / USEC_PER_SEC);
         }
 
         sigemptyset(&mask);

@@ -7,6 +7,7 @@
 #include "dmabuf-bpf.h"
 #include "dmabuf-collect.h"
 #include "dmabuf-json.h"
+#include "test-collect-json.h"
 #include "test-util.h"
 
 typedef struct dmabuf_bpf_record Record;
@@ -247,20 +248,7 @@ START_TEST(test_holders) {
 END_TEST
 
 static json_object *collect_json(const char *tree, DmabufBpf *bpf) {
-        DmabufCollectOptions opts = { .bpf = bpf };
-        StrBuf sb = STRBUF_INIT;
-        DmabufState *s = NULL;
-        json_object *o;
-        int root_fd = tu_open_dir(tree);
-
-        ck_assert_int_eq(dmabuf_collect(root_fd, &opts, &s), 0);
-        close(root_fd);
-        ck_assert_int_eq(dmabuf_json_write_state(&sb, s), 0);
-        o = json_tokener_parse(sb.buf);
-        ck_assert_ptr_nonnull(o);
-        strbuf_done(&sb);
-        dmabuf_state_unref(s);
-        return o;
+        return tu_collect_json(tree, &(DmabufCollectOptions){ .bpf = bpf });
 }
 
 static DmabufBpf *recorded(const char *dir) {

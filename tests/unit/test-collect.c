@@ -7,6 +7,7 @@
 #include "dmabuf-json.h"
 #include "dmabuf-prom.h"
 #include "strbuf.h"
+#include "test-collect-json.h"
 #include "test-util.h"
 
 /* FIXTURES in the environment (set by make check) wins: from a release tarball
@@ -15,20 +16,7 @@ static char trees_dir[PATH_MAX / 2];
 #define TREES trees_dir
 
 static json_object *collect_json(const char *tree, pid_t only_pid) {
-        DmabufCollectOptions opts = { .only_pid = only_pid };
-        StrBuf sb = STRBUF_INIT;
-        DmabufState *s = NULL;
-        json_object *o;
-        int root_fd = tu_open_dir(tree);
-
-        ck_assert_int_eq(dmabuf_collect(root_fd, &opts, &s), 0);
-        close(root_fd);
-        ck_assert_int_eq(dmabuf_json_write_state(&sb, s), 0);
-        o = json_tokener_parse(sb.buf);
-        ck_assert_msg(o, "collector JSON for %s does not parse", tree);
-        strbuf_done(&sb);
-        dmabuf_state_unref(s);
-        return o;
+        return tu_collect_json(tree, &(DmabufCollectOptions){ .only_pid = only_pid });
 }
 
 static void check_case(const char *name) {
