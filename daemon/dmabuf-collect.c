@@ -15,13 +15,8 @@
 #include "dmabuf-sysfs.h"
 #include "fileio.h"
 #include "macro.h"
+#include "time-util.h"
 
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static int read_kernel_release(int root_fd, DmabufBuilder *b, StrBuf *scratch) {
         char release[128];

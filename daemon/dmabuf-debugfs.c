@@ -6,6 +6,7 @@
 #include "dmabuf-debugfs.h"
 #include "fileio.h"
 #include "macro.h"
+#include "string-util.h"
 
 #define BUFINFO_PATH "kernel/debug/dma_buf/bufinfo"
 #define BUFINFO_MAX ((size_t) 512 * 1024 * 1024)
@@ -107,16 +108,11 @@ static int parse_row(Parser *p, const char *line, size_t len) {
         return 0;
 }
 
-static bool starts_with(const char *s, size_t len, const char *prefix) {
-        size_t n = strlen(prefix);
-        return len >= n && memcmp(s, prefix, n) == 0;
-}
-
 /* "Total %d devices attached" or "Total %d objects, %zu bytes" */
 static bool parse_total(const char *line, size_t len, const char *what, uint64_t *a, uint64_t *b) {
         size_t i = STRLEN("Total "), start;
 
-        if (!starts_with(line, len, "Total "))
+        if (!span_starts_with(line, len, "Total "))
                 return false;
         start = i;
         while (i < len && line[i] >= '0' && line[i] <= '9')
@@ -125,7 +121,7 @@ static bool parse_total(const char *line, size_t len, const char *what, uint64_t
                 return false;
         if (!b)
                 return len - i == strlen(what) && memcmp(line + i, what, len - i) == 0;
-        if (!starts_with(line + i, len - i, " objects, "))
+        if (!span_starts_with(line + i, len - i, " objects, "))
                 return false;
         i += STRLEN(" objects, ");
         start = i;
@@ -212,7 +208,7 @@ static int parse_line(Parser *p, const char *line, size_t len) {
                 p->sum.total_bytes = b;
                 return 0;
         }
-        if (starts_with(line, len, "size")) /* the column header */
+        if (span_starts_with(line, len, "size")) /* the column header */
                 return 0;
         malformed(p);
         return 0;
@@ -225,14 +221,11 @@ int dmabuf_bufinfo_parse(const char *buf, size_t len, const DmabufBufinfoCallbac
                 .userdata = userdata,
                 .sum = { .total_objects = DMABUF_UNKNOWN, .total_bytes = DMABUF_UNKNOWN },
         };
-        size_t pos = 0;
+        const char *line;
+        size_t pos = 0, line_len;
         int r = 0;
 
-        while (pos < len) {
-                const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
-                size_t line_len = nl ? (size_t) (nl - line) : len - pos;
-
-                pos += line_len + 1;
+        while (next_line(buf, len, &pos, &line, &line_len)) {
                 p.line_no++;
                 if (line_len == STRLEN("Dma-buf Objects:") && memcmp(line, "Dma-buf Objects:", line_len) == 0) {
                         r = flush_row(&p);

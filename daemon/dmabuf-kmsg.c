@@ -6,6 +6,7 @@
 #include "dmabuf-kmsg.h"
 #include "fileio.h"
 #include "macro.h"
+#include "string-util.h"
 
 static bool take_number(const char *s, size_t len, size_t *pos, uint64_t *ret) {
         size_t start = *pos;
@@ -309,16 +310,11 @@ static void kill_init(DmabufKill *k, DmabufKillKind kind) {
         };
 }
 
-static bool starts_with(const char *s, size_t len, const char *prefix) {
-        size_t n = strlen(prefix);
-        return len >= n && memcmp(s, prefix, n) == 0;
-}
-
 int dmabuf_kill_tracker_feed(DmabufKillTracker *t, const char *msg, size_t len, DmabufKill *ret) {
         DmabufKill k;
         int r;
 
-        if (starts_with(msg, len, "oom-kill:")) {
+        if (span_starts_with(msg, len, "oom-kill:")) {
                 kill_init(&t->summary, DMABUF_KILL_OOM);
                 r = parse_summary(msg, len, &t->summary);
                 t->have_summary = r >= 0;
@@ -326,7 +322,7 @@ int dmabuf_kill_tracker_feed(DmabufKillTracker *t, const char *msg, size_t len, 
                         copy_field(t->summary.line, sizeof(t->summary.line), msg, len);
                 return r < 0 ? r : 0;
         }
-        if (starts_with(msg, len, "lowmemorykiller: ")) {
+        if (span_starts_with(msg, len, "lowmemorykiller: ")) {
                 if (!find(msg, len, "Killing '"))
                         return 0; /* its other messages */
                 kill_init(&k, DMABUF_KILL_LMK);
@@ -341,10 +337,10 @@ int dmabuf_kill_tracker_feed(DmabufKillTracker *t, const char *msg, size_t len, 
          * process", "Out of memory (oom_kill_allocating_task): ..." and, before
          * 5.x, a line of its own starting "Killed process". */
         if (!find(msg, len, "Killed process ") ||
-            !(starts_with(msg, len, "Out of memory") || starts_with(msg, len, "Memory cgroup out of memory") ||
-              starts_with(msg, len, "Killed process ")))
+            !(span_starts_with(msg, len, "Out of memory") || span_starts_with(msg, len, "Memory cgroup out of memory") ||
+              span_starts_with(msg, len, "Killed process ")))
                 return 0;
-        kill_init(&k, starts_with(msg, len, "Memory cgroup out of memory") ? DMABUF_KILL_MEMCG_OOM : DMABUF_KILL_OOM);
+        kill_init(&k, span_starts_with(msg, len, "Memory cgroup out of memory") ? DMABUF_KILL_MEMCG_OOM : DMABUF_KILL_OOM);
         r = parse_killed(msg, len, &k);
         if (r < 0)
                 return r == -ENOMSG ? 0 : r;

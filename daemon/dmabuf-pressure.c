@@ -8,24 +8,10 @@
 #include "dmabuf-pressure.h"
 #include "fileio.h"
 #include "macro.h"
+#include "string-util.h"
 
 static bool is_blank(char c) {
         return c == ' ' || c == '\t';
-}
-
-/* Walks buf line by line; *pos is advanced past the newline. */
-static bool next_line(const char *buf, size_t len, size_t *pos, const char **ret, size_t *ret_len) {
-        const char *nl;
-        size_t n;
-
-        if (*pos >= len)
-                return false;
-        nl = memchr(buf + *pos, '\n', len - *pos);
-        n = nl ? (size_t) (nl - (buf + *pos)) : len - *pos;
-        *ret = buf + *pos;
-        *ret_len = n;
-        *pos += n + (nl ? 1 : 0);
-        return true;
 }
 
 /* err gets "line N: WHY: "LINE"", the line cut short and made printable so that
@@ -40,17 +26,6 @@ static void describe(char *err, size_t err_len, unsigned lineno, const char *why
                 shown[k++] = line[i] >= 0x20 && line[i] < 0x7f && line[i] != '"' ? line[i] : '?';
         shown[k] = '\0';
         snprintf(err, err_len, "line %u: %s: \"%s%s\"", lineno, why, shown, n > k ? "..." : "");
-}
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...) _printf_(3, 4);
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-        va_list ap;
-
-        if (!err || err_len == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
 }
 
 /* "12.34": the kernel prints "%lu.%02lu". Parsed by hand because strtod follows

@@ -11,6 +11,7 @@
 #include "dmabuf-procfs.h"
 #include "fileio.h"
 #include "macro.h"
+#include "string-util.h"
 
 #define DMABUF_LINK_PREFIX "/dmabuf:"
 #define DMABUF_ANON_LINK "anon_inode:dmabuf"
@@ -48,15 +49,15 @@ int dmabuf_fdinfo_parse(const char *buf, size_t len, DmabufFdinfo *ret) {
                 .size = DMABUF_UNKNOWN,
                 .count = DMABUF_UNKNOWN,
         };
-        size_t pos = 0;
+        const char *line;
+        size_t pos = 0, line_len;
         bool seen_any = false;
 
-        while (pos < len) {
-                const char *line = buf + pos, *nl = memchr(line, '\n', len - pos), *colon, *v;
-                size_t line_len = nl ? (size_t) (nl - line) : len - pos, vlen;
+        while (next_line(buf, len, &pos, &line, &line_len)) {
+                const char *colon, *v;
+                size_t vlen;
                 uint64_t *num = NULL;
 
-                pos += line_len + 1;
                 colon = memchr(line, ':', line_len);
                 if (!colon)
                         continue;
@@ -183,14 +184,13 @@ static bool maps_line_parse(const char *s, size_t len, uint64_t *ret_start, uint
 
 int dmabuf_maps_parse(const char *buf, size_t len, DmabufMapsFunc cb, void *userdata, unsigned *ret_malformed) {
         unsigned malformed = 0;
-        size_t pos = 0;
+        const char *line;
+        size_t pos = 0, line_len;
 
-        while (pos < len) {
-                const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
-                size_t line_len = nl ? (size_t) (nl - line) : len - pos, path;
+        while (next_line(buf, len, &pos, &line, &line_len)) {
+                size_t path;
                 uint64_t start, end, inode;
 
-                pos += line_len + 1;
                 if (line_len == 0)
                         continue;
                 if (!maps_line_parse(line, line_len, &start, &end, &inode, &path)) {
@@ -231,13 +231,10 @@ size_t dmabuf_maps_unescape(char *s, size_t len) {
 }
 
 int dmabuf_cgroup_parse(const char *buf, size_t len, const char **ret, size_t *ret_len) {
-        size_t pos = 0;
+        const char *line;
+        size_t pos = 0, line_len;
 
-        while (pos < len) {
-                const char *line = buf + pos, *nl = memchr(line, '\n', len - pos);
-                size_t line_len = nl ? (size_t) (nl - line) : len - pos;
-
-                pos += line_len + 1;
+        while (next_line(buf, len, &pos, &line, &line_len)) {
                 if (line_len >= 3 && memcmp(line, "0::", 3) == 0) {
                         *ret = line + 3;
                         *ret_len = line_len - 3;

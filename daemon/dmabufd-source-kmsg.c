@@ -13,12 +13,14 @@
 #include "dmabufd-source-kmsg.h"
 #include "log.h"
 #include "macro.h"
+#include "ratelimit.h"
+#include "time-util.h"
 
 #define KMSG_PATH "dev/kmsg"
 /* A flood of kernel messages must not starve the loop: after this many reads
  * the source yields, and the level-triggered fd brings it back. */
 #define READS_PER_WAKE 256
-#define WARNING_INTERVAL_SEC 600
+#define WARNING_INTERVAL_USEC (600 * USEC_PER_SEC)
 
 struct DmabufdSourceKmsg {
         sd_event_source *io;
@@ -31,17 +33,12 @@ struct DmabufdSourceKmsg {
         uint64_t last_seq;
         bool have_seq;
         uint64_t lost, malformed, overlong_reported;
-        time_t last_warning;
+        RateLimit warnings;
         char message[DMABUF_KMSG_RECORD_MAX];
 };
 
 static bool warning_due(DmabufdSourceKmsg *s) {
-        time_t now = time(NULL);
-
-        if (s->last_warning != 0 && now - s->last_warning < WARNING_INTERVAL_SEC)
-                return false;
-        s->last_warning = now;
-        return true;
+        return ratelimit_below(&s->warnings, now_usec(CLOCK_MONOTONIC));
 }
 
 static void emit_kill(DmabufdSourceKmsg *s, const DmabufKill *k) {
@@ -159,6 +156,7 @@ int dmabufd_source_kmsg_new(sd_event *e, int root_fd, DmabufdEventFunc cb, void 
         if (!s)
                 return -ENOMEM;
         s->fd = s->fifo_writer_fd = -EBADF;
+        s->warnings = RATELIMIT_INIT(WARNING_INTERVAL_USEC);
         s->cb = cb;
         s->userdata = userdata;
         *ret = s;

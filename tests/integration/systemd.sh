@@ -61,10 +61,10 @@ mkdir -p "$CROOT/usr/lib/systemd/catalog" "$CROOT/var/lib/systemd/catalog"
 cp "$top_srcdir/catalog/dmabufd.catalog" "$CROOT/usr/lib/systemd/catalog/"
 journalctl --root="$CROOT" --update-catalog >"$TMP/catalog.out" 2>&1
 list=$(journalctl --root="$CROOT" --list-catalog 2>&1)
-for id in $(sed -n 's/^#define DMABUFD_MESSAGE_[A-Z_]* "\([0-9a-f]*\)"$/\1/p' "$top_srcdir/daemon/log.h"); do
+for id in $(sed -n 's/^#define DMABUFD_MESSAGE_[A-Z_]* "\([0-9a-f]*\)"$/\1/p' "$top_srcdir/daemon/util/log.h"); do
         check "the catalog explains MESSAGE_ID $id" grep -q "^$id dmabufd: " <<<"$list"
 done
-check "log.h defines the four MESSAGE_IDs" test "$(grep -c '^#define DMABUFD_MESSAGE_' "$top_srcdir/daemon/log.h")" = 4
+check "log.h defines the four MESSAGE_IDs" test "$(grep -c '^#define DMABUFD_MESSAGE_' "$top_srcdir/daemon/util/log.h")" = 4
 
 # ---- socket activation ----
 CONF="$TMP/dmabufd.conf"

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Time in microseconds. Intervals, cooldowns and rate limits are measured on
+ * CLOCK_MONOTONIC, so a step of the wall clock neither silences nor repeats them;
+ * CLOCK_REALTIME is only for timestamps a human reads. */
+
+#include <stdint.h>
+#include <time.h>
+
+typedef uint64_t usec_t;
+
+#define USEC_PER_SEC ((usec_t) 1000000ULL)
+#define USEC_PER_MSEC ((usec_t) 1000ULL)
+
+usec_t now_usec(clockid_t clock);
