@@ -28,8 +28,8 @@
 #include <unistd.h>
 
 #include "bench-tree.h"
-#include "dmabuf-collect.h"
-#include "dmabuf-model.h"
+#include "collect.h"
+#include "model.h"
 
 #define MAX_RUNS 1000U
 #define MIB (1024.0 * 1024.0)

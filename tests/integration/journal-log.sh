@@ -94,7 +94,7 @@ pass "the start-up entries reach the journal socket"
 check "an info entry carries PRIORITY=6 and SYSLOG_IDENTIFIER=dmabufd" \
         has_fields "$J" "MESSAGE=listening on" PRIORITY=6 SYSLOG_IDENTIFIER=dmabufd
 check "it names its code location: file, line and function" \
-        grep -Eq 'MESSAGE=listening on.*\|CODE_FILE=[^|]*daemon/dmabufd-manager\.c\|CODE_LINE=[0-9]+\|CODE_FUNC=manager_new(\||$)' "$J"
+        grep -Eq 'MESSAGE=listening on.*\|CODE_FILE=[^|]*daemon/manager\.c\|CODE_LINE=[0-9]+\|CODE_FUNC=manager_new(\||$)' "$J"
 check "an entry sent to the journal is not written to stderr as well" \
         sh -c "! grep -q 'listening on' '$TMP/main.stderr'"
 # An error with an errno: the journal source cannot follow a missing directory.

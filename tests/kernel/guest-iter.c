@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Times dmabufd's own BPF iterators alone, in the benchmark guest: the kernel's
  * walk without the daemon around it. It loads the daemon's embedded programs
- * (the skeleton the build made, daemon/bpf/dmabufd.skel.h), leaves out the
+ * (the skeleton the build made, daemon/collect/bpf/dmabufd.skel.h), leaves out the
  * iterators this kernel lacks, and for ROUNDS rounds reads each iterator whole
  * from a fresh bpf_iter_create() fd.
  *
@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bpf/dmabufd.skel.h"
-#include "bpf/dmabufd-fdtables.skel.h"
+#include "dmabufd-fdtables.skel.h"
+#include "dmabufd.skel.h"
 
 static long long now_us(void) {
         struct timespec ts;

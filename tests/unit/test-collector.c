@@ -3,7 +3,7 @@
  * in the order asked; nothing is left half-done when it stops. */
 #include <systemd/sd-event.h>
 
-#include "dmabufd-collector.h"
+#include "collector.h"
 #include "test-util.h"
 
 static char trees_dir[PATH_MAX / 2];

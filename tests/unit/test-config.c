@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <syslog.h>
 
-#include "dmabufd-config.h"
-#include "dmabufd-listen.h"
+#include "conf.h"
+#include "listen.h"
+#include "source-cgroup.h"
+#include "source-journal.h"
+#include "source-psi.h"
 #include "strbuf.h"
-#include "dmabufd-source-cgroup.h"
-#include "dmabufd-source-journal.h"
-#include "dmabufd-source-psi.h"
 #include "test-util.h"
 
 static char *root;

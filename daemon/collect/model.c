@@ -1,0 +1,994 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+#include "model.h"
+
+/* ---- string arena and interning ----
+ * A state holds tens of thousands of short strings. Carving them out of a few large
+ * chunks keeps malloc overhead and fragmentation out of the daemon's RSS, and frees
+ * the whole state in a handful of calls. */
+
+typedef struct ArenaChunk {
+        struct ArenaChunk *next;
+        size_t used, size;
+        char data[];
+} ArenaChunk;
+
+typedef struct Arena {
+        ArenaChunk *head;
+} Arena;
+
+static void arena_done(Arena *a) {
+        while (a->head) {
+                ArenaChunk *next = a->head->next;
+                free(a->head);
+                a->head = next;
+        }
+}
+
+static void *arena_alloc(Arena *a, size_t n) {
+        ArenaChunk *c = a->head;
+
+        n = (n + 7) & ~(size_t) 7;
+        if (!c || c->size - c->used < n) {
+                size_t size = MAX((size_t) 64 * 1024 - sizeof(ArenaChunk), n);
+                c = malloc(sizeof(ArenaChunk) + size);
+                if (!c)
+                        return NULL;
+                c->size = size;
+                c->used = 0;
+                c->next = a->head;
+                a->head = c;
+        }
+        c->used += n;
+        return c->data + c->used - n;
+}
+
+static char *arena_strndup(Arena *a, const char *s, size_t n) {
+        char *p = arena_alloc(a, n + 1);
+        if (!p)
+                return NULL;
+        memcpy(p, s, n);
+        p[n] = '\0';
+        return p;
+}
+
+typedef struct InternTable {
+        const char **slots;
+        size_t n_slots, n_used;
+} InternTable;
+
+static uint64_t hash_bytes(const char *s, size_t n) {
+        uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+        for (size_t i = 0; i < n; i++) {
+                h ^= (unsigned char) s[i];
+                h *= 1099511628211ULL;
+        }
+        return h;
+}
+
+/* Few distinct exporters and devices exist, but each is named once per buffer:
+ * interning stores each once and lets grouping compare pointers. */
+static const char *intern(InternTable *t, Arena *a, const char *s, size_t n) {
+        size_t i;
+
+        if (t->n_used * 2 >= t->n_slots) {
+                size_t new_n = t->n_slots ? t->n_slots * 2 : 64;
+                const char **slots = calloc(new_n, sizeof(char *));
+                if (!slots)
+                        return NULL;
+                for (size_t j = 0; j < t->n_slots; j++) {
+                        const char *v = t->slots[j];
+                        if (!v)
+                                continue;
+                        i = hash_bytes(v, strlen(v)) & (new_n - 1);
+                        while (slots[i])
+                                i = (i + 1) & (new_n - 1);
+                        slots[i] = v;
+                }
+                free(t->slots);
+                t->slots = slots;
+                t->n_slots = new_n;
+        }
+        i = hash_bytes(s, n) & (t->n_slots - 1);
+        while (t->slots[i]) {
+                if (strlen(t->slots[i]) == n && memcmp(t->slots[i], s, n) == 0)
+                        return t->slots[i];
+                i = (i + 1) & (t->n_slots - 1);
+        }
+        t->slots[i] = arena_strndup(a, s, n);
+        if (!t->slots[i])
+                return NULL;
+        t->n_used++;
+        return t->slots[i];
+}
+
+/* ---- state ---- */
+
+typedef struct RenderCache {
+        char *data;
+        size_t len;
+} RenderCache;
+
+struct DmabufState {
+        unsigned refcount;
+        uint64_t collected_at_usec;
+        double duration_sec;
+        const char *kernel;
+        bool source_up[_DMABUF_SOURCE_MAX];
+        DmabufTotals totals;
+        DmabufScanStats stats;
+        DmabufCounters counters;
+
+        DmabufBuffer *buffers;
+        size_t n_buffers;
+        DmabufHolder *holders;
+        DmabufAttachment *attachments;
+        DmabufProcess *processes;
+        size_t n_processes;
+        uint64_t *process_buffers;
+        DmabufExporter *exporters;
+        size_t n_exporters;
+        Arena arena;
+
+        pthread_mutex_t render_lock;
+        RenderCache render[_DMABUF_RENDER_MAX];
+};
+
+static const char *const source_names[_DMABUF_SOURCE_MAX] = {
+        [DMABUF_SOURCE_SYSFS] = "sysfs",
+        [DMABUF_SOURCE_PROCFS] = "procfs",
+        [DMABUF_SOURCE_DEBUGFS] = "debugfs",
+        [DMABUF_SOURCE_BPF] = "bpf",
+};
+
+const char *dmabuf_source_to_string(DmabufSource s) {
+        return s >= 0 && s < _DMABUF_SOURCE_MAX ? source_names[s] : NULL;
+}
+
+static const char *const scan_counter_names[_DMABUF_SCAN_COUNTER_MAX] = {
+        [DMABUF_SCAN_PIDS_VANISHED] = "pids_vanished",
+        [DMABUF_SCAN_FDS_VANISHED] = "fds_vanished",
+        [DMABUF_SCAN_BUFFERS_VANISHED] = "buffers_vanished",
+        [DMABUF_SCAN_UNREADABLE] = "unreadable",
+        [DMABUF_SCAN_MAP_FILES_DENIED] = "map_files_denied",
+};
+
+const char *dmabuf_scan_counter_to_string(DmabufScanCounter c) {
+        return c >= 0 && c < _DMABUF_SCAN_COUNTER_MAX ? scan_counter_names[c] : NULL;
+}
+
+static DmabufState *state_free(DmabufState *s) {
+        free(s->buffers);
+        free(s->holders);
+        free(s->attachments);
+        free(s->processes);
+        free(s->process_buffers);
+        free(s->exporters);
+        for (size_t i = 0; i < _DMABUF_RENDER_MAX; i++)
+                free(s->render[i].data);
+        pthread_mutex_destroy(&s->render_lock);
+        arena_done(&s->arena);
+        free(s);
+        return NULL;
+}
+
+/* Reference counts of every state, under one lock rather than atomics. The last
+ * owner frees what other threads wrote (the render cache, the render lock), and a
+ * mutex makes that order plain to every thread checker: helgrind and drd do not
+ * model C11 atomics, and one uncontended lock per reference taken is nothing next
+ * to the HTTP request that takes it. It is never destroyed. */
+static pthread_mutex_t refcount_lock = PTHREAD_MUTEX_INITIALIZER;
+
+DmabufState *dmabuf_state_ref(DmabufState *s) {
+        if (s) {
+                pthread_mutex_lock(&refcount_lock);
+                s->refcount++;
+                pthread_mutex_unlock(&refcount_lock);
+        }
+        return s;
+}
+
+DmabufState *dmabuf_state_unref(DmabufState *s) {
+        unsigned left;
+
+        if (!s)
+                return NULL;
+        pthread_mutex_lock(&refcount_lock);
+        left = --s->refcount;
+        pthread_mutex_unlock(&refcount_lock);
+        if (left == 0)
+                state_free(s);
+        return NULL;
+}
+
+void dmabuf_state_unrefp(DmabufState **s) {
+        dmabuf_state_unref(*s);
+}
+
+uint64_t dmabuf_state_collected_at_usec(const DmabufState *s) {
+        return s->collected_at_usec;
+}
+double dmabuf_state_duration_sec(const DmabufState *s) {
+        return s->duration_sec;
+}
+const char *dmabuf_state_kernel(const DmabufState *s) {
+        return s->kernel;
+}
+bool dmabuf_state_source_up(const DmabufState *s, DmabufSource src) {
+        return src >= 0 && src < _DMABUF_SOURCE_MAX && s->source_up[src];
+}
+const DmabufTotals *dmabuf_state_totals(const DmabufState *s) {
+        return &s->totals;
+}
+const DmabufScanStats *dmabuf_state_scan_stats(const DmabufState *s) {
+        return &s->stats;
+}
+const DmabufCounters *dmabuf_state_counters(const DmabufState *s) {
+        return &s->counters;
+}
+void dmabuf_state_set_counters(DmabufState *s, const DmabufCounters *c) {
+        s->counters = *c;
+}
+size_t dmabuf_state_n_buffers(const DmabufState *s) {
+        return s->n_buffers;
+}
+const DmabufBuffer *dmabuf_state_buffers(const DmabufState *s) {
+        return s->buffers;
+}
+size_t dmabuf_state_n_processes(const DmabufState *s) {
+        return s->n_processes;
+}
+const DmabufProcess *dmabuf_state_processes(const DmabufState *s) {
+        return s->processes;
+}
+size_t dmabuf_state_n_exporters(const DmabufState *s) {
+        return s->n_exporters;
+}
+const DmabufExporter *dmabuf_state_exporters(const DmabufState *s) {
+        return s->exporters;
+}
+
+const DmabufBuffer *dmabuf_state_find_buffer(const DmabufState *s, uint64_t inode) {
+        size_t lo = 0, hi = s->n_buffers;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->buffers[mid].inode == inode)
+                        return &s->buffers[mid];
+                if (s->buffers[mid].inode < inode)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+const DmabufProcess *dmabuf_state_find_process(const DmabufState *s, pid_t pid) {
+        size_t lo = 0, hi = s->n_processes;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (s->processes[mid].pid == pid)
+                        return &s->processes[mid];
+                if (s->processes[mid].pid < pid)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return NULL;
+}
+
+int dmabuf_state_render_cached(DmabufState *s, DmabufRenderKind kind, DmabufRenderFunc render, void *userdata,
+                               const char **ret, size_t *ret_len) {
+        int r = 0;
+
+        if (kind < 0 || kind >= _DMABUF_RENDER_MAX)
+                return -EINVAL;
+
+        pthread_mutex_lock(&s->render_lock);
+        if (!s->render[kind].data) {
+                char *data = NULL;
+                size_t len = 0;
+
+                r = render(s, kind, &data, &len, userdata);
+                if (r >= 0) {
+                        s->render[kind].data = data;
+                        s->render[kind].len = len;
+                }
+        }
+        if (r >= 0) {
+                *ret = s->render[kind].data;
+                *ret_len = s->render[kind].len;
+        }
+        pthread_mutex_unlock(&s->render_lock);
+        return r;
+}
+
+/* ---- builder ---- */
+
+/* Which source wins when several describe the same field of a buffer. sysfs and
+ * debugfs are the kernel's own lists; an fd link carries the exact name bytes,
+ * while a maps path has newlines escaped; a maps line knows no size at all. */
+enum {
+        PRIO_NONE = 0,
+        PRIO_MAP = 1,
+        PRIO_FDINFO = 2,
+        PRIO_DEBUGFS = 3,
+        PRIO_SYSFS = 4,
+        PRIO_BPF = 5,
+        PRIO_FD_LINK = 6, /* names only */
+};
+
+typedef struct BBuffer {
+        uint64_t inode, size, count;
+        const char *exporter;
+        const char *name;
+        unsigned seen_by;
+        uint8_t size_prio, count_prio, exporter_prio, name_prio;
+        bool attachments_known;
+        uint8_t attachments_src; /* source + 1 that owns the list, 0: none yet */
+        uint32_t n_holders;
+        size_t last_proc; /* index of the last process that referenced it, +1 */
+        size_t last_ref;
+} BBuffer;
+
+typedef struct BRef {
+        size_t buf, proc;
+        uint32_t fds, maps;
+} BRef;
+
+typedef struct BAttachment {
+        size_t buf;
+        const char *device;
+        uint64_t map_counter;
+} BAttachment;
+
+typedef struct BProcess {
+        pid_t pid;
+        const char *comm, *cgroup;
+        uint32_t unidentified_fds;
+} BProcess;
+
+struct DmabufBuilder {
+        Arena arena;
+        InternTable interned;
+        const char *kernel;
+        bool source_up[_DMABUF_SOURCE_MAX];
+        bool lists_all[_DMABUF_SOURCE_MAX];
+        DmabufScanStats stats;
+
+        BBuffer *buffers;
+        size_t n_buffers, cap_buffers;
+        size_t *index; /* open addressing: inode -> buffer index + 1 */
+        size_t n_index;
+
+        BRef *refs;
+        size_t n_refs, cap_refs;
+        BAttachment *attachments;
+        size_t n_attachments, cap_attachments;
+        BProcess *processes;
+        size_t n_processes, cap_processes;
+        pid_t only_pid;
+};
+
+static int grow(void **array, size_t *cap, size_t need, size_t elem) {
+        size_t new_cap;
+        void *p;
+
+        if (need <= *cap)
+                return 0;
+        new_cap = MAX(need, *cap ? *cap * 2 : 64);
+        if (new_cap > SIZE_MAX / elem)
+                return -ENOMEM;
+        p = realloc(*array, new_cap * elem);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        *cap = new_cap;
+        return 0;
+}
+
+DmabufBuilder *dmabuf_builder_new(void) {
+        return calloc(1, sizeof(DmabufBuilder));
+}
+
+DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b) {
+        if (!b)
+                return NULL;
+        free(b->buffers);
+        free(b->index);
+        free(b->refs);
+        free(b->attachments);
+        free(b->processes);
+        free(b->interned.slots);
+        arena_done(&b->arena);
+        free(b);
+        return NULL;
+}
+
+void dmabuf_builder_freep(DmabufBuilder **b) {
+        dmabuf_builder_free(*b);
+}
+
+void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid) {
+        b->only_pid = pid;
+}
+
+void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up) {
+        if (src >= 0 && src < _DMABUF_SOURCE_MAX)
+                b->source_up[src] = up;
+}
+
+void dmabuf_builder_set_lists_all(DmabufBuilder *b, DmabufSource src, bool lists_all) {
+        if (src >= 0 && src < _DMABUF_SOURCE_MAX)
+                b->lists_all[src] = lists_all;
+}
+
+int dmabuf_builder_set_kernel(DmabufBuilder *b, const char *release) {
+        b->kernel = release ? arena_strndup(&b->arena, release, strlen(release)) : NULL;
+        return release && !b->kernel ? -ENOMEM : 0;
+}
+
+DmabufScanStats *dmabuf_builder_scan_stats(DmabufBuilder *b) {
+        return &b->stats;
+}
+
+void dmabuf_builder_parse_error(DmabufBuilder *b, DmabufSource src, const char *path, const char *what) {
+        if (src >= 0 && src < _DMABUF_SOURCE_MAX)
+                b->stats.parse_errors[src]++;
+        if (b->stats.first_error[0] == '\0')
+                snprintf(b->stats.first_error, sizeof(b->stats.first_error), "%s: %s", path, what);
+}
+
+void dmabuf_builder_count(DmabufBuilder *b, DmabufScanCounter c) {
+        if (c >= 0 && c < _DMABUF_SCAN_COUNTER_MAX)
+                b->stats.counters[c]++;
+}
+
+static uint64_t hash_u64(uint64_t x) {
+        x ^= x >> 33;
+        x *= 0xff51afd7ed558ccdULL;
+        x ^= x >> 33;
+        x *= 0xc4ceb9fe1a85ec53ULL;
+        x ^= x >> 33;
+        return x;
+}
+
+static int index_grow(DmabufBuilder *b) {
+        size_t new_n = b->n_index ? b->n_index * 2 : 1024;
+        size_t *idx = calloc(new_n, sizeof(size_t));
+
+        if (!idx)
+                return -ENOMEM;
+        for (size_t i = 0; i < b->n_buffers; i++) {
+                size_t slot = hash_u64(b->buffers[i].inode) & (new_n - 1);
+                while (idx[slot])
+                        slot = (slot + 1) & (new_n - 1);
+                idx[slot] = i + 1;
+        }
+        free(b->index);
+        b->index = idx;
+        b->n_index = new_n;
+        return 0;
+}
+
+/* Dedup by inode is a hash lookup: the scan sees every buffer once per holder, and
+ * a linear search (as dmabuf_dump does) is quadratic on a busy device. */
+static int buffer_get(DmabufBuilder *b, uint64_t inode, size_t *ret) {
+        size_t slot;
+        BBuffer *nb;
+
+        if ((b->n_buffers + 1) * 2 > b->n_index && index_grow(b) < 0)
+                return -ENOMEM;
+        slot = hash_u64(inode) & (b->n_index - 1);
+        while (b->index[slot]) {
+                if (b->buffers[b->index[slot] - 1].inode == inode) {
+                        *ret = b->index[slot] - 1;
+                        return 0;
+                }
+                slot = (slot + 1) & (b->n_index - 1);
+        }
+        if (grow((void **) &b->buffers, &b->cap_buffers, b->n_buffers + 1, sizeof(BBuffer)) < 0)
+                return -ENOMEM;
+        nb = &b->buffers[b->n_buffers];
+        *nb = (BBuffer){
+                .inode = inode,
+                .size = DMABUF_UNKNOWN,
+                .count = DMABUF_UNKNOWN,
+        };
+        b->index[slot] = ++b->n_buffers;
+        *ret = b->n_buffers - 1;
+        return 0;
+}
+
+bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode) {
+        size_t slot;
+
+        if (b->n_index == 0)
+                return false;
+        slot = hash_u64(inode) & (b->n_index - 1);
+        while (b->index[slot]) {
+                const BBuffer *buf = &b->buffers[b->index[slot] - 1];
+
+                if (buf->inode == inode)
+                        return buf->size != DMABUF_UNKNOWN;
+                slot = (slot + 1) & (b->n_index - 1);
+        }
+        return false;
+}
+
+static int buffer_merge(DmabufBuilder *b, size_t idx, const DmabufBufferInfo *info, uint8_t prio,
+                        uint8_t name_prio) {
+        BBuffer *buf = &b->buffers[idx];
+
+        if (info->size != DMABUF_UNKNOWN && prio > buf->size_prio) {
+                buf->size = info->size;
+                buf->size_prio = prio;
+        }
+        if (info->count != DMABUF_UNKNOWN && prio > buf->count_prio) {
+                buf->count = info->count;
+                buf->count_prio = prio;
+        }
+        if (info->exporter && prio > buf->exporter_prio) {
+                buf->exporter = intern(&b->interned, &b->arena, info->exporter, strlen(info->exporter));
+                if (!buf->exporter)
+                        return -ENOMEM;
+                buf->exporter_prio = prio;
+        }
+        if (info->has_name && name_prio > buf->name_prio) {
+                if (info->name_len == 0)
+                        buf->name = NULL;
+                else {
+                        buf->name = arena_strndup(&b->arena, info->name, info->name_len);
+                        if (!buf->name)
+                                return -ENOMEM;
+                }
+                buf->name_prio = name_prio;
+        }
+        return 0;
+}
+
+int dmabuf_builder_add_buffer(DmabufBuilder *b, DmabufSource src, const DmabufBufferInfo *info) {
+        static const uint8_t prio[_DMABUF_SOURCE_MAX] = {
+                [DMABUF_SOURCE_SYSFS] = PRIO_SYSFS,
+                [DMABUF_SOURCE_DEBUGFS] = PRIO_DEBUGFS,
+                [DMABUF_SOURCE_BPF] = PRIO_BPF,
+                [DMABUF_SOURCE_PROCFS] = PRIO_FDINFO,
+        };
+        size_t idx;
+        int r;
+
+        if (src < 0 || src >= _DMABUF_SOURCE_MAX)
+                return -EINVAL;
+        r = buffer_get(b, info->inode, &idx);
+        if (r < 0)
+                return r;
+        b->buffers[idx].seen_by |= 1u << src;
+        return buffer_merge(b, idx, info, prio[src], prio[src]);
+}
+
+/* Returns 1 if src owns idx's attachment list (claiming it if free), else 0. */
+static int claim_attachments(DmabufBuilder *b, DmabufSource src, size_t idx) {
+        BBuffer *buf = &b->buffers[idx];
+
+        if (buf->attachments_src == 0)
+                buf->attachments_src = (uint8_t) (src + 1);
+        buf->attachments_known = true;
+        return buf->attachments_src == src + 1;
+}
+
+int dmabuf_builder_attachments_known(DmabufBuilder *b, DmabufSource src, uint64_t inode) {
+        size_t idx;
+        int r = buffer_get(b, inode, &idx);
+
+        if (r < 0)
+                return r;
+        claim_attachments(b, src, idx);
+        return 0;
+}
+
+int dmabuf_builder_add_attachment(DmabufBuilder *b, DmabufSource src, uint64_t inode, const char *device,
+                                  uint64_t map_counter) {
+        size_t idx;
+        int r = buffer_get(b, inode, &idx);
+        BAttachment *a;
+
+        if (r < 0)
+                return r;
+        if (!claim_attachments(b, src, idx))
+                return 0;
+        if (grow((void **) &b->attachments, &b->cap_attachments, b->n_attachments + 1, sizeof(BAttachment)) < 0)
+                return -ENOMEM;
+        a = &b->attachments[b->n_attachments];
+        a->buf = idx;
+        a->map_counter = map_counter;
+        a->device = intern(&b->interned, &b->arena, device, strlen(device));
+        if (!a->device)
+                return -ENOMEM;
+        b->n_attachments++;
+        return 0;
+}
+
+int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
+                               uint32_t unidentified_fds) {
+        BProcess *p;
+
+        if (grow((void **) &b->processes, &b->cap_processes, b->n_processes + 1, sizeof(BProcess)) < 0)
+                return -ENOMEM;
+        p = &b->processes[b->n_processes];
+        *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds };
+        if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
+                return -ENOMEM;
+        if (cgroup && !(p->cgroup = arena_strndup(&b->arena, cgroup, strlen(cgroup))))
+                return -ENOMEM;
+        b->n_processes++;
+        return 0;
+}
+
+int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
+                                  uint32_t unidentified_fds) {
+        BProcess *p;
+
+        if (b->n_processes == 0 || b->processes[b->n_processes - 1].pid != pid)
+                return -ESRCH;
+        p = &b->processes[b->n_processes - 1];
+        p->unidentified_fds = unidentified_fds;
+        if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
+                return -ENOMEM;
+        if (cgroup && !(p->cgroup = arena_strndup(&b->arena, cgroup, strlen(cgroup))))
+                return -ENOMEM;
+        return 0;
+}
+
+static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bool is_map) {
+        size_t idx, proc;
+        BBuffer *buf;
+        int r;
+
+        /* References arrive per process, right after that process was added. */
+        if (b->n_processes == 0 || b->processes[b->n_processes - 1].pid != pid)
+                return -ESRCH;
+        proc = b->n_processes - 1;
+
+        r = buffer_get(b, info->inode, &idx);
+        if (r < 0)
+                return r;
+        r = buffer_merge(b, idx, info, is_map ? PRIO_MAP : PRIO_FDINFO, is_map ? PRIO_MAP : PRIO_FD_LINK);
+        if (r < 0)
+                return r;
+        buf = &b->buffers[idx];
+        buf->seen_by |= 1u << DMABUF_SOURCE_PROCFS;
+
+        if (buf->last_proc != proc + 1) {
+                if (grow((void **) &b->refs, &b->cap_refs, b->n_refs + 1, sizeof(BRef)) < 0)
+                        return -ENOMEM;
+                b->refs[b->n_refs] = (BRef){ .buf = idx, .proc = proc };
+                buf->last_proc = proc + 1;
+                buf->last_ref = b->n_refs++;
+                buf->n_holders++;
+        }
+        if (is_map)
+                b->refs[buf->last_ref].maps++;
+        else
+                b->refs[buf->last_ref].fds++;
+        return 0;
+}
+
+int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info) {
+        return add_ref(b, pid, info, false);
+}
+
+int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info) {
+        return add_ref(b, pid, info, true);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+typedef struct SortKey {
+        uint64_t key;
+        size_t idx;
+} SortKey;
+
+static int cmp_sortkey(const void *a, const void *b) {
+        const SortKey *x = a, *y = b;
+        return x->key < y->key ? -1 : x->key > y->key;
+}
+
+static int cmp_attachment(const void *a, const void *b) {
+        const DmabufAttachment *x = a, *y = b;
+        return strcmp(x->device, y->device);
+}
+
+static int cmp_exporter(const void *a, const void *b) {
+        const DmabufExporter *x = a, *y = b;
+        return strcmp(x->name, y->name);
+}
+
+static uint64_t add_or_unknown(uint64_t sum, uint64_t v) {
+        if (sum == DMABUF_UNKNOWN || v == DMABUF_UNKNOWN || v >= DMABUF_UNKNOWN - sum)
+                return DMABUF_UNKNOWN;
+        return sum + v;
+}
+
+/* Sorting permutation of n items by key: ret[new] = old. */
+static int sort_permutation(size_t n, uint64_t (*key)(const void *items, size_t i), const void *items,
+                            size_t **ret) {
+        _cleanup_free_ SortKey *keys = malloc(MAX(n, (size_t) 1) * sizeof(SortKey));
+        size_t *perm = malloc(MAX(n, (size_t) 1) * sizeof(size_t));
+
+        if (!keys || !perm) {
+                free(perm);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++)
+                keys[i] = (SortKey){ .key = key(items, i), .idx = i };
+        qsort(keys, n, sizeof(SortKey), cmp_sortkey);
+        for (size_t i = 0; i < n; i++)
+                perm[i] = keys[i].idx;
+        *ret = perm;
+        return 0;
+}
+
+static uint64_t buffer_key(const void *items, size_t i) {
+        return ((const BBuffer *) items)[i].inode;
+}
+
+static uint64_t process_key(const void *items, size_t i) {
+        return (uint64_t) ((const BProcess *) items)[i].pid;
+}
+
+int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
+                          DmabufState **ret) {
+        _cleanup_free_ size_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *ppos = NULL, *hstart = NULL,
+                              *pstart = NULL;
+        _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
+        DmabufState *s = NULL;
+        size_t nb = b->n_buffers, np = 0, n_exp = 0;
+        bool global_up;
+        int r = -ENOMEM;
+
+        s = calloc(1, sizeof(DmabufState));
+        if (!s)
+                return -ENOMEM;
+        s->refcount = 1;
+        pthread_mutex_init(&s->render_lock, NULL);
+        s->collected_at_usec = collected_at_usec;
+        s->duration_sec = duration_sec;
+        memcpy(s->source_up, b->source_up, sizeof(s->source_up));
+        s->stats = b->stats;
+        s->counters.collections = 1;
+        memcpy(s->counters.scan, b->stats.counters, sizeof(s->counters.scan));
+        memcpy(s->counters.parse_errors, b->stats.parse_errors, sizeof(s->counters.parse_errors));
+
+        /* Only processes that reference something are worth listing. */
+        {
+                _cleanup_free_ bool *holds = calloc(MAX(b->n_processes, (size_t) 1), sizeof(bool));
+                size_t kept = 0;
+
+                if (!holds)
+                        goto fail;
+                for (size_t i = 0; i < b->n_refs; i++)
+                        holds[b->refs[i].proc] = true;
+                ppos = malloc(MAX(b->n_processes, (size_t) 1) * sizeof(size_t));
+                if (!ppos)
+                        goto fail;
+                for (size_t i = 0; i < b->n_processes; i++) {
+                        if (holds[i] || b->processes[i].unidentified_fds > 0) {
+                                b->processes[kept] = b->processes[i];
+                                ppos[i] = kept++;
+                        } else
+                                ppos[i] = SIZE_MAX;
+                }
+                for (size_t i = 0; i < b->n_refs; i++)
+                        b->refs[i].proc = ppos[b->refs[i].proc];
+                b->n_processes = kept;
+                np = kept;
+        }
+
+        if (sort_permutation(nb, buffer_key, b->buffers, &bperm) < 0 ||
+            sort_permutation(np, process_key, b->processes, &pperm) < 0)
+                goto fail;
+        bpos = malloc(MAX(nb, (size_t) 1) * sizeof(size_t));
+        free(ppos);
+        ppos = malloc(MAX(np, (size_t) 1) * sizeof(size_t));
+        if (!bpos || !ppos)
+                goto fail;
+        for (size_t i = 0; i < nb; i++)
+                bpos[bperm[i]] = i;
+        for (size_t i = 0; i < np; i++)
+                ppos[pperm[i]] = i;
+
+        s->buffers = calloc(MAX(nb, (size_t) 1), sizeof(DmabufBuffer));
+        s->holders = calloc(MAX(b->n_refs, (size_t) 1), sizeof(DmabufHolder));
+        s->process_buffers = calloc(MAX(b->n_refs, (size_t) 1), sizeof(uint64_t));
+        s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
+        s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
+        hstart = calloc(nb + 1, sizeof(size_t));
+        pstart = calloc(np + 1, sizeof(size_t));
+        proc_fds = calloc(np + 1, sizeof(uint64_t));
+        proc_maps = calloc(np + 1, sizeof(uint64_t));
+        if (!s->buffers || !s->holders || !s->process_buffers || !s->attachments || !s->processes || !hstart ||
+            !pstart || !proc_fds || !proc_maps)
+                goto fail;
+
+        /* Holders: bucket the references by buffer, visiting processes in pid order
+         * so each buffer's holders come out sorted by pid. */
+        for (size_t i = 0; i < b->n_refs; i++) {
+                hstart[bpos[b->refs[i].buf] + 1]++;
+                pstart[ppos[b->refs[i].proc] + 1]++;
+        }
+        for (size_t i = 0; i < nb; i++)
+                hstart[i + 1] += hstart[i];
+        for (size_t i = 0; i < np; i++)
+                pstart[i + 1] += pstart[i];
+        {
+                _cleanup_free_ size_t *by_proc = malloc(MAX(b->n_refs, (size_t) 1) * sizeof(size_t));
+                _cleanup_free_ size_t *hfill = malloc((nb + 1) * sizeof(size_t));
+                _cleanup_free_ size_t *pfill = malloc((np + 1) * sizeof(size_t));
+
+                if (!by_proc || !hfill || !pfill)
+                        goto fail;
+                memcpy(pfill, pstart, (np + 1) * sizeof(size_t));
+                for (size_t i = 0; i < b->n_refs; i++)
+                        by_proc[pfill[ppos[b->refs[i].proc]]++] = i;
+                memcpy(hfill, hstart, (nb + 1) * sizeof(size_t));
+                for (size_t k = 0; k < b->n_refs; k++) {
+                        const BRef *ref = &b->refs[by_proc[k]];
+                        size_t pi = ppos[ref->proc];
+
+                        s->holders[hfill[bpos[ref->buf]]++] = (DmabufHolder){
+                                .pid = b->processes[pperm[pi]].pid,
+                                .fds = ref->fds,
+                                .maps = ref->maps,
+                        };
+                        s->process_buffers[k] = b->buffers[ref->buf].inode;
+                        proc_fds[pi] += ref->fds;
+                        proc_maps[pi] += ref->maps;
+                }
+        }
+
+        /* Attachments, grouped by buffer and sorted by device within it. */
+        {
+                _cleanup_free_ size_t *astart = calloc(nb + 1, sizeof(size_t));
+
+                if (!astart)
+                        goto fail;
+                for (size_t i = 0; i < b->n_attachments; i++)
+                        astart[bpos[b->attachments[i].buf] + 1]++;
+                for (size_t i = 0; i < nb; i++)
+                        astart[i + 1] += astart[i];
+                for (size_t i = 0; i < nb; i++)
+                        s->buffers[i].attachments = s->attachments + astart[i];
+                for (size_t i = 0; i < b->n_attachments; i++) {
+                        const BAttachment *a = &b->attachments[i];
+                        DmabufBuffer *buf = &s->buffers[bpos[a->buf]];
+                        s->attachments[astart[bpos[a->buf]] + buf->n_attachments++] =
+                                (DmabufAttachment){ .device = a->device, .map_counter = a->map_counter };
+                }
+                for (size_t i = 0; i < nb; i++)
+                        qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments,
+                              sizeof(DmabufAttachment), cmp_attachment);
+        }
+
+        /* Whether a source listed every buffer, not whether it is up: a source that
+         * gives only holders would make these sums look like totals. */
+        global_up = false;
+        for (size_t i = 0; i < _DMABUF_SOURCE_MAX; i++)
+                global_up = global_up || b->lists_all[i];
+        s->totals = (DmabufTotals){
+                .buffers = global_up ? nb : DMABUF_UNKNOWN,
+                .bytes = global_up ? 0 : DMABUF_UNKNOWN,
+                .userspace_bytes = 0,
+        };
+
+        s->exporters = calloc(MAX(nb, (size_t) 1), sizeof(DmabufExporter));
+        if (!s->exporters)
+                goto fail;
+
+        for (size_t i = 0; i < nb; i++) {
+                const BBuffer *src = &b->buffers[bperm[i]];
+                DmabufBuffer *dst = &s->buffers[i];
+
+                dst->inode = src->inode;
+                dst->size = src->size;
+                dst->count = src->count;
+                dst->exporter = src->exporter;
+                dst->name = src->name;
+                dst->seen_by = src->seen_by;
+                dst->attachments_known = src->attachments_known;
+                dst->holders = s->holders + hstart[i];
+                dst->n_holders = hstart[i + 1] - hstart[i];
+
+                if (global_up)
+                        s->totals.bytes = add_or_unknown(s->totals.bytes, dst->size);
+                if (dst->n_holders > 0)
+                        s->totals.userspace_bytes = add_or_unknown(s->totals.userspace_bytes, dst->size);
+
+                /* Exporters are few, so a linear probe over the interned pointers is
+                 * cheaper than a table. */
+                if (dst->exporter) {
+                        size_t e;
+                        for (e = 0; e < n_exp; e++)
+                                if (s->exporters[e].name == dst->exporter)
+                                        break;
+                        if (e == n_exp)
+                                s->exporters[n_exp++] = (DmabufExporter){
+                                        .name = dst->exporter,
+                                        .buffers = global_up ? 0 : DMABUF_UNKNOWN,
+                                        .bytes = global_up ? 0 : DMABUF_UNKNOWN,
+                                };
+                        if (global_up) {
+                                s->exporters[e].buffers++;
+                                s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
+                        }
+                }
+        }
+        qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
+        s->n_exporters = n_exp;
+        s->totals.kernel_only_bytes =
+                s->totals.bytes == DMABUF_UNKNOWN || s->totals.userspace_bytes == DMABUF_UNKNOWN
+                        ? DMABUF_UNKNOWN
+                        : s->totals.bytes - s->totals.userspace_bytes;
+
+        s->n_buffers = nb;
+        for (size_t i = 0; i < np; i++) {
+                const BProcess *src = &b->processes[pperm[i]];
+                DmabufProcess *dst = &s->processes[i];
+                uint64_t *inodes = s->process_buffers + pstart[i];
+                size_t n = pstart[i + 1] - pstart[i];
+
+                *dst = (DmabufProcess){
+                        .pid = src->pid,
+                        .comm = src->comm,
+                        .cgroup = src->cgroup,
+                        .unidentified_fds = src->unidentified_fds,
+                        .fds = (uint32_t) MIN(proc_fds[i], (uint64_t) UINT32_MAX),
+                        .maps = (uint32_t) MIN(proc_maps[i], (uint64_t) UINT32_MAX),
+                        .buffers = inodes,
+                        .n_buffers = n,
+                };
+                qsort(inodes, n, sizeof(uint64_t), cmp_u64);
+                for (size_t k = 0; k < n; k++) {
+                        const DmabufBuffer *buf = dmabuf_state_find_buffer(s, inodes[k]);
+
+                        if (!buf || buf->n_holders == 0)
+                                continue; /* cannot happen: the inode came from this process's refs */
+                        dst->rss_bytes = add_or_unknown(dst->rss_bytes, buf->size);
+                        /* pss as dmabuf_dump computes it: each holder gets an equal,
+                         * rounded-down share. */
+                        dst->pss_bytes = add_or_unknown(
+                                dst->pss_bytes, buf->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : buf->size / buf->n_holders);
+                }
+        }
+        s->n_processes = np;
+        if (b->only_pid > 0) {
+                size_t kept = 0;
+                for (size_t i = 0; i < np; i++)
+                        if (s->processes[i].pid == b->only_pid)
+                                s->processes[kept++] = s->processes[i];
+                s->n_processes = kept;
+        }
+
+        /* The strings now belong to the state. */
+        s->arena = b->arena;
+        b->arena = (Arena){ 0 };
+        s->kernel = b->kernel;
+        free(b->interned.slots);
+        b->interned = (InternTable){ 0 };
+
+        *ret = s;
+        return 0;
+fail:
+        state_free(s);
+        return r;
+}

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "collect.h"
+#include "conf.h"
+#include "dump.h"
+#include "fileio.h"
+#include "listen.h"
+#include "log.h"
+#include "macro.h"
+#include "manager.h"
+#include "prom.h"
+#include "state-json.h"
+
+#define EXIT_USAGE 2
+
+/* Usage errors exit 2, runtime failures 1, each with one line naming the culprit. */
+#define usage_error(...)                                        \
+        ({                                                      \
+                fprintf(stderr, "dmabufd: " __VA_ARGS__);       \
+                fputc('\n', stderr);                            \
+                EXIT_USAGE;                                     \
+        })
+
+static void help(void) {
+        printf("Usage: dmabufd [OPTIONS]\n"
+               "       dmabufd dump [--root DIR] [--format table|json|prom] [-a] [-b] [PID]\n"
+               "\n"
+               "Accounts for DMA-BUF memory and serves it as Prometheus metrics and JSON.\n"
+               "\n"
+               "  -c, --config FILE       configuration file (default " DMABUFD_DEFAULT_CONFIG ")\n"
+               "  -l, --listen ADDR       HOST:PORT, [V6]:PORT or :PORT; repeatable\n"
+               "                          (default " DMABUFD_DEFAULT_LISTEN ")\n"
+               "  -r, --root DIR          read /proc, /sys and the rest under DIR\n"
+               "  -s, --state-dir DIR     where snapshots are kept (default " DMABUFD_DEFAULT_STATE_DIR ")\n"
+               "  -i, --interval SECONDS  time between collections (default 10)\n"
+               "      --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
+               "  -h, --help              show this help\n"
+               "      --version           show the version\n"
+               "\n"
+               "dump collects once, prints and exits: a per-process table by default,\n"
+               "-a a buffer x process table, -b per-buffer and per-exporter totals.\n");
+}
+
+/* Opens the root a collection reads under; a missing or unusable --root is a usage
+ * error since nothing else could work. */
+static int open_root(const char *root, const char *what) {
+        int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0) {
+                fprintf(stderr, "dmabufd: %s %s: %s\n", what, root, strerror(errno));
+                return -EXIT_USAGE;
+        }
+        return fd;
+}
+
+static int parse_pid_arg(const char *s, pid_t *ret) {
+        uint64_t v;
+
+        if (safe_atou64(s, &v) < 0 || v == 0 || v > INT32_MAX)
+                return -EINVAL;
+        *ret = (pid_t) v;
+        return 0;
+}
+
+static int run_dump(int argc, char **argv) {
+        static const struct option options[] = {
+                { "root", required_argument, NULL, 'r' },
+                { "format", required_argument, NULL, 'f' },
+                { "help", no_argument, NULL, 'h' },
+                {},
+        };
+        _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
+        _cleanup_state_ DmabufState *s = NULL;
+        _cleanup_close_ int root_fd = -EBADF;
+        const char *root = "/", *format = "table";
+        bool all = false, buffers = false;
+        _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
+        DmabufCollectOptions opts = { 0 };
+        char reason[512];
+        int c, r;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "r:f:abh", options, NULL)) >= 0) {
+                switch (c) {
+                case 'r':
+                        root = optarg;
+                        break;
+                case 'f':
+                        format = optarg;
+                        break;
+                case 'a':
+                        all = true;
+                        break;
+                case 'b':
+                        buffers = true;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                default:
+                        return EXIT_USAGE; /* getopt printed the offending option */
+                }
+        }
+        if (!streq(format, "table") && !streq(format, "json") && !streq(format, "prom"))
+                return usage_error("dump: invalid --format '%s': expected table, json or prom", format);
+        if (optind + 1 < argc)
+                return usage_error("dump: unexpected argument '%s'", argv[optind + 1]);
+        if (optind < argc && parse_pid_arg(argv[optind], &opts.only_pid) < 0)
+                return usage_error("dump: invalid PID '%s'", argv[optind]);
+        if (all && buffers)
+                return usage_error("dump: -a and -b cannot be combined");
+
+        root_fd = open_root(root, "--root");
+        if (root_fd < 0)
+                return -root_fd;
+
+        /* dump reads what the daemon would, BPF included; why it is down is
+         * the daemon's to log, and the output's sources say it is. */
+        if (dmabuf_bpf_load(root_fd, &bpf, reason, sizeof(reason)) >= 0)
+                opts.bpf = bpf;
+        r = dmabuf_collect(root_fd, &opts, &s);
+        if (r < 0) {
+                fprintf(stderr, "dmabufd: dump: collection under %s failed: %s\n", root, strerror(-r));
+                return EXIT_FAILURE;
+        }
+        if (dmabuf_state_scan_stats(s)->first_error[0])
+                fprintf(stderr, "dmabufd: warning: malformed kernel data, skipped: %s\n",
+                        dmabuf_state_scan_stats(s)->first_error);
+
+        if (streq(format, "json")) {
+                r = dmabuf_json_write_state(&out, s);
+                strbuf_putc(&out, '\n');
+        } else if (streq(format, "prom")) {
+                DmabufPromOptions popts = { .top_processes = DMABUFD_DEFAULT_TOP, .top_names = DMABUFD_DEFAULT_TOP };
+                r = dmabuf_prom_write(&out, s, &popts, DMABUF_PROM_TEXT);
+        } else if (all)
+                r = dmabuf_dump_buffer_table(&out, s, opts.only_pid);
+        else if (buffers)
+                r = dmabuf_dump_buffer_totals(&out, s);
+        else
+                r = dmabuf_dump_processes(&out, s, opts.only_pid);
+        if (r < 0 || strbuf_status(&out) < 0) {
+                fprintf(stderr, "dmabufd: dump: out of memory\n");
+                return EXIT_FAILURE;
+        }
+        if (fwrite(out.buf, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+                fprintf(stderr, "dmabufd: dump: cannot write output: %s\n", strerror(errno));
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
+
+/* What the command line said, kept so SIGHUP can rebuild the configuration with
+ * the flags still winning over the file. */
+typedef struct Args {
+        const char *config_path; /* NULL: the default file, which may be absent */
+        struct {
+                const char *key, *value, *flag;
+        } overrides[64];
+        size_t n_overrides;
+        const char *listen[16];
+        size_t n_listen;
+} Args;
+
+static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata) {
+        const Args *a = userdata;
+        char what[512];
+        int r;
+
+        dmabufd_config_done(c);
+        r = dmabufd_config_load(c, a->config_path ? a->config_path : DMABUFD_DEFAULT_CONFIG, err, err_len);
+        /* Only the default file may be absent: a file named on the command line
+         * that is missing is a mistake worth stopping for. */
+        if (r < 0 && !(r == -ENOENT && !a->config_path))
+                return r;
+        for (size_t i = 0; i < a->n_overrides; i++) {
+                r = dmabufd_config_set(c, a->overrides[i].key, a->overrides[i].value, what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "--%s: %s", a->overrides[i].flag, what);
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < a->n_listen; i++) {
+                r = dmabufd_config_add_listen(c, a->listen[i], i > 0, what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "--listen: %s", what);
+                        return r;
+                }
+        }
+        /* StateDirectory= in the unit: the directory systemd made for us, unless
+         * the file or the command line names another. */
+        if (!c->state_dir && getenv("STATE_DIRECTORY")) {
+                r = dmabufd_config_set(c, "state_dir", getenv("STATE_DIRECTORY"), what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "$STATE_DIRECTORY: %s", what);
+                        return r;
+                }
+        }
+        if (!c->listen)
+                return dmabufd_config_add_listen(c, DMABUFD_DEFAULT_LISTEN, false, err, err_len);
+        return 0;
+}
+
+static int run_daemon(int argc, char **argv) {
+        enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL };
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "listen", required_argument, NULL, 'l' },
+                { "root", required_argument, NULL, 'r' },
+                { "state-dir", required_argument, NULL, 's' },
+                { "interval", required_argument, NULL, 'i' },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                {},
+        };
+        static Args args; /* lives as long as the daemon: SIGHUP reads it */
+        DmabufdConfig config;
+        DmabufdListener *listeners = NULL;
+        size_t n_listeners = 0;
+        Manager *m = NULL;
+        char err[512];
+        int c, r, root_fd, n_activated;
+
+        while ((c = getopt_long(argc, argv, "c:l:r:s:i:h", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        args.config_path = optarg;
+                        break;
+                case 'l':
+                        if (args.n_listen >= ELEMENTSOF(args.listen))
+                                return usage_error("--listen: at most %zu addresses", ELEMENTSOF(args.listen));
+                        args.listen[args.n_listen++] = optarg;
+                        break;
+                case 'r':
+                case 's':
+                case 'i':
+                case ARG_LOG_LEVEL:
+                        if (args.n_overrides >= ELEMENTSOF(args.overrides))
+                                return usage_error("too many options");
+                        args.overrides[args.n_overrides].key = c == 'r'   ? "root"
+                                                               : c == 's' ? "state_dir"
+                                                               : c == 'i' ? "interval"
+                                                                          : "log_level";
+                        args.overrides[args.n_overrides].flag = c == 'r'   ? "root"
+                                                                : c == 's' ? "state-dir"
+                                                                : c == 'i' ? "interval"
+                                                                           : "log-level";
+                        args.overrides[args.n_overrides++].value = optarg;
+                        break;
+                case 'h':
+                        help();
+                        return EXIT_SUCCESS;
+                case ARG_VERSION:
+                        printf("dmabufd " DMABUFD_VERSION "\n");
+                        return EXIT_SUCCESS;
+                default:
+                        return EXIT_USAGE; /* getopt printed the offending option */
+                }
+        }
+        if (optind < argc)
+                return usage_error("unexpected argument '%s' (did you mean 'dmabufd dump'?)", argv[optind]);
+
+        dmabufd_config_init(&config);
+        r = build_config(&config, err, sizeof(err), &args);
+        if (r < 0) {
+                dmabufd_config_done(&config);
+                return usage_error("%s", err);
+        }
+        log_set_max_level(config.log_level);
+        log_set_target(log_target_from_environment());
+
+        root_fd = open_root(config.root ? config.root : "/", "--root");
+        if (root_fd < 0) {
+                dmabufd_config_done(&config);
+                return -root_fd;
+        }
+
+        n_activated = dmabufd_listen_from_systemd(&listeners, &n_listeners, err, sizeof(err));
+        if (n_activated < 0) {
+                log_error("%s", err);
+                r = EXIT_FAILURE;
+                goto finish;
+        }
+        if (n_activated > 0)
+                log_info("socket activation: serving on %d socket%s from systemd; listen is ignored",
+                         n_activated, n_activated == 1 ? "" : "s");
+        for (char **l = config.listen; n_activated == 0 && *l; l++) {
+                r = dmabufd_listen_open(*l, &listeners, &n_listeners, err, sizeof(err));
+                if (r < 0) {
+                        log_error("%s", err);
+                        r = r == -EINVAL ? EXIT_USAGE : EXIT_FAILURE;
+                        goto finish;
+                }
+        }
+
+        r = manager_new(&config, root_fd, listeners, n_listeners, build_config, &args, &m);
+        if (r < 0) {
+                r = EXIT_FAILURE;
+                goto finish;
+        }
+        r = manager_run(m) < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+finish:
+        manager_free(m);
+        for (size_t i = 0; !m && r != EXIT_SUCCESS && i < n_listeners; i++)
+                safe_close(listeners[i].fd);
+        free(listeners);
+        safe_close(root_fd);
+        dmabufd_config_done(&config);
+        return r;
+}
+
+int main(int argc, char **argv) {
+        /* Never setlocale(): numbers in metrics, JSON and the config file are "C". */
+        if (argc > 1 && streq(argv[1], "dump"))
+                return run_dump(argc - 1, argv + 1);
+        return run_daemon(argc, argv);
+}
