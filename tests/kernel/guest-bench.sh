@@ -32,23 +32,8 @@ INTERVAL=0.25
 WINDOW_BPF=4
 WINDOW_PROCFS=8
 
-t() { cut -d' ' -f1 /proc/uptime; }
-emit() { # NAME FILE
-        echo "@@BEGIN $1@@"
-        base64 <"$2"
-        echo "@@END $1@@"
-}
+. /bin/guest-lib.sh
 out() { echo "$*"; echo "$*" >>/tmp/bench-kernel; }
-wait_until() { # SECONDS COMMAND...
-        n=$(($1 * 5))
-        shift
-        while [ $n -gt 0 ]; do
-                "$@" && return 0
-                sleep 0.2
-                n=$((n - 1))
-        done
-        return 1
-}
 : >/tmp/bench-kernel
 echo "@@BOOTED $(uname -r) at $(t)@@"
 out "BENCH-KERNEL release=$(uname -r) btf=$([ -e /sys/kernel/btf/vmlinux ] && echo yes || echo no) nproc=$(grep -c ^processor /proc/cpuinfo)"

@@ -32,29 +32,13 @@ ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 echo +memory >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
 mkdir -p /sys/fs/cgroup/oomtest
 
-t() { cut -d' ' -f1 /proc/uptime; }
-emit() { # NAME FILE
-        echo "@@BEGIN $1@@"
-        base64 <"$2"
-        echo "@@END $1@@"
-}
+. /bin/guest-lib.sh
 event() { echo "$*" >>/tmp/events; }
 get() { # PATH FILE
         /bin/guest-get 10040 "$1" "$2" 2>>/tmp/get.err
 }
 getp() { # PORT PATH FILE
         /bin/guest-get "$1" "$2" "$3" 2>>/tmp/get.err
-}
-# wait_until SECONDS COMMAND...: every 0.2 s until COMMAND succeeds.
-wait_until() {
-        n=$(($1 * 5))
-        shift
-        while [ $n -gt 0 ]; do
-                "$@" && return 0
-                sleep 0.2
-                n=$((n - 1))
-        done
-        return 1
 }
 : >/tmp/events
 : >/tmp/get.err

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds the guest's initramfs: busybox-static, dmabufd with the shared
 # libraries it links and their loader, the scenario program, the guest's /init
-# and dmabufd.conf, and any further static programs (into /bin).
+# (with guest-lib.sh from beside it) and dmabufd.conf, and any further static programs (into /bin).
 #   mk-initramfs.sh OUT.cpio.gz DMABUFD SCENARIO GUEST_GET INIT CONF [PROGRAM...]
 set -eu
 [ $# -ge 6 ] || { echo "usage: $0 OUT.cpio.gz DMABUFD SCENARIO GUEST_GET INIT CONF [PROGRAM...]" >&2; exit 2; }
@@ -36,6 +36,8 @@ for f in "$@"; do
         chmod 755 "$stage/bin/${f##*/}"
 done
 cp "$init" "$stage/init"
+# The inits' shared functions, from beside them.
+cp "$(dirname "$init")/guest-lib.sh" "$stage/bin/guest-lib.sh"
 chmod 755 "$stage/init" "$stage/bin/scenario" "$stage/bin/guest-get" "$stage/usr/sbin/dmabufd"
 cp "$conf" "$stage/etc/dmabufd/dmabufd.conf"
 # Shared libraries at the paths the loader will look for them, and the loader.
