@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,148 +19,349 @@
 #include "pressure-parser.h"
 #include "source-cgroup.h"
 #include "source-journal.h"
+#include "source-psi.h"
+#include "strv.h"
 
-#define TOP_MAX 100000U
+#define TOP_MAX 100000
 #define INTERVAL_MIN 0.05
-#define INTERVAL_MAX 86400.0
-#define COOLDOWN_MAX 86400.0
-#define SNAPSHOT_COUNT_MAX 100000U
-#define SNAPSHOT_BYTES_MIN (64ULL << 10)
+#define INTERVAL_MAX 86400
+#define COOLDOWN_MAX 86400
+#define SNAPSHOT_COUNT_MAX 100000
+#define SNAPSHOT_BYTES_MIN (64 << 10)
 
-/* Why these: a kill storm is one incident, and its first snapshot holds the
- * `before` that matters; the kills after it ride along in the next snapshot's
- * "suppressed" list with what `before` said they held. PSI stays high for
- * minutes once it fires, and each snapshot costs a full collection and several
- * MiB of disk. A person asking twice in five seconds gets a 429. */
-static const double default_cooldown_sec[_DMABUFD_EVENT_KIND_MAX] = {
-        [DMABUFD_EVENT_OOM_KILL] = 30,
-        [DMABUFD_EVENT_LMK_KILL] = 30,
-        [DMABUFD_EVENT_CGROUP_OOM] = 30,
-        [DMABUFD_EVENT_PSI] = 300,
-        [DMABUFD_EVENT_JOURNAL] = 30,
-        [DMABUFD_EVENT_MANUAL] = 5,
+#define FIELD(f) .offset = offsetof(DmabufdConfig, f), .size = sizeof(((DmabufdConfig *) NULL)->f)
+#define DEFAULTS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+
+static int check_listen(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
+static int check_psi_trigger(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
+static int check_cgroup(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
+static int check_journal_match(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
+
+/* The shipped file's opening, before the keys. */
+static const char example_preamble[] =
+        "dmabufd configuration: see dmabufd.conf(5).\n"
+        "\n"
+        "Every option is shown commented out (with '#') at its default value. Remove the\n"
+        "'#' to change one. Lines starting with ';' are explanations. Command-line flags\n"
+        "override this file. SIGHUP re-reads it (flags still win): everything takes\n"
+        "effect (event sources are restarted when their settings changed) except\n"
+        "listen, root and state_dir, which need a restart. An invalid file is reported\n"
+        "with its line and the running configuration stays.\n"
+        "\n"
+        "List options (listen, psi_trigger, cgroup, journal_match) may be repeated: the\n"
+        "first line replaces the built-in list, later lines add to it, and a line with\n"
+        "no value (\"psi_trigger =\") leaves the list empty, which turns that source off.";
+
+#define COOLDOWN(kind, KIND, seconds, ...)                                                      \
+        {                                                                                       \
+                .section = "dmabufd", .name = "cooldown_" #kind, .type = DMABUFD_CONFIG_SECONDS,  \
+                FIELD(cooldown_sec[DMABUFD_EVENT_##KIND]), .min = 0, .max = COOLDOWN_MAX,        \
+                .defaults = DEFAULTS(#seconds), __VA_ARGS__                                     \
+        }
+
+/* In the order of the shipped file and of --help's options. */
+const DmabufdConfigKey dmabufd_config_keys[] = {
+        {
+                .section = "dmabufd",
+                .name = "listen",
+                .type = DMABUFD_CONFIG_LIST,
+                FIELD(listen),
+                .check = check_listen,
+                .defaults = DEFAULTS(DMABUFD_DEFAULT_LISTEN),
+                .option = "listen",
+                .short_option = 'l',
+                .metavar = "ADDR",
+                .help = "HOST:PORT, [V6]:PORT or :PORT; repeatable",
+                .doc = "HTTP address: HOST:PORT, [V6]:PORT or :PORT (every address). Repeat the line for\n"
+                       "more addresses; the first one replaces the default. --listen replaces them all.\n"
+                       "Ignored when systemd passes the sockets (dmabufd.socket). The unit allows\n"
+                       "loopback only (IPAddressAllow=localhost): another address needs a drop-in too.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "root",
+                .type = DMABUFD_CONFIG_STRING,
+                FIELD(root),
+                .defaults = DEFAULTS("/"),
+                .option = "root",
+                .short_option = 'r',
+                .metavar = "DIR",
+                .help = "read /proc, /sys and the rest under DIR",
+                .doc = "Directory that holds proc/ and sys/: \"/\" for the running system, or a captured\n"
+                       "tree for tests and demos (--root).",
+        },
+        {
+                .section = "dmabufd",
+                .name = "state_dir",
+                .type = DMABUFD_CONFIG_STRING,
+                FIELD(state_dir),
+                /* Unset, the manager takes $STATE_DIRECTORY (dmabufd.c), else this. */
+                .defaults = DEFAULTS(DMABUFD_DEFAULT_STATE_DIR),
+                .shipped_default = "/var/lib/dmabufd",
+                .option = "state-dir",
+                .short_option = 's',
+                .metavar = "DIR",
+                .help = "where snapshots are kept",
+                .doc = "Where snapshots are kept (--state-dir), created if missing. Default: under\n"
+                       "systemd, the unit's StateDirectory ($STATE_DIRECTORY, /var/lib/dmabufd);\n"
+                       "otherwise $localstatedir/lib/dmabufd, /var/lib/dmabufd for a\n"
+                       "--localstatedir=/var build.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "interval",
+                .type = DMABUFD_CONFIG_SECONDS,
+                FIELD(interval_sec),
+                .min = INTERVAL_MIN,
+                .max = INTERVAL_MAX,
+                .defaults = DEFAULTS("10"),
+                .option = "interval",
+                .short_option = 'i',
+                .metavar = "SECONDS",
+                .help = "time between collections",
+                .doc = "Seconds between collections, from 0.05 to 86400; fractions allowed (--interval).",
+        },
+        {
+                .section = "dmabufd",
+                .name = "log_level",
+                .type = DMABUFD_CONFIG_LOG_LEVEL,
+                FIELD(log_level),
+                .defaults = DEFAULTS("info"),
+                .option = "log-level",
+                .metavar = "LEVEL",
+                .help = "debug, info, notice, warning, err",
+                .doc = "Most verbose level logged: debug, info, notice, warning, err, crit, alert, emerg\n"
+                       "or 0-7 (--log-level).",
+        },
+        {
+                .section = "dmabufd",
+                .name = "top_processes",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(top_processes),
+                .max = TOP_MAX,
+                .defaults = DEFAULTS("20"),
+                .doc = "Processes (top by rss) that get dmabuf_process_rss_bytes/_pss_bytes series,\n"
+                       "0 to 100000; 0 turns them off.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "top_names",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(top_names),
+                .max = TOP_MAX,
+                .defaults = DEFAULTS("20"),
+                .doc = "Buffer names (top by bytes) that get dmabuf_name_bytes series, 0 to 100000;\n"
+                       "0 turns them off.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_max_count",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(snapshot_max_count),
+                .min = 1,
+                .max = SNAPSHOT_COUNT_MAX,
+                .defaults = DEFAULTS("50"),
+                .heading = "snapshots",
+                .doc = "The store's bounds: the oldest snapshots go first. Sizes take K, M, G, T.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_max_bytes",
+                .type = DMABUFD_CONFIG_SIZE,
+                FIELD(snapshot_max_bytes),
+                .min = SNAPSHOT_BYTES_MIN,
+                .defaults = DEFAULTS("256M"),
+        },
+        /* Why these: a kill storm is one incident, and its first snapshot holds
+         * the `before` that matters; the kills after it ride along in the next
+         * snapshot's "suppressed" list. PSI stays high for minutes once it fires,
+         * and each snapshot costs a full collection and several MiB of disk. A
+         * person asking twice in five seconds gets a 429. */
+        COOLDOWN(oom_kill, OOM_KILL, 30,
+                 .doc = "Seconds after a snapshot during which events of the same kind take none; they\n"
+                        "are counted (dmabufd_events_total) and listed in the next snapshot's\n"
+                        "\"suppressed\", with what `before` said each victim held. A kill storm is one\n"
+                        "incident, PSI stays high for minutes once it fires, and every snapshot costs a\n"
+                        "full collection and several MiB: hence these defaults. 0 turns one off."),
+        COOLDOWN(lmk_kill, LMK_KILL, 30),
+        COOLDOWN(cgroup_oom, CGROUP_OOM, 30),
+        COOLDOWN(psi, PSI, 300),
+        COOLDOWN(journal, JOURNAL, 30),
+        COOLDOWN(manual, MANUAL, 5),
+        {
+                .section = "dmabufd",
+                .name = "snapshot_post",
+                .type = DMABUFD_CONFIG_CHOICE,
+                FIELD(snapshot_post_any),
+                .words = { "loopback", "any" },
+                .defaults = DEFAULTS("loopback"),
+                .doc = "Who may POST /api/v1/snapshots: loopback, or any address the daemon listens on.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "bpf",
+                .type = DMABUFD_CONFIG_CHOICE,
+                FIELD(bpf),
+                .words = { "auto", "off" },
+                .words0_is_true = true,
+                .defaults = DEFAULTS("auto"),
+                .doc = "The BPF source: auto loads dmabufd's iterator programs where the kernel has\n"
+                       "BTF and the daemon CAP_BPF and CAP_PERFMON (every buffer on 6.16 and later,\n"
+                       "who holds what on 5.12 and later); off reads only the files. Android's pinned\n"
+                       "iterator, where present, is read under auto only.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "kmsg",
+                .type = DMABUFD_CONFIG_BOOL,
+                FIELD(kmsg),
+                .defaults = DEFAULTS("yes"),
+                .heading = "event sources",
+                .doc = "Follow <root>/dev/kmsg for kills by the OOM killer and the old lowmemorykiller.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "psi_trigger",
+                .type = DMABUFD_CONFIG_LIST,
+                FIELD(psi_triggers),
+                .check = check_psi_trigger,
+                .empty_means_none = true,
+                .defaults = DEFAULTS(DMABUFD_PSI_TRIGGERS_DEFAULT),
+                .doc = "PSI triggers on <root>/proc/pressure/memory: \"some|full THRESHOLD WINDOW\", with\n"
+                       "us (the default unit), ms or s; the window from 500ms to 10s. \"some 150ms 1s\":\n"
+                       "tasks stalled on memory for 15% of a second, above Android lmkd's \"medium\"\n"
+                       "level, so routine reclaim takes no snapshot. \"full 100ms 1s\": thrashing, near\n"
+                       "lmkd's \"critical\" (full 70ms). Both share the psi cooldown.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "cgroup",
+                .type = DMABUFD_CONFIG_LIST,
+                FIELD(cgroups),
+                .check = check_cgroup,
+                .empty_means_none = true,
+                .defaults = DEFAULTS(DMABUFD_CGROUPS_DEFAULT),
+                .doc = "cgroups (below <root>/sys/fs/cgroup) whose memory.events oom_kill is watched.\n"
+                       "The defaults are used only where they exist.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "journal_match",
+                .type = DMABUFD_CONFIG_LIST,
+                FIELD(journal_matches),
+                .check = check_journal_match,
+                .empty_means_none = true,
+                .defaults = dmabufd_journal_default_matches,
+                .doc = "Journal messages of userspace killers: \"IDENTIFIER REGEX\" (POSIX extended),\n"
+                       "matched against SYSLOG_IDENTIFIER and MESSAGE. Group 1, when all digits, is the\n"
+                       "victim's pid; group 2 its comm. Under --root the journal is read from\n"
+                       "<root>/var/log/journal. The defaults match earlyoom's and systemd-oomd's kills:",
+        },
 };
 
-void dmabufd_config_init(DmabufdConfig *c) {
-        *c = (DmabufdConfig){
-                .interval_sec = DMABUFD_DEFAULT_INTERVAL,
-                .log_level = LOG_INFO,
-                .top_processes = DMABUFD_DEFAULT_TOP,
-                .top_names = DMABUFD_DEFAULT_TOP,
-                .snapshot_max_count = DMABUFD_DEFAULT_SNAPSHOT_MAX_COUNT,
-                .snapshot_max_bytes = DMABUFD_DEFAULT_SNAPSHOT_MAX_BYTES,
-                .kmsg = true,
-                .bpf = true,
-        };
-        memcpy(c->cooldown_sec, default_cooldown_sec, sizeof(c->cooldown_sec));
+const size_t dmabufd_config_n_keys = ELEMENTSOF(dmabufd_config_keys);
+
+/* LoadContext keeps one bit per key. */
+_Static_assert(ELEMENTSOF(dmabufd_config_keys) <= 64, "too many keys for LoadContext.lists_seen");
+
+const DmabufdConfigKey *dmabufd_config_key_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++)
+                if (streq(dmabufd_config_keys[i].name, name))
+                        return &dmabufd_config_keys[i];
+        return NULL;
 }
 
-static void strv_free(char **v) {
-        for (char **p = v; p && *p; p++)
-                free(*p);
-        free(v);
+static bool section_known(const char *section) {
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++)
+                if (streq(dmabufd_config_keys[i].section, section))
+                        return true;
+        return false;
+}
+
+static void *field_of(DmabufdConfig *c, const DmabufdConfigKey *k) {
+        return (char *) c + k->offset;
+}
+
+static int set_value(DmabufdConfig *c, const DmabufdConfigKey *k, const char *value, char *err, size_t err_len);
+
+void dmabufd_config_init(DmabufdConfig *c) {
+        *c = (DmabufdConfig){};
+        /* Strings and lists stay NULL: their defaults are what NULL means where
+         * they are used. The rest come from the table's text, so what the docs
+         * show is what applies; test-config checks that every default parses. */
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++) {
+                const DmabufdConfigKey *k = &dmabufd_config_keys[i];
+                char err[256];
+
+                if (k->type != DMABUFD_CONFIG_STRING && k->type != DMABUFD_CONFIG_LIST)
+                        (void) set_value(c, k, k->defaults[0], err, sizeof(err));
+        }
 }
 
 void dmabufd_config_done(DmabufdConfig *c) {
-        strv_free(c->listen);
-        free(c->root);
-        free(c->state_dir);
-        strv_free(c->psi_triggers);
-        strv_free(c->cgroups);
-        strv_free(c->journal_matches);
-        dmabufd_config_init(c);
-}
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++) {
+                const DmabufdConfigKey *k = &dmabufd_config_keys[i];
 
-static int strv_copy(char ***dst, char *const *src) {
-        size_t n = 0;
-        char **v;
-
-        if (!src) {
-                *dst = NULL;
-                return 0;
+                if (k->type == DMABUFD_CONFIG_STRING)
+                        free(*(char **) field_of(c, k));
+                else if (k->type == DMABUFD_CONFIG_LIST)
+                        strv_free(*(char ***) field_of(c, k));
         }
-        while (src[n])
-                n++;
-        v = calloc(n + 1, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(v[i] = strdup(src[i]))) {
-                        strv_free(v);
-                        return -ENOMEM;
-                }
-        *dst = v;
-        return 0;
+        dmabufd_config_init(c);
 }
 
 int dmabufd_config_copy(DmabufdConfig *dst, const DmabufdConfig *src) {
         *dst = *src;
-        dst->listen = dst->psi_triggers = dst->cgroups = dst->journal_matches = NULL;
-        dst->root = dst->state_dir = NULL;
-        if (strv_copy(&dst->listen, src->listen) < 0 || strv_copy(&dst->psi_triggers, src->psi_triggers) < 0 ||
-            strv_copy(&dst->cgroups, src->cgroups) < 0 ||
-            strv_copy(&dst->journal_matches, src->journal_matches) < 0 ||
-            (src->root && !(dst->root = strdup(src->root))) ||
-            (src->state_dir && !(dst->state_dir = strdup(src->state_dir)))) {
-                dmabufd_config_done(dst);
-                return -ENOMEM;
+        /* First nothing of src's, so that a failure half-way frees only copies. */
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++) {
+                const DmabufdConfigKey *k = &dmabufd_config_keys[i];
+
+                if (k->type == DMABUFD_CONFIG_STRING || k->type == DMABUFD_CONFIG_LIST)
+                        *(void **) field_of(dst, k) = NULL;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++) {
+                const DmabufdConfigKey *k = &dmabufd_config_keys[i];
+                const void *from = (const char *) src + k->offset;
+                int r = 0;
+
+                if (k->type == DMABUFD_CONFIG_STRING && *(char *const *) from) {
+                        char *copy = strdup(*(char *const *) from);
+
+                        *(char **) field_of(dst, k) = copy;
+                        r = copy ? 0 : -ENOMEM;
+                } else if (k->type == DMABUFD_CONFIG_LIST)
+                        r = strv_copy(*(char **const *) from, field_of(dst, k));
+                if (r < 0) {
+                        dmabufd_config_done(dst);
+                        return r;
+                }
         }
         return 0;
-}
-
-static int strv_push(char ***list, const char *v) {
-        size_t n = 0;
-        char **nv, *copy;
-
-        for (; *list && (*list)[n]; n++)
-                ;
-        copy = strdup(v);
-        if (!copy)
-                return -ENOMEM;
-        nv = realloc(*list, (n + 2) * sizeof(char *));
-        if (!nv) {
-                free(copy);
-                return -ENOMEM;
-        }
-        nv[n] = copy;
-        nv[n + 1] = NULL;
-        *list = nv;
-        return 0;
-}
-
-/* The keys that may be repeated. A file's first line of one replaces the
- * built-in list; later lines add to it. */
-static const char *const list_keys[] = { "listen", "psi_trigger", "cgroup", "journal_match" };
-
-static int list_index(const char *key) {
-        for (size_t i = 0; i < ELEMENTSOF(list_keys); i++)
-                if (streq(key, list_keys[i]))
-                        return (int) i;
-        return -1;
-}
-
-static char ***list_field(DmabufdConfig *c, int index) {
-        char ***fields[] = { &c->listen, &c->psi_triggers, &c->cgroups, &c->journal_matches };
-
-        return fields[index];
 }
 
 /* Empty but set: a list of none, which turns an event source off. */
-static int reset_list(DmabufdConfig *c, int index) {
-        char ***field = list_field(c, index);
-
+static int reset_list(char ***field) {
         strv_free(*field);
         *field = calloc(1, sizeof(char *));
         return *field ? 0 : -ENOMEM;
 }
 
-int dmabufd_config_add_listen(DmabufdConfig *c, const char *addr, bool append, char *err, size_t err_len) {
+static int check_listen(const DmabufdConfig *c _unused_, const char *value, char *err, size_t err_len) {
         DmabufdListenAddress a;
 
-        if (dmabufd_listen_parse(addr, &a) < 0) {
-                snprintf(err, err_len, "invalid listen address '%s': expected HOST:PORT, [V6]:PORT or :PORT", addr);
+        if (dmabufd_listen_parse(value, &a) < 0) {
+                snprintf(err, err_len, "invalid listen address '%s': expected HOST:PORT, [V6]:PORT or :PORT", value);
                 return -EINVAL;
         }
+        return 0;
+}
+
+int dmabufd_config_add_listen(DmabufdConfig *c, const char *addr, bool append, char *err, size_t err_len) {
+        int r;
+
+        r = check_listen(c, addr, err, err_len);
+        if (r < 0)
+                return r;
         if (!append) {
                 strv_free(c->listen);
                 c->listen = NULL;
@@ -166,35 +369,49 @@ int dmabufd_config_add_listen(DmabufdConfig *c, const char *addr, bool append, c
         return strv_push(&c->listen, addr);
 }
 
-static int parse_uint(const char *v, unsigned max, unsigned *ret) {
-        uint64_t u;
+static int check_psi_trigger(const DmabufdConfig *c _unused_, const char *value, char *err, size_t err_len) {
+        DmabufPsiTrigger t;
+        char what[256];
 
-        if (safe_atou64(v, &u) < 0 || u > max)
+        if (dmabuf_psi_trigger_parse(value, &t, what, sizeof(what)) < 0) {
+                snprintf(err, err_len, "invalid psi_trigger '%s': %s", value, what);
                 return -EINVAL;
-        *ret = (unsigned) u;
+        }
         return 0;
 }
 
-static int parse_interval(const char *v, double *ret) {
+static int check_cgroup(const DmabufdConfig *c _unused_, const char *value, char *err, size_t err_len) {
+        char norm[PATH_MAX], what[256];
+
+        if (dmabufd_cgroup_path_normalize(value, norm, sizeof(norm), what, sizeof(what)) < 0) {
+                snprintf(err, err_len, "invalid cgroup '%s': %s", value, what);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int check_journal_match(const DmabufdConfig *c, const char *value, char *err, size_t err_len) {
+        _cleanup_(dmabufd_journal_match_freep) DmabufdJournalMatch *match = NULL;
+        size_t n = 0;
+
+        for (; c->journal_matches && c->journal_matches[n]; n++)
+                ;
+        if (n >= DMABUFD_JOURNAL_MATCHES_MAX) {
+                snprintf(err, err_len, "too many journal_match lines: at most %d", DMABUFD_JOURNAL_MATCHES_MAX);
+                return -EINVAL;
+        }
+        return dmabufd_journal_match_parse(value, &match, err, err_len);
+}
+
+/* Decimal seconds within [min, max]: interval and the cooldowns. */
+static int parse_seconds(const char *v, double min, double max, double *ret) {
         char *end;
         double d;
 
         /* strtod follows LC_NUMERIC; dmabufd never calls setlocale, so it is "C". */
         errno = 0;
         d = strtod(v, &end);
-        if (errno != 0 || end == v || *end != '\0' || !isfinite(d) || d < INTERVAL_MIN || d > INTERVAL_MAX)
-                return -EINVAL;
-        *ret = d;
-        return 0;
-}
-
-static int parse_seconds(const char *v, double max, double *ret) {
-        char *end;
-        double d;
-
-        errno = 0;
-        d = strtod(v, &end);
-        if (errno != 0 || end == v || *end != '\0' || !isfinite(d) || d < 0 || d > max)
+        if (errno != 0 || end == v || *end != '\0' || !isfinite(d) || d < min || d > max)
                 return -EINVAL;
         *ret = d;
         return 0;
@@ -222,6 +439,21 @@ static int parse_size(const char *v, uint64_t *ret) {
         return 0;
 }
 
+/* The other way: the largest suffix that divides exactly, for messages. */
+static void format_size(uint64_t n, char *buf, size_t len) {
+        static const char suffixes[] = "KMGT";
+        int i = -1;
+
+        while (i + 1 < (int) sizeof(suffixes) - 1 && n != 0 && n % 1024 == 0) {
+                n /= 1024;
+                i++;
+        }
+        if (i < 0)
+                snprintf(buf, len, "%" PRIu64, n);
+        else
+                snprintf(buf, len, "%" PRIu64 "%c", n, suffixes[i]);
+}
+
 static int parse_bool(const char *v, bool *ret) {
         if (streq(v, "yes") || streq(v, "true") || streq(v, "on") || streq(v, "1"))
                 *ret = true;
@@ -232,185 +464,150 @@ static int parse_bool(const char *v, bool *ret) {
         return 0;
 }
 
-static int set_string(char **field, const char *v) {
-        char *copy;
-
-        if (!*v)
-                return -EINVAL;
-        copy = strdup(v);
-        if (!copy)
-                return -ENOMEM;
-        free(*field);
-        *field = copy;
-        return 0;
-}
-
-int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, char *err, size_t err_len) {
+/* Sets k from one value, which is not the empty value of a list that may be
+ * empty. Writes what is wrong into err, naming the key and the value. */
+static int set_value(DmabufdConfig *c, const DmabufdConfigKey *k, const char *value, char *err, size_t err_len) {
+        void *field = field_of(c, k);
         int r;
 
-        /* "psi_trigger =": no triggers at all, so the source is off. */
-        if (!*value && list_index(key) > 0)
-                return reset_list(c, list_index(key));
+        switch (k->type) {
+        case DMABUFD_CONFIG_STRING: {
+                char *copy;
 
-        if (streq(key, "listen"))
-                return dmabufd_config_add_listen(c, value, true, err, err_len);
-        if (streq(key, "root")) {
-                r = set_string(&c->root, value);
-                if (r == -EINVAL)
-                        snprintf(err, err_len, "root must not be empty");
-                return r;
+                if (!*value) {
+                        snprintf(err, err_len, "%s must not be empty", k->name);
+                        return -EINVAL;
+                }
+                copy = strdup(value);
+                if (!copy)
+                        return -ENOMEM;
+                free(*(char **) field);
+                *(char **) field = copy;
+                return 0;
         }
-        if (streq(key, "state_dir")) {
-                r = set_string(&c->state_dir, value);
-                if (r == -EINVAL)
-                        snprintf(err, err_len, "state_dir must not be empty");
-                return r;
+        case DMABUFD_CONFIG_SECONDS:
+                if (parse_seconds(value, k->min, k->max, field) < 0) {
+                        snprintf(err, err_len, "invalid %s '%s': expected seconds between %g and %g", k->name,
+                                 value, k->min, k->max);
+                        return -EINVAL;
+                }
+                return 0;
+        case DMABUFD_CONFIG_UINT: {
+                uint64_t u;
+
+                if (safe_atou64(value, &u) < 0 || u < k->min || u > k->max) {
+                        snprintf(err, err_len, "invalid %s '%s': expected a whole number from %.0f to %.0f",
+                                 k->name, value, k->min, k->max);
+                        return -EINVAL;
+                }
+                if (k->size == sizeof(unsigned))
+                        *(unsigned *) field = (unsigned) u;
+                else
+                        *(uint64_t *) field = u;
+                return 0;
         }
-        if (streq(key, "interval")) {
-                r = parse_interval(value, &c->interval_sec);
-                if (r < 0)
-                        snprintf(err, err_len, "invalid interval '%s': expected seconds between %g and %g", value,
-                                 INTERVAL_MIN, INTERVAL_MAX);
-                return r;
+        case DMABUFD_CONFIG_SIZE: {
+                uint64_t u;
+
+                if (parse_size(value, &u) < 0 || u < k->min) {
+                        char min[32];
+
+                        format_size((uint64_t) k->min, min, sizeof(min));
+                        snprintf(err, err_len, "invalid %s '%s': expected a size of at least %s, such as 512M or 2G",
+                                 k->name, value, min);
+                        return -EINVAL;
+                }
+                *(uint64_t *) field = u;
+                return 0;
         }
-        if (streq(key, "log_level")) {
+        case DMABUFD_CONFIG_BOOL:
+                if (parse_bool(value, field) < 0) {
+                        snprintf(err, err_len, "invalid %s '%s': expected yes or no", k->name, value);
+                        return -EINVAL;
+                }
+                return 0;
+        case DMABUFD_CONFIG_CHOICE:
+                if (streq(value, k->words[0]))
+                        *(bool *) field = k->words0_is_true;
+                else if (streq(value, k->words[1]))
+                        *(bool *) field = !k->words0_is_true;
+                else {
+                        snprintf(err, err_len, "invalid %s '%s': expected %s or %s", k->name, value, k->words[0],
+                                 k->words[1]);
+                        return -EINVAL;
+                }
+                return 0;
+        case DMABUFD_CONFIG_LOG_LEVEL:
                 r = log_level_from_string(value);
                 if (r < 0) {
                         snprintf(err, err_len,
-                                 "invalid log_level '%s': expected debug, info, notice, warning, err, crit, alert "
-                                 "or emerg",
-                                 value);
+                                 "invalid %s '%s': expected debug, info, notice, warning, err, crit, alert or emerg",
+                                 k->name, value);
                         return -EINVAL;
                 }
-                c->log_level = r;
+                *(int *) field = r;
                 return 0;
-        }
-        if (streq(key, "top_processes") || streq(key, "top_names")) {
-                r = parse_uint(value, TOP_MAX, streq(key, "top_names") ? &c->top_names : &c->top_processes);
-                if (r < 0)
-                        snprintf(err, err_len, "invalid %s '%s': expected a whole number from 0 to %u", key, value,
-                                 TOP_MAX);
-                return r;
-        }
-        if (streq(key, "snapshot_max_count")) {
-                unsigned n;
-                r = parse_uint(value, SNAPSHOT_COUNT_MAX, &n);
-                if (r < 0 || n == 0) {
-                        snprintf(err, err_len, "invalid snapshot_max_count '%s': expected a whole number from 1 to %u",
-                                 value, SNAPSHOT_COUNT_MAX);
-                        return -EINVAL;
-                }
-                c->snapshot_max_count = n;
-                return 0;
-        }
-        if (streq(key, "snapshot_max_bytes")) {
-                r = parse_size(value, &c->snapshot_max_bytes);
-                if (r < 0 || c->snapshot_max_bytes < SNAPSHOT_BYTES_MIN) {
-                        snprintf(err, err_len,
-                                 "invalid snapshot_max_bytes '%s': expected a size of at least 64K, such as 512M or 2G",
-                                 value);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (strneq(key, "cooldown_", STRLEN("cooldown_"))) {
-                DmabufdEventKind k = dmabufd_event_kind_from_string(key + STRLEN("cooldown_"));
-
-                if (k == _DMABUFD_EVENT_KIND_INVALID) {
-                        snprintf(err, err_len,
-                                 "unknown option '%s': cooldowns are cooldown_oom_kill, cooldown_lmk_kill, "
-                                 "cooldown_cgroup_oom, cooldown_psi, cooldown_journal and cooldown_manual",
-                                 key);
-                        return -ENOENT;
-                }
-                r = parse_seconds(value, COOLDOWN_MAX, &c->cooldown_sec[k]);
-                if (r < 0)
-                        snprintf(err, err_len, "invalid %s '%s': expected seconds from 0 to %g", key, value,
-                                 COOLDOWN_MAX);
-                return r;
-        }
-        if (streq(key, "snapshot_post")) {
-                if (streq(value, "loopback"))
-                        c->snapshot_post_any = false;
-                else if (streq(value, "any"))
-                        c->snapshot_post_any = true;
-                else {
-                        snprintf(err, err_len, "invalid snapshot_post '%s': expected loopback or any", value);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (streq(key, "bpf")) {
-                if (streq(value, "auto"))
-                        c->bpf = true;
-                else if (streq(value, "off"))
-                        c->bpf = false;
-                else {
-                        snprintf(err, err_len, "invalid bpf '%s': expected auto or off", value);
-                        return -EINVAL;
-                }
-                return 0;
-        }
-        if (streq(key, "kmsg")) {
-                r = parse_bool(value, &c->kmsg);
-                if (r < 0)
-                        snprintf(err, err_len, "invalid kmsg '%s': expected yes or no", value);
-                return r;
-        }
-        if (streq(key, "psi_trigger")) {
-                DmabufPsiTrigger t;
-                char what[256];
-
-                if (dmabuf_psi_trigger_parse(value, &t, what, sizeof(what)) < 0) {
-                        snprintf(err, err_len, "invalid psi_trigger '%s': %s", value, what);
-                        return -EINVAL;
-                }
-                return strv_push(&c->psi_triggers, value);
-        }
-        if (streq(key, "journal_match")) {
-                _cleanup_(dmabufd_journal_match_freep) DmabufdJournalMatch *match = NULL;
-                size_t n = 0;
-
-                for (; c->journal_matches && c->journal_matches[n]; n++)
-                        ;
-                if (n >= DMABUFD_JOURNAL_MATCHES_MAX) {
-                        snprintf(err, err_len, "too many journal_match lines: at most %d", DMABUFD_JOURNAL_MATCHES_MAX);
-                        return -EINVAL;
-                }
-                r = dmabufd_journal_match_parse(value, &match, err, err_len);
+        case DMABUFD_CONFIG_LIST:
+                r = k->check(c, value, err, err_len);
                 if (r < 0)
                         return r;
-                return strv_push(&c->journal_matches, value);
+                return strv_push(field, value);
         }
-        if (streq(key, "cgroup")) {
-                {
-                        char norm[PATH_MAX], what[256];
+        return -EINVAL;
+}
 
-                        if (dmabufd_cgroup_path_normalize(value, norm, sizeof(norm), what, sizeof(what)) < 0) {
-                                snprintf(err, err_len, "invalid cgroup '%s': %s", value, what);
-                                return -EINVAL;
-                        }
-                }
-                return strv_push(&c->cgroups, value);
+/* The keys named prefix..., as "a, b and c". */
+static void list_names(const char *prefix, char *buf, size_t len) {
+        size_t n = 0, total = 0, at = 0;
+
+        buf[0] = '\0';
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++)
+                total += strneq(dmabufd_config_keys[i].name, prefix, strlen(prefix));
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys) && at < len; i++) {
+                const char *name = dmabufd_config_keys[i].name;
+
+                if (!strneq(name, prefix, strlen(prefix)))
+                        continue;
+                n++;
+                at += (size_t) snprintf(buf + at, len - at, "%s%s", n == 1 ? "" : n == total ? " and " : ", ", name);
         }
-        snprintf(err, err_len, "unknown option '%s'", key);
-        return -ENOENT;
+}
+
+int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, char *err, size_t err_len) {
+        const DmabufdConfigKey *k = dmabufd_config_key_find(key);
+
+        if (!k) {
+                if (strneq(key, "cooldown_", STRLEN("cooldown_"))) {
+                        char names[256];
+
+                        list_names("cooldown_", names, sizeof(names));
+                        snprintf(err, err_len, "unknown option '%s': cooldowns are %s", key, names);
+                } else
+                        snprintf(err, err_len, "unknown option '%s'", key);
+                return -ENOENT;
+        }
+        /* "psi_trigger =": no triggers at all, so the source is off. */
+        if (k->type == DMABUFD_CONFIG_LIST && k->empty_means_none && !*value)
+                return reset_list(field_of(c, k));
+        return set_value(c, k, value, err, err_len);
 }
 
 typedef struct LoadContext {
         DmabufdConfig *config;
         char err[512];
         int error;
-        bool list_seen[ELEMENTSOF(list_keys)];
+        uint64_t lists_seen; /* bit i: dmabufd_config_keys[i] */
 } LoadContext;
 
 static int on_ini_entry(void *userdata, const char *section, const char *name, const char *value) {
         LoadContext *ctx = userdata;
-        int index, r;
+        const DmabufdConfigKey *k;
+        int r;
 
         if (ctx->error != 0)
                 return 0;
-        if (section[0] != '\0' && !streq(section, "dmabufd")) {
+        /* Keys before any section header and keys in their own section mean the same. */
+        if (section[0] != '\0' && !section_known(section)) {
                 snprintf(ctx->err, sizeof(ctx->err), "unknown section [%s]", section);
                 ctx->error = -EINVAL;
                 return 0;
@@ -420,14 +617,23 @@ static int on_ini_entry(void *userdata, const char *section, const char *name, c
                 ctx->error = -EINVAL;
                 return 0;
         }
+        k = dmabufd_config_key_find(name);
+        if (k && section[0] != '\0' && !streq(section, k->section)) {
+                snprintf(ctx->err, sizeof(ctx->err), "unknown option '%s' in section [%s]", name, section);
+                ctx->error = -EINVAL;
+                return 0;
+        }
         /* A list's lines in the file replace the built-in default, then accumulate. */
-        index = list_index(name);
-        if (index >= 0 && !ctx->list_seen[index]) {
-                ctx->list_seen[index] = true;
-                r = reset_list(ctx->config, index);
-                if (r < 0) {
-                        ctx->error = r;
-                        return 0;
+        if (k && k->type == DMABUFD_CONFIG_LIST) {
+                uint64_t bit = UINT64_C(1) << (k - dmabufd_config_keys);
+
+                if (!(ctx->lists_seen & bit)) {
+                        ctx->lists_seen |= bit;
+                        r = reset_list(field_of(ctx->config, k));
+                        if (r < 0) {
+                                ctx->error = r;
+                                return 0;
+                        }
                 }
         }
         r = dmabufd_config_set(ctx->config, name, value, ctx->err, sizeof(ctx->err));
@@ -472,4 +678,44 @@ int dmabufd_config_load(DmabufdConfig *c, const char *path, char *err, size_t er
                 return -EIO;
         }
         return 0;
+}
+
+/* Each line of text, prefixed with "; ". */
+static void write_comment(FILE *f, const char *text) {
+        for (const char *p = text; p;) {
+                const char *nl = strchr(p, '\n');
+                int n = nl ? (int) (nl - p) : (int) strlen(p);
+
+                if (n > 0)
+                        fprintf(f, "; %.*s\n", n, p);
+                else
+                        fputs(";\n", f);
+                p = nl ? nl + 1 : NULL;
+        }
+}
+
+int dmabufd_config_write_example(FILE *f) {
+        const char *section = NULL;
+
+        write_comment(f, example_preamble);
+        for (size_t i = 0; i < ELEMENTSOF(dmabufd_config_keys); i++) {
+                const DmabufdConfigKey *k = &dmabufd_config_keys[i];
+
+                if (!section || !streq(section, k->section)) {
+                        section = k->section;
+                        fprintf(f, "\n[%s]\n", section);
+                }
+                if (k->heading)
+                        fprintf(f, "\n; ---- %s ----\n", k->heading);
+                if (k->doc) {
+                        fputc('\n', f);
+                        write_comment(f, k->doc);
+                }
+                if (k->shipped_default)
+                        fprintf(f, "#%s = %s\n", k->name, k->shipped_default);
+                else
+                        for (const char *const *d = k->defaults; *d; d++)
+                                fprintf(f, "#%s = %s\n", k->name, *d);
+        }
+        return fflush(f) != 0 || ferror(f) ? -EIO : 0;
 }

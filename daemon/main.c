@@ -28,20 +28,35 @@
                 EXIT_USAGE;                                     \
         })
 
+/* An option that sets a config key: its help and default come from the key. */
+static void help_option(const DmabufdConfigKey *k) {
+        char flags[64], dflt[256];
+        int width;
+
+        if (k->short_option)
+                snprintf(flags, sizeof(flags), "-%c, --%s %s", k->short_option, k->option, k->metavar);
+        else
+                snprintf(flags, sizeof(flags), "    --%s %s", k->option, k->metavar);
+        snprintf(dflt, sizeof(dflt), "(default %s)", k->defaults[0]);
+        width = printf("  %-22s  %s", flags, k->help);
+        /* Past 80 columns the default goes on a line of its own. */
+        if (width + 1 + (int) strlen(dflt) > 80)
+                printf("\n  %-22s  %s\n", "", dflt);
+        else
+                printf(" %s\n", dflt);
+}
+
 static void help(void) {
         printf("Usage: dmabufd [OPTIONS]\n"
                "       dmabufd dump [--root DIR] [--format table|json|prom] [-a] [-b] [PID]\n"
                "\n"
                "Accounts for DMA-BUF memory and serves it as Prometheus metrics and JSON.\n"
                "\n"
-               "  -c, --config FILE       configuration file (default " DMABUFD_DEFAULT_CONFIG ")\n"
-               "  -l, --listen ADDR       HOST:PORT, [V6]:PORT or :PORT; repeatable\n"
-               "                          (default " DMABUFD_DEFAULT_LISTEN ")\n"
-               "  -r, --root DIR          read /proc, /sys and the rest under DIR\n"
-               "  -s, --state-dir DIR     where snapshots are kept (default " DMABUFD_DEFAULT_STATE_DIR ")\n"
-               "  -i, --interval SECONDS  time between collections (default 10)\n"
-               "      --log-level LEVEL   debug, info, notice, warning, err (default info)\n"
-               "  -h, --help              show this help\n"
+               "  -c, --config FILE       configuration file (default " DMABUFD_DEFAULT_CONFIG ")\n");
+        for (size_t i = 0; i < dmabufd_config_n_keys; i++)
+                if (dmabufd_config_keys[i].option)
+                        help_option(&dmabufd_config_keys[i]);
+        printf("  -h, --help              show this help\n"
                "      --version           show the version\n"
                "\n"
                "dump collects once, prints and exits: a per-process table by default,\n"
@@ -83,6 +98,7 @@ static int run_dump(int argc, char **argv) {
         bool all = false, buffers = false;
         _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
         DmabufCollectOptions opts = { 0 };
+        DmabufdConfig defaults;
         char reason[512];
         int c, r;
 
@@ -138,7 +154,10 @@ static int run_dump(int argc, char **argv) {
                 r = dmabuf_json_write_state(&out, s);
                 strbuf_putc(&out, '\n');
         } else if (streq(format, "prom")) {
-                DmabufPromOptions popts = { .top_processes = DMABUFD_DEFAULT_TOP, .top_names = DMABUFD_DEFAULT_TOP };
+                /* dump reads no file: the built-in top-N, as the daemon's metrics have them. */
+                dmabufd_config_init(&defaults);
+                DmabufPromOptions popts = { .top_processes = defaults.top_processes,
+                                            .top_names = defaults.top_names };
                 r = dmabuf_prom_write(&out, s, &popts, DMABUF_PROM_TEXT);
         } else if (all)
                 r = dmabuf_dump_buffer_table(&out, s, opts.only_pid);

@@ -180,6 +180,26 @@ START_TEST(test_errors) {
                 { "just words\n", ":1: syntax error" },
                 { "root =\n", ":1: root must not be empty" },
                 { "bpf = yes\n", ":1: invalid bpf 'yes': expected auto or off" },
+                { "snapshot_post = all\n", ":1: invalid snapshot_post 'all': expected loopback or any" },
+                { "kmsg = maybe\n", ":1: invalid kmsg 'maybe': expected yes or no" },
+                { "interval = 0.04\n", ":1: invalid interval '0.04': expected seconds between 0.05 and 86400" },
+                { "interval = 86401\n", ":1: invalid interval '86401'" },
+                { "cooldown_psi = -1\n", ":1: invalid cooldown_psi '-1': expected seconds between 0 and 86400" },
+                { "cooldown_manual = 86400.5\n", ":1: invalid cooldown_manual '86400.5'" },
+                { "cooldown_bogus = 1\n",
+                  ":1: unknown option 'cooldown_bogus': cooldowns are cooldown_oom_kill, cooldown_lmk_kill, "
+                  "cooldown_cgroup_oom, cooldown_psi, cooldown_journal and cooldown_manual" },
+                { "snapshot_max_count = 0\n",
+                  ":1: invalid snapshot_max_count '0': expected a whole number from 1 to 100000" },
+                { "top_processes = 100001\n",
+                  ":1: invalid top_processes '100001': expected a whole number from 0 to 100000" },
+                { "snapshot_max_bytes = 63K\n",
+                  ":1: invalid snapshot_max_bytes '63K': expected a size of at least 64K, such as 512M or 2G" },
+                { "snapshot_max_bytes = 12Q\n", ":1: invalid snapshot_max_bytes '12Q'" },
+                { "state_dir =\n", ":1: state_dir must not be empty" },
+                { "listen =\n", ":1: invalid listen address ''" },
+                { "psi_trigger = sometimes 1ms 1s\n", ":1: invalid psi_trigger 'sometimes 1ms 1s'" },
+                { "cgroup = ../escape\n", ":1: invalid cgroup '../escape'" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -191,6 +211,95 @@ START_TEST(test_errors) {
                 ck_assert_msg(strstr(err, "dmabufd.conf") && strstr(err, cases[i].want), "case %zu: '%s'", i, err);
                 dmabufd_config_done(&c);
         }
+}
+END_TEST
+
+/* The edges of the bounds are in. */
+START_TEST(test_bounds) {
+        DmabufdConfig c;
+        char err[512] = "";
+
+        dmabufd_config_init(&c);
+        ck_assert_msg(load("interval = 0.05\n"
+                           "cooldown_psi = 86400\n"
+                           "cooldown_manual = 0\n"
+                           "top_names = 100000\n"
+                           "snapshot_max_count = 100000\n"
+                           "snapshot_max_bytes = 65536\n",
+                           &c, err, sizeof(err)) == 0,
+                      "%s", err);
+        ck_assert(c.interval_sec == 0.05);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_PSI] == 86400);
+        ck_assert(c.cooldown_sec[DMABUFD_EVENT_MANUAL] == 0);
+        ck_assert_uint_eq(c.top_names, 100000);
+        ck_assert_uint_eq(c.snapshot_max_count, 100000);
+        ck_assert_uint_eq(c.snapshot_max_bytes, 64 << 10);
+        dmabufd_config_done(&c);
+}
+END_TEST
+
+/* The table itself: names unique, every default valid input that gives what
+ * dmabufd_config_init() set, a cooldown for every event kind, and what --help
+ * and the shipped file need present. */
+START_TEST(test_key_table) {
+        DmabufdConfig d;
+
+        dmabufd_config_init(&d);
+        for (size_t i = 0; i < dmabufd_config_n_keys; i++) {
+                const DmabufdConfigKey *k = &dmabufd_config_keys[i];
+                DmabufdConfig c;
+                char err[512] = "";
+
+                ck_assert_ptr_eq(dmabufd_config_key_find(k->name), k);
+                ck_assert_msg(k->defaults && k->defaults[0], "%s has no default", k->name);
+                ck_assert_msg(i > 0 || k->doc, "the first key has no comment to share");
+                ck_assert_msg(!k->option || (k->metavar && k->help), "%s: option without help", k->name);
+                ck_assert_msg(k->type != DMABUFD_CONFIG_LIST || k->check, "%s: list without check", k->name);
+
+                /* init ignores a default it cannot parse, leaving 0: here it fails. */
+                dmabufd_config_init(&c);
+                for (const char *const *v = k->defaults; *v; v++)
+                        ck_assert_msg(dmabufd_config_set(&c, k->name, *v, err, sizeof(err)) == 0, "%s = %s: %s",
+                                      k->name, *v, err);
+                if (k->type != DMABUFD_CONFIG_STRING && k->type != DMABUFD_CONFIG_LIST)
+                        ck_assert_msg(memcmp((char *) &c + k->offset, (char *) &d + k->offset, k->size) == 0,
+                                      "%s: init differs from '%s'", k->name, k->defaults[0]);
+                dmabufd_config_done(&c);
+        }
+        for (DmabufdEventKind kind = 0; kind < _DMABUFD_EVENT_KIND_MAX; kind++) {
+                char name[64];
+                const DmabufdConfigKey *k;
+
+                snprintf(name, sizeof(name), "cooldown_%s", dmabufd_event_kind_to_string(kind));
+                k = dmabufd_config_key_find(name);
+                ck_assert_msg(k, "no key %s", name);
+                ck_assert_uint_eq(k->offset, offsetof(DmabufdConfig, cooldown_sec) + kind * sizeof(double));
+        }
+        ck_assert_ptr_null(dmabufd_config_key_find("cooldown_"));
+        dmabufd_config_done(&d);
+}
+END_TEST
+
+/* A copy owns every string and list: freeing the original leaves it whole. */
+START_TEST(test_copy_owns) {
+        DmabufdConfig c, copy;
+        char err[512] = "";
+
+        dmabufd_config_init(&c);
+        ck_assert_int_eq(load("listen = 127.0.0.1:1\nroot = /r\nstate_dir = /s\npsi_trigger = some 1ms 1s\n"
+                              "cgroup = a.slice\njournal_match = x ^y\ninterval = 3\n",
+                              &c, err, sizeof(err)),
+                         0);
+        ck_assert_int_eq(dmabufd_config_copy(&copy, &c), 0);
+        dmabufd_config_done(&c);
+        ck_assert_str_eq(copy.listen[0], "127.0.0.1:1");
+        ck_assert_str_eq(copy.root, "/r");
+        ck_assert_str_eq(copy.state_dir, "/s");
+        ck_assert_str_eq(copy.psi_triggers[0], "some 1ms 1s");
+        ck_assert_str_eq(copy.cgroups[0], "a.slice");
+        ck_assert_str_eq(copy.journal_matches[0], "x ^y");
+        ck_assert(copy.interval_sec == 3);
+        dmabufd_config_done(&copy);
 }
 END_TEST
 
@@ -272,6 +381,9 @@ int main(void) {
         tcase_add_test(tc, test_errors);
         tcase_add_test(tc, test_events_and_snapshots);
         tcase_add_test(tc, test_shipped_example);
+        tcase_add_test(tc, test_bounds);
+        tcase_add_test(tc, test_key_table);
+        tcase_add_test(tc, test_copy_owns);
         tcase_add_test(tc, test_missing_file);
         tcase_add_test(tc, test_listen_parse);
         tcase_add_test(tc, test_listen_open);
