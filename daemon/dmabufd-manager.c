@@ -493,7 +493,9 @@ static void fold_report(Manager *m, const DmabufdEvent *e, uint64_t at, uint64_t
                                  kind, ps->id);
                         return;
                 }
-        log_info("%s event is a second report of a kill: no second snapshot (the first one's is complete)", kind);
+        log_info("%s event is a second report of a kill: no second snapshot (the first report's is complete, or "
+                 "was not written)",
+                 kind);
 }
 
 /* Every event is counted; the policy decides whether it takes a snapshot, falls
