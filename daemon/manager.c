@@ -22,14 +22,19 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "policy.h"
+#include "publication.h"
+#include "ratelimit.h"
 #include "source-cgroup.h"
 #include "source-journal.h"
 #include "source-kmsg.h"
 #include "source-psi.h"
 #include "state-json.h"
 #include "store.h"
+#include "string-util.h"
+#include "strv.h"
+#include "time-util.h"
 
-#define USEC_PER_SEC 1000000ULL
 /* Kernel data that stays malformed would otherwise log on every collection. */
 #define PARSE_WARNING_INTERVAL_USEC (600 * USEC_PER_SEC)
 /* Free heap below this is kept for the next collection whatever the in-use size. */
@@ -64,70 +69,38 @@ struct Manager {
         int requests_fd;
         sd_event_source *requests_source;
 
-        /* CLOCK_MONOTONIC of each kind's last snapshot attempt, for cooldowns. */
-        uint64_t last_attempt_usec[_DMABUFD_EVENT_KIND_MAX];
-        bool attempted[_DMABUFD_EVENT_KIND_MAX];
-        DmabufSuppressed suppressed;
-
-        /* The one thing shared with the HTTP threads: the latest state. The lock
-         * covers the pointer swap and the taking of a reference, nothing more. */
-        pthread_mutex_t state_lock;
-        DmabufState *state;
-        /* The state a snapshot's own collection replaced, until the next periodic
-         * one (manager thread only). One kill is often seen by two sources, a memcg
-         * kill by memory.events and by the kernel log, in either order; the second
-         * event's `before` must not be the first snapshot's collection, made after
-         * the victim died. */
-        DmabufState *state_before_snapshot;
-        /* CLOCK_MONOTONIC: until when the loop counts as alive. Set with each
-         * publication from the interval then in force, so the HTTP threads never
-         * read the interval, which SIGHUP may change. */
-        uint64_t alive_until_usec;
-        /* Event and snapshot figures for /metrics, under state_lock too. */
-        DmabufPromLive live;
+        /* Cooldowns, the suppressed list, folding and the choice of `before`. */
+        DmabufdPolicy *policy;
+        /* What the HTTP threads read: the latest state, liveness, live figures. */
+        DmabufdPublication *publication;
+        /* Snapshots waiting for their fresh collection, for a second report of
+         * their kill to be added to. */
+        struct PendingSnapshot *pending;
 
         DmabufCounters counters;
-        /* Kernel data sources up as of the last collection, to tell when one is
-         * lost (event sources compare with live.source_up). */
+        /* Sources up as of the last look, to tell when one is lost. */
+        bool event_source_up[_DMABUFD_EVENT_SOURCE_MAX];
         bool data_source_up[_DMABUF_SOURCE_MAX];
         char status[256]; /* the last STATUS= sent to the service manager */
-        uint64_t last_parse_warning_usec;
-        uint64_t last_failure_warning_usec;
+        RateLimit parse_warnings, failure_warnings;
 };
-
-static uint64_t now_usec(clockid_t clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
 
 static DmabufState *get_state(void *userdata) {
         Manager *m = userdata;
-        DmabufState *s;
 
-        pthread_mutex_lock(&m->state_lock);
-        s = dmabuf_state_ref(m->state);
-        pthread_mutex_unlock(&m->state_lock);
-        return s;
+        return dmabufd_publication_get_state(m->publication);
 }
 
 static bool alive(void *userdata) {
         Manager *m = userdata;
-        uint64_t until;
 
-        pthread_mutex_lock(&m->state_lock);
-        until = m->alive_until_usec;
-        pthread_mutex_unlock(&m->state_lock);
-        return now_usec(CLOCK_MONOTONIC) <= until;
+        return dmabufd_publication_alive(m->publication, now_usec(CLOCK_MONOTONIC));
 }
 
 static void get_live(void *userdata, DmabufPromLive *ret) {
         Manager *m = userdata;
 
-        pthread_mutex_lock(&m->state_lock);
-        *ret = m->live;
-        pthread_mutex_unlock(&m->state_lock);
+        dmabufd_publication_get_live(m->publication, ret);
 }
 
 static int request_snapshot(void *userdata, DmabufdSnapshotRequest *req) {
@@ -168,8 +141,9 @@ static void log_source_lost(const char *kind, const char *name, const char *cons
 }
 
 /* The sources' own messages say why one went down; this says, once, that it was
- * up and is not any more, under one MESSAGE_ID for all of them. */
-static void update_sources_up(Manager *m) {
+ * up and is not any more, under one MESSAGE_ID for all of them. s: a new
+ * collection, or NULL when only the event sources changed. */
+static void update_sources_up(Manager *m, const DmabufState *s) {
         bool up[_DMABUFD_EVENT_SOURCE_MAX] = {
                 [DMABUFD_EVENT_SOURCE_KMSG] = dmabufd_source_kmsg_is_up(m->kmsg),
                 [DMABUFD_EVENT_SOURCE_PSI] = m->psi && dmabufd_source_psi_is_up(m->psi),
@@ -177,13 +151,13 @@ static void update_sources_up(Manager *m) {
                 [DMABUFD_EVENT_SOURCE_JOURNAL] = m->journal && dmabufd_source_journal_is_up(m->journal),
         };
 
-        /* Only this function, on the loop thread, writes live.source_up: reading it here needs no lock. */
         for (size_t i = 0; i < _DMABUFD_EVENT_SOURCE_MAX; i++)
-                if (m->live.source_up[i] && !up[i])
+                if (m->event_source_up[i] && !up[i])
                         log_source_lost("event", dmabufd_event_source_to_string(i),
                                         "its events no longer trigger snapshots");
-        for (size_t i = 0; m->state && i < _DMABUF_SOURCE_MAX; i++) {
-                bool now_up = dmabuf_state_source_up(m->state, i);
+        memcpy(m->event_source_up, up, sizeof(up));
+        for (size_t i = 0; s && i < _DMABUF_SOURCE_MAX; i++) {
+                bool now_up = dmabuf_state_source_up(s, i);
 
                 if (m->data_source_up[i] && !now_up)
                         log_source_lost("kernel data", dmabuf_source_to_string(i),
@@ -191,22 +165,19 @@ static void update_sources_up(Manager *m) {
                 m->data_source_up[i] = now_up;
         }
 
-        pthread_mutex_lock(&m->state_lock);
-        memcpy(m->live.source_up, up, sizeof(up));
-        pthread_mutex_unlock(&m->state_lock);
+        dmabufd_publication_set_sources_up(m->publication, up);
 }
 
 /* One line for `systemctl status`, sent when it changes. */
 static void notify_status(Manager *m) {
         _cleanup_strbuf_ StrBuf sb = STRBUF_INIT;
-        uint64_t snapshots;
+        _cleanup_(dmabuf_state_unrefp) DmabufState *s = dmabufd_publication_get_state(m->publication);
+        DmabufPromLive live;
 
-        if (!m->state)
+        if (!s)
                 return;
-        pthread_mutex_lock(&m->state_lock);
-        snapshots = m->live.snapshots;
-        pthread_mutex_unlock(&m->state_lock);
-        if (dmabuf_dump_status_line(&sb, m->state, snapshots) < 0)
+        dmabufd_publication_get_live(m->publication, &live);
+        if (dmabuf_dump_status_line(&sb, s, live.snapshots) < 0)
                 return; /* out of memory: keep the last line */
         if (strneq(sb.buf, m->status, sizeof(m->status) - 1))
                 return;
@@ -214,47 +185,23 @@ static void notify_status(Manager *m) {
         (void) sd_notifyf(false, "STATUS=%s", m->status);
 }
 
+/* The policy keeps its own reference, and with a snapshot's collection the
+ * state it replaced; the publication takes over the caller's. */
 static void publish(Manager *m, DmabufState *s, bool for_snapshot) {
-        DmabufState *old;
-
-        pthread_mutex_lock(&m->state_lock);
-        old = m->state;
-        m->state = s;
-        /* Two missed collections plus slack for one slow scan. */
-        m->alive_until_usec = now_usec(CLOCK_MONOTONIC) + 2 * m->interval_usec + 10 * USEC_PER_SEC;
-        pthread_mutex_unlock(&m->state_lock);
-        if (for_snapshot) {
-                /* Keep the first one: two snapshots in a row must both see the state
-                 * from before the event. */
-                if (!m->state_before_snapshot)
-                        m->state_before_snapshot = dmabuf_state_ref(old);
-        } else
-                m->state_before_snapshot = dmabuf_state_unref(m->state_before_snapshot);
-        /* Readers that took a reference keep the old state alive until they finish. */
-        dmabuf_state_unref(old);
-}
-
-/* The last collection before event e: the latest one, unless a snapshot's
- * collection since no longer shows e's victim and the state it replaced does. */
-static DmabufState *state_before(const Manager *m, const DmabufdEvent *e) {
-        if (e->pid > 0 && m->state && m->state_before_snapshot && !dmabuf_state_find_process(m->state, e->pid) &&
-            dmabuf_state_find_process(m->state_before_snapshot, e->pid))
-                return m->state_before_snapshot;
-        return m->state;
+        dmabufd_policy_published(m->policy, s, for_snapshot);
+        dmabufd_publication_swap(m->publication, s, m->interval_usec, now_usec(CLOCK_MONOTONIC));
 }
 
 static void report_parse_errors(Manager *m, const DmabufState *s) {
         const DmabufScanStats *st = dmabuf_state_scan_stats(s);
-        uint64_t total = 0, now;
+        uint64_t total = 0;
 
         for (size_t i = 0; i < _DMABUF_SOURCE_MAX; i++)
                 total += st->parse_errors[i];
         if (total == 0)
                 return;
-        now = now_usec(CLOCK_MONOTONIC);
-        if (m->last_parse_warning_usec != 0 && now - m->last_parse_warning_usec < PARSE_WARNING_INTERVAL_USEC)
+        if (!ratelimit_below(&m->parse_warnings, now_usec(CLOCK_MONOTONIC)))
                 return;
-        m->last_parse_warning_usec = now;
         log_warning("malformed kernel data, skipped: %s (%" PRIu64
                     " malformed items in this collection; see dmabufd_parse_errors_total)",
                     st->first_error, total);
@@ -276,12 +223,8 @@ static void trim_heap_surplus(void) {
  * that the new one no longer shows the victim of. */
 static int collected(Manager *m, int r, DmabufState *s, bool for_snapshot) {
         if (r < 0) {
-                uint64_t now = now_usec(CLOCK_MONOTONIC);
-                if (m->last_failure_warning_usec == 0 ||
-                    now - m->last_failure_warning_usec >= PARSE_WARNING_INTERVAL_USEC) {
-                        m->last_failure_warning_usec = now;
+                if (ratelimit_below(&m->failure_warnings, now_usec(CLOCK_MONOTONIC)))
                         log_warning_errno(r, "collection failed, serving the previous one: %m");
-                }
                 return r;
         }
 
@@ -296,7 +239,7 @@ static int collected(Manager *m, int r, DmabufState *s, bool for_snapshot) {
         log_debug("collected %zu buffers and %zu processes in %.3f s", dmabuf_state_n_buffers(s),
                   dmabuf_state_n_processes(s), dmabuf_state_duration_sec(s));
         publish(m, s, for_snapshot);
-        update_sources_up(m);
+        update_sources_up(m, s);
         notify_status(m);
         trim_heap_surplus();
         return 0;
@@ -340,17 +283,18 @@ static void make_id(uint64_t usec, DmabufdEventKind kind, unsigned attempt, char
 }
 
 static void count_snapshot(Manager *m, bool ok) {
-        pthread_mutex_lock(&m->state_lock);
-        if (ok)
-                m->live.snapshots++;
-        else
-                m->live.snapshot_failures++;
-        pthread_mutex_unlock(&m->state_lock);
+        dmabufd_publication_count_snapshot(m->publication, ok);
 }
 
 /* A snapshot whose first part is on disk, waiting for its fresh collection. */
 typedef struct PendingSnapshot {
         DmabufdCollectWaiter waiter; /* first: the collector hands this back */
+        struct PendingSnapshot *next_pending;
+        uint64_t number; /* the policy's */
+        /* The suppressed list as written in the first part, and the other
+         * source's report of the same kill when it comes before the second. */
+        DmabufSuppressed suppressed;
+        bool folded;
         char id[DMABUFD_SNAPSHOT_ID_MAX];
         DmabufdEventKind kind;
         DmabufSnapshot snap;
@@ -378,9 +322,23 @@ static void complete_snapshot(Manager *m, PendingSnapshot *ps, int r, const Dmab
         char id_field[DMABUFD_SNAPSHOT_ID_MAX + 32], kind_field[64];
         const char *fields[] = { id_field, kind_field, NULL };
 
+        for (PendingSnapshot **p = &m->pending; *p; p = &(*p)->next_pending)
+                if (*p == ps) {
+                        *p = ps->next_pending;
+                        break;
+                }
         if (r != -ESHUTDOWN) {
                 ps->snap.state = fresh;
                 ps->snap.partial = false;
+                if (ps->folded) {
+                        json_object *suppressed = dmabuf_suppressed_to_json(&ps->suppressed);
+
+                        /* Out of memory: the list as the first part had it. */
+                        if (suppressed) {
+                                json_object_put(ps->snap.suppressed);
+                                ps->snap.suppressed = suppressed;
+                        }
+                }
                 if (dmabufd_snapshot_store_complete(m->store, ps->id, write_snapshot, &ps->snap, &ps->info) < 0)
                         /* Listed and valid still, without its fresh state: a failure to count. */
                         count_snapshot(m, false);
@@ -408,8 +366,8 @@ static void complete_snapshot(Manager *m, PendingSnapshot *ps, int r, const Dmab
  * whatever the worker is collecting. Then a fresh collection, started after the
  * event, and the complete snapshot replaces the first one. Returns 1 when req
  * (if any) will be answered once the snapshot is complete, or -errno. */
-static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotRequest *req) {
-        uint64_t at = now_usec(CLOCK_REALTIME);
+static int take_snapshot(Manager *m, const DmabufdEvent *e, const DmabufdPolicyDecision *d, uint64_t at,
+                         DmabufdSnapshotRequest *req) {
         char taken_at[32], kind_field[64];
         PendingSnapshot *ps;
         int r;
@@ -422,12 +380,14 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotReque
         }
         ps->started = now_usec(CLOCK_MONOTONIC);
         ps->kind = e->kind;
-        ps->before = dmabuf_state_ref(state_before(m, e));
+        ps->number = d->snapshot;
+        ps->before = dmabuf_state_ref(d->before);
+        ps->suppressed = *dmabufd_policy_suppressed(m->policy);
         ps->snap = (DmabufSnapshot){
                 .id = ps->id,
                 .taken_at_usec = at,
                 .trigger = dmabuf_snapshot_trigger_new(e, at, ps->before),
-                .suppressed = dmabuf_suppressed_to_json(&m->suppressed),
+                .suppressed = dmabuf_suppressed_to_json(&ps->suppressed),
                 .memory = memory_json(m->root_fd),
                 .before = ps->before,
                 .partial = true,
@@ -461,9 +421,11 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, DmabufdSnapshotReque
                 pending_snapshot_free(ps);
                 return r;
         }
-        memset(&m->suppressed, 0, sizeof(m->suppressed));
+        dmabufd_policy_snapshot_written(m->policy);
         ps->first = now_usec(CLOCK_MONOTONIC);
         ps->req = req;
+        ps->next_pending = m->pending;
+        m->pending = ps;
 
         r = dmabufd_collector_request(m->collector, &ps->waiter);
         if (r < 0)
@@ -504,32 +466,54 @@ static void log_kill(const DmabufdEvent *e) {
         }
 }
 
-/* Every event is counted; one inside its kind's cooldown is kept for the next
- * snapshot instead of taking one. Returns 1 when a snapshot was taken (req, if
- * any, is answered once it is complete), -EBUSY with *retry_after_sec, or the
- * snapshot's -errno. */
+/* The other source's report of a kill whose snapshot is taken: no second
+ * snapshot. While that snapshot waits for its fresh collection (the usual case,
+ * both reports arriving within milliseconds), the report is added to its
+ * suppressed list, written with the complete file. */
+static void fold_report(Manager *m, const DmabufdEvent *e, uint64_t at, uint64_t number) {
+        const char *kind = dmabufd_event_kind_to_string(e->kind);
+
+        for (PendingSnapshot *ps = m->pending; ps; ps = ps->next_pending)
+                if (ps->number == number) {
+                        dmabuf_suppressed_add(&ps->suppressed, e, at, ps->before);
+                        ps->folded = true;
+                        log_info("%s event is a second report of a kill: no second snapshot, recorded in %s's "
+                                 "suppressed list",
+                                 kind, ps->id);
+                        return;
+                }
+        log_info("%s event is a second report of a kill: no second snapshot (the first report's is complete, or "
+                 "was not written)",
+                 kind);
+}
+
+/* Every event is counted; the policy decides whether it takes a snapshot, falls
+ * inside its kind's cooldown (kept for the next snapshot) or reports a kill that
+ * has one. Returns 1 when a snapshot was taken (req, if any, is answered once it
+ * is complete), 0 when folded, -EBUSY with *retry_after_sec, or the snapshot's
+ * -errno. */
 static int handle_event(Manager *m, const DmabufdEvent *e, DmabufdSnapshotRequest *req, uint64_t *retry_after_sec) {
-        uint64_t now = now_usec(CLOCK_MONOTONIC), cooldown;
+        DmabufdPolicyClock now = { .monotonic_usec = now_usec(CLOCK_MONOTONIC),
+                                   .realtime_usec = now_usec(CLOCK_REALTIME) };
+        DmabufdPolicyDecision d;
 
         log_kill(e);
-        pthread_mutex_lock(&m->state_lock);
-        m->live.events[e->kind]++;
-        pthread_mutex_unlock(&m->state_lock);
-
-        cooldown = (uint64_t) (m->config.cooldown_sec[e->kind] * (double) USEC_PER_SEC);
-        if (m->attempted[e->kind] && now - m->last_attempt_usec[e->kind] < cooldown) {
-                uint64_t left = cooldown - (now - m->last_attempt_usec[e->kind]);
-
-                dmabuf_suppressed_add(&m->suppressed, e, now_usec(CLOCK_REALTIME), state_before(m, e));
+        dmabufd_publication_count_event(m->publication, e->kind);
+        switch (dmabufd_policy_event(m->policy, e, &now, &d)) {
+        case DMABUFD_POLICY_COOLDOWN:
                 log_info("%s event inside its cooldown: no snapshot, recorded for the next one",
                          dmabufd_event_kind_to_string(e->kind));
                 if (retry_after_sec)
-                        *retry_after_sec = (left + USEC_PER_SEC - 1) / USEC_PER_SEC;
+                        *retry_after_sec = d.retry_after_sec;
                 return -EBUSY;
+        case DMABUFD_POLICY_FOLDED:
+                /* Only kills fold: never a manual request, which has a req. */
+                fold_report(m, e, now.realtime_usec, d.snapshot);
+                return 0;
+        case DMABUFD_POLICY_SNAPSHOT:
+        default:
+                return take_snapshot(m, e, &d, now.realtime_usec, req);
         }
-        m->attempted[e->kind] = true;
-        m->last_attempt_usec[e->kind] = now;
-        return take_snapshot(m, e, req);
 }
 
 static void on_source_event(const DmabufdEvent *e, void *userdata) {
@@ -639,7 +623,7 @@ static int start_sources(Manager *m) {
                 r = start_cgroup(m);
         if (r >= 0 && !m->journal)
                 r = start_journal(m);
-        update_sources_up(m);
+        update_sources_up(m, NULL);
         return r;
 }
 
@@ -734,17 +718,6 @@ static void start_bpf(Manager *m) {
         m->bpf = bpf;
 }
 
-static bool strv_equal(char **a, char **b) {
-        for (; a && *a && b && *b; a++, b++)
-                if (!streq(*a, *b))
-                        return false;
-        return (!a || !*a) && (!b || !*b);
-}
-
-static bool str_equal(const char *a, const char *b) {
-        return (!a && !b) || (a && b && streq(a, b));
-}
-
 static bool sources_config_equal(const DmabufdConfig *a, const DmabufdConfig *b) {
         /* NULL (the defaults) and an empty list (off) differ. */
         return a->kmsg == b->kmsg && !a->psi_triggers == !b->psi_triggers &&
@@ -788,8 +761,8 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
                 notify_status(m);
                 return 0;
         }
-        if (!strv_equal(c.listen, m->config.listen) || !str_equal(c.root, m->config.root) ||
-            !str_equal(c.state_dir, m->config.state_dir))
+        if (!strv_equal(c.listen, m->config.listen) || !streq_ptr(c.root, m->config.root) ||
+            !streq_ptr(c.state_dir, m->config.state_dir))
                 log_warning("listen, root and state_dir changes take effect on restart; keeping the current ones");
         interval_changed = c.interval_sec != m->config.interval_sec;
         restart_sources = !sources_config_equal(&c, &m->config);
@@ -805,6 +778,7 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         dmabufd_config_done(&c);
 
         log_set_max_level(m->config.log_level);
+        dmabufd_policy_set_cooldowns(m->policy, m->config.cooldown_sec);
         m->http_settings = http_settings(&m->config);
         dmabufd_http_set_settings(m->http, &m->http_settings);
         if (interval_changed) {
@@ -849,9 +823,10 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         m = calloc(1, sizeof(Manager));
         if (!m)
                 return log_error_errno(-ENOMEM, "out of memory");
-        pthread_mutex_init(&m->state_lock, NULL);
         pthread_mutex_init(&m->requests_lock, NULL);
         m->requests_fd = -EBADF;
+        m->parse_warnings = RATELIMIT_INIT(PARSE_WARNING_INTERVAL_USEC);
+        m->failure_warnings = RATELIMIT_INIT(PARSE_WARNING_INTERVAL_USEC);
         m->root_fd = root_fd;
         m->reload = reload;
         m->reload_userdata = reload_userdata;
@@ -862,6 +837,11 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         }
         m->interval_usec = (uint64_t) (config->interval_sec * (double) USEC_PER_SEC);
         m->http_settings = http_settings(config);
+        if (dmabufd_policy_new(m->config.cooldown_sec, &m->policy) < 0 ||
+            dmabufd_publication_new(&m->publication) < 0) {
+                r = log_error_errno(-ENOMEM, "out of memory");
+                goto fail;
+        }
 
         r = sd_event_default(&m->event);
         if (r < 0) {
@@ -1014,9 +994,8 @@ Manager *manager_free(Manager *m) {
         sd_event_unref(m->event);
         dmabufd_snapshot_store_free(m->store);
         dmabuf_bpf_free(m->bpf);
-        dmabuf_state_unref(m->state);
-        dmabuf_state_unref(m->state_before_snapshot);
-        pthread_mutex_destroy(&m->state_lock);
+        dmabufd_policy_free(m->policy);
+        dmabufd_publication_free(m->publication);
         pthread_mutex_destroy(&m->requests_lock);
         dmabufd_config_done(&m->config);
         free(m);

@@ -3,7 +3,8 @@
 # a cgroup's memory.events oom_kill going up (inotify), and a userspace
 # killer's journal message (real journal files under <root>/var/log/journal,
 # written by systemd-journal-remote). Both name what they know; the journal's
-# earlyoom kill names a victim whose buffers come from `before`.
+# earlyoom kill names a victim whose buffers come from `before`. Last, one memcg
+# kill reported by the kernel log and by memory.events takes one snapshot.
 . "$(dirname "$0")/lib.sh"
 
 JR=
@@ -129,4 +130,62 @@ else
 fi
 stop_daemon
 mv "$TMP/proc-$V2-gone" "$ROOT/proc/$V2"
+
+# One memcg OOM kill reported by both the kernel log (a FIFO at dev/kmsg) and
+# test.slice's memory.events, in either order: one snapshot, both events
+# counted. Cooldowns are off, so only the folding keeps the second report from
+# taking a snapshot of its own.
+mkdir -p "$ROOT/dev"
+mkfifo "$ROOT/dev/kmsg"
+printf 'interval = 60\npsi_trigger =\ncgroup = test.slice\ncooldown_cgroup_oom = 0\ncooldown_oom_kill = 0\n' >"$CONF"
+start_daemon --config "$CONF" --root "$ROOT"
+memcg_kill() { # SEQ: the kernel's report of a memcg OOM kill of $VPID in test.slice/app.service
+        printf '6,%d,5131201,-;oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),oom_memcg=/test.slice,task_memcg=/test.slice/app.service,task=%s,pid=%s,uid=1000\n' "$1" "$VCOMM" "$VPID"
+        printf '3,%d,5131230,-;Memory cgroup out of memory: Killed process %s (%s) total-vm:238776kB, anon-rss:237556kB, file-rss:4kB, shmem-rss:648kB, UID:1000 pgtables:500kB oom_score_adj:0\n' $(($1 + 1)) "$VPID" "$VCOMM"
+}
+snapshot_count() { fetch "$BASE/api/v1/snapshots"; jq length "$TMP/b"; }
+
+# The kernel log first: memory.events changes once the loop has the kill (both
+# ready at once, the loop could take either first).
+memcg_kill 2000 >"$ROOT/dev/kmsg"
+wait_for_line "$DAEMON_ERR" 'kill seen \(oom_kill\)' 10 || failc "the kernel's kill seen within 10 s" "$(tail -5 "$DAEMON_ERR")"
+events 4 7 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
+if wait_for_line "$DAEMON_ERR" 'cgroup_oom event is a second report of a kill' 10; then
+        ID=$(newest_of_kind oom_kill)
+        check "kernel log first: one snapshot, the oom_kill's" test "$(snapshot_count)" = 1 -a -n "$ID"
+        fetch "$BASE/metrics"
+        check "... both reports counted in dmabufd_events_total" \
+                test "$(metric_value "$TMP/b" 'dmabufd_events_total{kind="oom_kill"}')" = 1 -a \
+                "$(metric_value "$TMP/b" 'dmabufd_events_total{kind="cgroup_oom"}')" = 1
+        check "... and one snapshot in dmabufd_snapshots_total" \
+                test "$(metric_value "$TMP/b" 'dmabufd_snapshots_total')" = 1
+        if grep -q 'no second snapshot, recorded in' "$DAEMON_ERR"; then
+                fetch_snapshot "$ID"
+                check "... the cgroup_oom report is in that snapshot's suppressed list" \
+                        jq -e '.trigger.kind == "oom_kill" and .suppressed.by_kind.cgroup_oom == 1' "$TMP/b"
+        else
+                note "the snapshot was complete before the cgroup_oom report: it is only logged"
+        fi
+else
+        failc "the cgroup_oom report folded into the oom_kill snapshot within 10 s" "$(tail -5 "$DAEMON_ERR")"
+fi
+
+# memory.events first, a second kill.
+events 5 8 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
+if ID=$(newest_of_kind cgroup_oom); then
+        memcg_kill 2002 >"$ROOT/dev/kmsg"
+        if wait_for_line "$DAEMON_ERR" 'oom_kill event is a second report of a kill' 10; then
+                check "memory.events first: one more snapshot, the cgroup_oom's" test "$(snapshot_count)" = 2
+                fetch "$BASE/metrics"
+                check "... both reports counted" \
+                        test "$(metric_value "$TMP/b" 'dmabufd_events_total{kind="oom_kill"}')" = 2 -a \
+                        "$(metric_value "$TMP/b" 'dmabufd_events_total{kind="cgroup_oom"}')" = 2
+        else
+                failc "the oom_kill report folded into the cgroup_oom snapshot within 10 s" "$(tail -5 "$DAEMON_ERR")"
+        fi
+else
+        failc "a cgroup_oom snapshot within 10 s" "$(tail -5 "$DAEMON_ERR")"
+fi
+stop_daemon
+rm "$ROOT/dev/kmsg"
 finish

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* This module provides what the loop thread publishes to the HTTP threads: the
+ * latest state, whether the collection loop is alive, and the figures that
+ * change between collections (events, snapshots, event sources up). One lock
+ * covers the pointer swap, the taking of a reference and the copying of the
+ * figures, nothing more. Times are passed in (CLOCK_MONOTONIC usec). */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "prom.h"
+#include "event.h"
+
+/* Two missed collections plus slack for one slow scan. */
+#define DMABUFD_PUBLICATION_SLACK_USEC (10 * 1000000ULL)
+
+typedef struct DmabufdPublication DmabufdPublication;
+
+/* Returns 0 or -ENOMEM. */
+int dmabufd_publication_new(DmabufdPublication **ret);
+DmabufdPublication *dmabufd_publication_free(DmabufdPublication *p);
+
+/* Publishes s (its reference taken over; NULL is not allowed) at now_usec,
+ * collected with interval_usec then in force: the loop counts as alive until
+ * now_usec + 2 * interval_usec + DMABUFD_PUBLICATION_SLACK_USEC. The state it
+ * replaces is unreferenced; readers that hold one keep it until they finish. */
+void dmabufd_publication_swap(DmabufdPublication *p, DmabufState *s, uint64_t interval_usec, uint64_t now_usec);
+/* A new reference to the latest state, or NULL before the first. Any thread. */
+DmabufState *dmabufd_publication_get_state(DmabufdPublication *p);
+/* Whether the loop published recently enough at now_usec. Any thread. */
+bool dmabufd_publication_alive(DmabufdPublication *p, uint64_t now_usec);
+
+void dmabufd_publication_get_live(DmabufdPublication *p, DmabufPromLive *ret);
+void dmabufd_publication_count_event(DmabufdPublication *p, DmabufdEventKind kind);
+void dmabufd_publication_count_snapshot(DmabufdPublication *p, bool ok);
+void dmabufd_publication_set_sources_up(DmabufdPublication *p, const bool up[_DMABUFD_EVENT_SOURCE_MAX]);
