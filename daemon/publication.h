@@ -10,9 +10,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "event.h"
 #include "model.h"
 #include "prom.h"
-#include "event.h"
 
 /* Two missed collections plus slack for one slow scan. */
 #define DMABUFD_PUBLICATION_SLACK_USEC (10 * 1000000ULL)

@@ -11,9 +11,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model.h"
 #include "document.h"
 #include "event.h"
+#include "model.h"
 
 /* How far apart the kernel log's and memory.events' reports of one OOM kill may
  * be. Both come from the same kernel function within microseconds; what
