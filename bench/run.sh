@@ -10,6 +10,9 @@
 # VmHWM (target: RSS <= 16 MiB) and the body sizes. The tree goes under $TMPDIR if
 # set, else under /dev/shm when it is a writable tmpfs (a tree of ~900k files writes
 # and deletes in seconds there, minutes on a disk), else /tmp.
+#
+# BENCH_ONLY=latency BENCH_TREE=DIR runs only the snapshot latency part, on a tree
+# an earlier `dmabufd-bench --tree DIR --keep` left (reused, not removed).
 set -eu
 
 builddir=${1:?usage: run.sh BUILDDIR}
@@ -28,7 +31,15 @@ elif [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c %T /dev/shm 2>/dev/nu
 else
         base=/tmp
 fi
-tree=$(mktemp -d "$base/dmabufd-bench.XXXXXX")
+only=${BENCH_ONLY:-}
+case $only in
+"") tree=$(mktemp -d "$base/dmabufd-bench.XXXXXX") ;;
+latency)
+        tree=${BENCH_TREE:?BENCH_ONLY=latency needs BENCH_TREE, a tree from dmabufd-bench --tree DIR --keep}
+        [ -d "$tree/proc" ] || { echo "run.sh: $tree/proc: no tree there" >&2; exit 1; }
+        ;;
+*) echo "run.sh: BENCH_ONLY=$only: only 'latency' is known" >&2; exit 1 ;;
+esac
 work=$(mktemp -d "${TMPDIR:-/tmp}/dmabufd-bench-run.XXXXXX")
 dpid=
 
@@ -39,11 +50,13 @@ cleanup() {
                 while kill -0 "$dpid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
                 kill -KILL "$dpid" 2>/dev/null || :
         fi
-        rm -rf "$tree" "$work"
+        [ -n "$only" ] || rm -rf "$tree"
+        rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+if [ -z "$only" ]; then
 echo "== dmabufd-bench =="
 "$bench" --tree "$tree" --keep
 
@@ -121,6 +134,7 @@ fi
 wait "$dpid" 2>/dev/null && st=0 || st=$?
 echo "dmabufd stopped (exit status $st)"
 dpid=
+fi
 
 # ---- snapshots: kmsg OOM line -> file renamed, and RSS across the store turning over ----
 snapbench=$builddir/bench/dmabufd-snapbench
@@ -162,6 +176,8 @@ echo
 # wait for the collection in progress.
 echo "== snapshot latency on the same tree (2000 processes), collections back to back: ${LATENCY_SNAPSHOTS:-101} OOM kills =="
 snapshots "$tree" "${LATENCY_SNAPSHOTS:-101}" 0.2
+
+[ -z "$only" ] || exit 0
 
 # 1000 snapshots of the big tree take half an hour (each completes with a
 # 1.4 s collection); memory growth per snapshot shows as well on a small one.

@@ -8,7 +8,7 @@
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
-libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev libyajl-dev check systemd \
+libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev check systemd \
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev"
 test_pkgs="curl jq prometheus valgrind systemd-journal-remote"
 # The real-kernel harness (tests/kernel): building Debian's kernels, and QEMU.

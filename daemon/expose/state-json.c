@@ -51,77 +51,180 @@ static void put_member(StrBuf *sb, const char *key, json_object *o, bool comma) 
         json_object_put(o);
 }
 
-static void put_element(StrBuf *sb, json_object *o, bool comma) {
-        if (comma)
-                strbuf_putc(sb, ',');
-        strbuf_puts(sb, o ? json_object_to_json_string_ext(o, JSON_FLAGS) : "null");
-        json_object_put(o);
-}
-
 static void dmabuf_json_cursor_freep(DmabufJsonCursor **c) {
         dmabuf_json_cursor_free(*c);
 }
 
-static json_object *buffer_to_json(const DmabufBuffer *b) {
-        json_object *o = json_object_new_object(), *holders = json_object_new_array(), *att = NULL, *stats = NULL;
+/* Buffers and processes, tens of thousands of them in a snapshot's `before`,
+ * are written straight into the text rather than built as json-c objects and
+ * serialised: allocating and freeing those objects was most of the time from an
+ * event to its snapshot file on disk. The text is byte for byte what json-c
+ * writes with JSON_FLAGS (test-json checks it against json-c): the same member
+ * order, the same escapes, null for what is unknown. */
 
-        if (!o || !holders) {
-                json_object_put(o);
-                json_object_put(holders);
-                return NULL;
-        }
-        json_object_object_add(o, "inode", json_object_new_uint64(b->inode));
-        json_object_object_add(o, "size", dmabuf_json_u64(b->size));
-        json_object_object_add(o, "exporter", json_str0(b->exporter));
-        json_object_object_add(o, "name", json_str0(b->name));
-        json_object_object_add(o, "count", dmabuf_json_u64(b->count));
-        for (size_t i = 0; i < b->n_holders; i++) {
-                json_object *h = json_object_new_object();
-                json_object_object_add(h, "pid", json_object_new_int(b->holders[i].pid));
-                json_object_object_add(h, "fds", json_object_new_int64(b->holders[i].fds));
-                json_object_object_add(h, "maps", json_object_new_int64(b->holders[i].maps));
-                json_object_array_add(holders, h);
-        }
-        json_object_object_add(o, "holders", holders);
-        if (b->attachments_known) {
-                att = json_object_new_array();
-                stats = json_object_new_array();
-                for (size_t i = 0; i < b->n_attachments; i++) {
-                        json_object *a = json_object_new_object();
+static void put_escaped(StrBuf *sb, const char *s, size_t len) {
+        static const char hex[] = "0123456789abcdef";
+        size_t start = 0;
 
-                        json_object_array_add(att, json_str0(b->attachments[i].device));
-                        json_object_object_add(a, "device", json_str0(b->attachments[i].device));
-                        json_object_object_add(a, "map_counter", dmabuf_json_u64(b->attachments[i].map_counter));
-                        json_object_array_add(stats, a);
+        strbuf_putc(sb, '"');
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) s[i];
+                char u[7];
+
+                if (c >= 0x20 && c != '"' && c != '\\')
+                        continue;
+                strbuf_append(sb, s + start, i - start);
+                start = i + 1;
+                switch (c) {
+                case '"':
+                        strbuf_puts(sb, "\\\"");
+                        break;
+                case '\\':
+                        strbuf_puts(sb, "\\\\");
+                        break;
+                case '\b':
+                        strbuf_puts(sb, "\\b");
+                        break;
+                case '\f':
+                        strbuf_puts(sb, "\\f");
+                        break;
+                case '\n':
+                        strbuf_puts(sb, "\\n");
+                        break;
+                case '\r':
+                        strbuf_puts(sb, "\\r");
+                        break;
+                case '\t':
+                        strbuf_puts(sb, "\\t");
+                        break;
+                default:
+                        memcpy(u, "\\u00", 4);
+                        u[4] = hex[c >> 4];
+                        u[5] = hex[c & 0xf];
+                        strbuf_append(sb, u, 6);
                 }
         }
-        json_object_object_add(o, "attachments", att);
-        /* "attachments" keeps the contract's shape (device names); the map counters,
-         * which only the sysfs attachment statistics carry, sit beside it. */
-        json_object_object_add(o, "attachment_stats", stats);
-        return o;
+        strbuf_append(sb, s + start, len - start);
+        strbuf_putc(sb, '"');
 }
 
-static json_object *process_to_json(const DmabufProcess *p) {
-        json_object *o = json_object_new_object(), *bufs = json_object_new_array();
+/* As dmabuf_json_string(): invalid UTF-8 becomes U+FFFD; NULL is null. */
+static void put_string(StrBuf *sb, const char *s) {
+        _cleanup_strbuf_ StrBuf clean = STRBUF_INIT;
+        size_t len;
 
-        if (!o || !bufs) {
-                json_object_put(o);
-                json_object_put(bufs);
-                return NULL;
+        if (!s) {
+                strbuf_puts(sb, "null");
+                return;
         }
-        json_object_object_add(o, "pid", json_object_new_int(p->pid));
-        json_object_object_add(o, "comm", json_str0(p->comm));
-        json_object_object_add(o, "cgroup", json_str0(p->cgroup));
-        json_object_object_add(o, "rss_bytes", dmabuf_json_u64(p->rss_bytes));
-        json_object_object_add(o, "pss_bytes", dmabuf_json_u64(p->pss_bytes));
-        json_object_object_add(o, "fds", json_object_new_int64(p->fds));
-        json_object_object_add(o, "maps", json_object_new_int64(p->maps));
-        json_object_object_add(o, "unidentified_fds", json_object_new_int64(p->unidentified_fds));
-        for (size_t i = 0; i < p->n_buffers; i++)
-                json_object_array_add(bufs, json_object_new_uint64(p->buffers[i]));
-        json_object_object_add(o, "buffers", bufs);
-        return o;
+        len = strlen(s);
+        if (utf8_is_valid(s, len)) {
+                put_escaped(sb, s, len);
+                return;
+        }
+        if (utf8_append_sanitized(&clean, s, len) < 0) {
+                sb->failed = true; /* as an append that failed: it sticks */
+                return;
+        }
+        put_escaped(sb, clean.buf, clean.len);
+}
+
+static void put_u64(StrBuf *sb, uint64_t v) {
+        char buf[20];
+        size_t i = sizeof(buf);
+
+        do {
+                buf[--i] = (char) ('0' + v % 10);
+                v /= 10;
+        } while (v > 0);
+        strbuf_append(sb, buf + i, sizeof(buf) - i);
+}
+
+static void put_int(StrBuf *sb, int64_t v) {
+        if (v < 0) {
+                strbuf_putc(sb, '-');
+                put_u64(sb, -(uint64_t) v);
+        } else
+                put_u64(sb, (uint64_t) v);
+}
+
+/* A number, or null for DMABUF_UNKNOWN, as dmabuf_json_u64(). */
+static void put_known(StrBuf *sb, uint64_t v) {
+        if (v == DMABUF_UNKNOWN)
+                strbuf_puts(sb, "null");
+        else
+                put_u64(sb, v);
+}
+
+static void put_buffer(StrBuf *sb, const DmabufBuffer *b) {
+        strbuf_puts(sb, "{\"inode\":");
+        put_u64(sb, b->inode);
+        strbuf_puts(sb, ",\"size\":");
+        put_known(sb, b->size);
+        strbuf_puts(sb, ",\"exporter\":");
+        put_string(sb, b->exporter);
+        strbuf_puts(sb, ",\"name\":");
+        put_string(sb, b->name);
+        strbuf_puts(sb, ",\"count\":");
+        put_known(sb, b->count);
+        strbuf_puts(sb, ",\"holders\":[");
+        for (size_t i = 0; i < b->n_holders; i++) {
+                strbuf_puts(sb, i > 0 ? ",{\"pid\":" : "{\"pid\":");
+                put_int(sb, b->holders[i].pid);
+                strbuf_puts(sb, ",\"fds\":");
+                put_u64(sb, b->holders[i].fds);
+                strbuf_puts(sb, ",\"maps\":");
+                put_u64(sb, b->holders[i].maps);
+                strbuf_putc(sb, '}');
+        }
+        /* "attachments" keeps the contract's shape (device names); the map counters,
+         * which only the sysfs attachment statistics carry, sit beside it. */
+        strbuf_puts(sb, "],\"attachments\":");
+        if (!b->attachments_known) {
+                strbuf_puts(sb, "null,\"attachment_stats\":null}");
+                return;
+        }
+        strbuf_putc(sb, '[');
+        for (size_t i = 0; i < b->n_attachments; i++) {
+                if (i > 0)
+                        strbuf_putc(sb, ',');
+                put_string(sb, b->attachments[i].device);
+        }
+        strbuf_puts(sb, "],\"attachment_stats\":[");
+        for (size_t i = 0; i < b->n_attachments; i++) {
+                strbuf_puts(sb, i > 0 ? ",{\"device\":" : "{\"device\":");
+                put_string(sb, b->attachments[i].device);
+                strbuf_puts(sb, ",\"map_counter\":");
+                put_known(sb, b->attachments[i].map_counter);
+                strbuf_putc(sb, '}');
+        }
+        strbuf_puts(sb, "]}");
+}
+
+static void put_process(StrBuf *sb, const DmabufProcess *p) {
+        strbuf_puts(sb, "{\"pid\":");
+        put_int(sb, p->pid);
+        strbuf_puts(sb, ",\"comm\":");
+        put_string(sb, p->comm);
+        strbuf_puts(sb, ",\"cgroup\":");
+        put_string(sb, p->cgroup);
+        strbuf_puts(sb, ",\"rss_bytes\":");
+        put_known(sb, p->rss_bytes);
+        strbuf_puts(sb, ",\"pss_bytes\":");
+        put_known(sb, p->pss_bytes);
+        strbuf_puts(sb, ",\"fds\":");
+        put_u64(sb, p->fds);
+        strbuf_puts(sb, ",\"maps\":");
+        put_u64(sb, p->maps);
+        strbuf_puts(sb, ",\"unidentified_fds\":");
+        put_u64(sb, p->unidentified_fds);
+        strbuf_puts(sb, ",\"buffers\":[");
+        for (size_t i = 0; i < p->n_buffers; i++) {
+                if (i > 0)
+                        strbuf_putc(sb, ',');
+                put_u64(sb, p->buffers[i]);
+        }
+        strbuf_puts(sb, "]}");
 }
 
 static void write_head(StrBuf *sb, const DmabufState *s) {
@@ -229,10 +332,9 @@ static int cursor_fill(DmabufJsonCursor *c) {
                 break;
         case PHASE_BUFFERS:
                 for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_buffers(s); k++, c->index++) {
-                        json_object *o = buffer_to_json(&dmabuf_state_buffers(s)[c->index]);
-                        if (!o)
-                                return -ENOMEM;
-                        put_element(&c->pending, o, c->index > 0);
+                        if (c->index > 0)
+                                strbuf_putc(&c->pending, ',');
+                        put_buffer(&c->pending, &dmabuf_state_buffers(s)[c->index]);
                 }
                 if (c->index == dmabuf_state_n_buffers(s)) {
                         strbuf_puts(&c->pending, "],\"processes\":[");
@@ -242,10 +344,9 @@ static int cursor_fill(DmabufJsonCursor *c) {
                 break;
         case PHASE_PROCESSES:
                 for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_processes(s); k++, c->index++) {
-                        json_object *o = process_to_json(&dmabuf_state_processes(s)[c->index]);
-                        if (!o)
-                                return -ENOMEM;
-                        put_element(&c->pending, o, c->index > 0);
+                        if (c->index > 0)
+                                strbuf_putc(&c->pending, ',');
+                        put_process(&c->pending, &dmabuf_state_processes(s)[c->index]);
                 }
                 if (c->index == dmabuf_state_n_processes(s)) {
                         write_tail(&c->pending, s);

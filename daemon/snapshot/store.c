@@ -11,21 +11,17 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include <yajl/yajl_parse.h>
 
 #include "event.h"
 #include "fileio.h"
+#include "json-scan.h"
 #include "log.h"
 #include "store.h"
+#include "string-util.h"
 
 /* Validation reads this much at a time: the daemon has to stay small at the
  * moment of an OOM, whatever the size of the files it reopens. */
 #define READ_CHUNK (64U * 1024U)
-/* yajl buffers a token that spans two chunks, and pushes one byte per open
- * container: both would grow with a hostile file, so both are bounded. No
- * string or number in a snapshot comes near these. */
-#define TOKEN_MAX (1024U * 1024U)
-#define DEPTH_MAX 64U
 /* Fewer write(2)s for multi-MiB snapshots. */
 #define WRITE_BUFFER (256U * 1024U)
 
@@ -176,313 +172,145 @@ typedef enum Member {
         MEMBER_TAKEN_AT,
         MEMBER_TRIGGER,
         MEMBER_KIND,
+        _MEMBER_MAX,
 } Member;
 
-typedef enum ValueType {
-        VALUE_SCALAR,
-        VALUE_STRING,
-        VALUE_MAP,
-        VALUE_ARRAY,
-} ValueType;
-
-typedef struct Validator {
-        yajl_handle handle;
-        uint64_t chunk_offset; /* of the chunk being parsed, for messages */
-        unsigned depth;        /* containers open */
-        bool root_seen;
-        bool in_trigger;        /* the container at depth 2 is trigger's object */
-        Member member;          /* whose value comes next */
-        unsigned seen;          /* 1 << Member, for keys met so far */
-        const char *expected_id;
-        DmabufdSnapshotInfo info;
-        char *err;
-        size_t err_len;
-        bool failed; /* err holds our own message */
-} Validator;
-
-static const char *const member_names[] = {
+static const char *const member_names[_MEMBER_MAX] = {
         [MEMBER_SCHEMA] = "schema", [MEMBER_ID] = "id", [MEMBER_TAKEN_AT] = "taken_at",
         [MEMBER_TRIGGER] = "trigger", [MEMBER_KIND] = "trigger.kind",
 };
 
-_printf_(2, 3) static int fail(Validator *v, const char *fmt, ...) {
+typedef struct Validation {
+        JsonScanner *scanner;
+        const char *expected_id;
+        unsigned seen; /* 1 << Member */
+        DmabufdSnapshotInfo info;
+        char *err;
+        size_t err_len;
+} Validation;
+
+_printf_(2, 3) static int fail(Validation *v, const char *fmt, ...) {
         va_list ap;
         size_t n;
 
-        v->failed = true;
         if (!v->err || v->err_len == 0)
-                return 0;
+                return -EBADMSG;
         va_start(ap, fmt);
         vsnprintf(v->err, v->err_len, fmt, ap);
         va_end(ap);
         n = strlen(v->err);
-        if (v->handle)
-                snprintf(v->err + n, v->err_len - n, " (at byte %" PRIu64 ")",
-                         v->chunk_offset + (uint64_t) yajl_get_bytes_consumed(v->handle));
-        return 0; /* tells yajl to stop */
+        snprintf(v->err + n, v->err_len - n, " (at byte %" PRIu64 ")", json_scan_offset(v->scanner));
+        return -EBADMSG;
 }
 
-/* Every value goes through here first: it consumes the member name that
- * announced it. */
-static int value_begin(Validator *v, ValueType t, Member *ret) {
-        Member m = v->member;
-
-        v->member = MEMBER_NONE;
-        if (v->depth == 0) {
-                if (t != VALUE_MAP)
-                        return fail(v, "the top-level value is not an object");
-                v->root_seen = true;
-        }
-        if (m == MEMBER_TRIGGER && t != VALUE_MAP)
-                return fail(v, "\"trigger\" is not an object");
-        if (m != MEMBER_NONE && m != MEMBER_TRIGGER && t != VALUE_STRING)
-                return fail(v, "\"%s\" is not a string", member_names[m]);
-        *ret = m;
-        return 1;
+/* The members the store reads: schema, id, taken_at and trigger directly in the
+ * top-level object, kind directly in trigger's. */
+static Member member_of(const JsonScanValue *jv) {
+        if (jv->depth == 1 && jv->path[0])
+                for (Member m = MEMBER_SCHEMA; m <= MEMBER_TRIGGER; m++)
+                        if (streq(jv->path[0], member_names[m]))
+                                return m;
+        if (jv->depth == 2 && jv->path[0] && streq(jv->path[0], "trigger") && jv->path[1] && streq(jv->path[1], "kind"))
+                return MEMBER_KIND;
+        return MEMBER_NONE;
 }
 
-static int on_scalar(Validator *v) {
-        Member m = MEMBER_NONE;
-
-        return value_begin(v, VALUE_SCALAR, &m);
-}
-
-static int on_null(void *ctx) {
-        return on_scalar(ctx);
-}
-
-static int on_boolean(void *ctx, int b) {
-        return on_scalar(ctx);
-}
-
-static int on_number(void *ctx, const char *s, size_t len) {
-        return on_scalar(ctx);
-}
-
-static int copy_string(Validator *v, Member m, const unsigned char *s, size_t len, char *dst, size_t dst_size) {
-        char q[64];
-
-        if (len >= dst_size)
-                return fail(v, "\"%s\" is too long: \"%s\"", member_names[m], printable(s, len, q, sizeof(q)));
-        if (memchr(s, '\0', len))
-                return fail(v, "\"%s\" contains a NUL byte", member_names[m]);
-        memcpy(dst, s, len);
-        dst[len] = '\0';
-        return 1;
-}
-
-static int on_string(void *ctx, const unsigned char *s, size_t len) {
-        Validator *v = ctx;
+static int on_value(const JsonScanValue *jv, void *userdata) {
+        static const size_t sizes[_MEMBER_MAX] = {
+                [MEMBER_ID] = sizeof(((DmabufdSnapshotInfo *) NULL)->id),
+                [MEMBER_TAKEN_AT] = sizeof(((DmabufdSnapshotInfo *) NULL)->taken_at),
+                [MEMBER_KIND] = sizeof(((DmabufdSnapshotInfo *) NULL)->kind),
+                [MEMBER_SCHEMA] = SIZE_MAX, /* any other is "not" the schema */
+        };
+        Validation *v = userdata;
+        Member m = member_of(jv);
+        size_t shown = MIN(jv->len, JSON_SCAN_TEXT_MAX);
         char q[64];
         int64_t sec;
         uint32_t nsec;
-        Member m = MEMBER_NONE;
 
-        if (!value_begin(v, VALUE_STRING, &m))
+        if (jv->depth == 0 && jv->type != JSON_SCAN_OBJECT)
+                return fail(v, "the top-level value is not an object");
+        if (m == MEMBER_NONE)
                 return 0;
+        /* With two ids, which one would a reader believe? */
+        if (v->seen & (1U << m))
+                return fail(v, "duplicate member \"%s\"", member_names[m]);
+        v->seen |= 1U << m;
+        if (m == MEMBER_TRIGGER)
+                return jv->type == JSON_SCAN_OBJECT ? 0 : fail(v, "\"trigger\" is not an object");
+        if (jv->type != JSON_SCAN_STRING)
+                return fail(v, "\"%s\" is not a string", member_names[m]);
+        if (jv->len >= sizes[m])
+                return fail(v, "\"%s\" is too long: \"%s\"", member_names[m],
+                            printable(jv->text, shown, q, sizeof(q)));
+        if (memchr(jv->text, '\0', jv->len))
+                return fail(v, "\"%s\" contains a NUL byte", member_names[m]);
+
         switch (m) {
         case MEMBER_SCHEMA:
-                if (len != STRLEN(DMABUFD_SNAPSHOT_SCHEMA) || memcmp(s, DMABUFD_SNAPSHOT_SCHEMA, len) != 0)
+                if (!streq(jv->text, DMABUFD_SNAPSHOT_SCHEMA))
                         return fail(v, "schema \"%s\" is not \"" DMABUFD_SNAPSHOT_SCHEMA "\"",
-                                    printable(s, len, q, sizeof(q)));
+                                    printable(jv->text, shown, q, sizeof(q)));
                 break;
         case MEMBER_ID:
-                if (!copy_string(v, m, s, len, v->info.id, sizeof(v->info.id)))
-                        return 0;
-                if (!dmabufd_snapshot_id_is_valid(v->info.id))
-                        return fail(v, "id \"%s\" is not a valid snapshot id", printable(s, len, q, sizeof(q)));
-                if (v->expected_id && !streq(v->info.id, v->expected_id))
-                        return fail(v, "id \"%s\" does not match the file name", v->info.id);
+                if (!dmabufd_snapshot_id_is_valid(jv->text))
+                        return fail(v, "id \"%s\" is not a valid snapshot id", printable(jv->text, shown, q, sizeof(q)));
+                if (v->expected_id && !streq(jv->text, v->expected_id))
+                        return fail(v, "id \"%s\" does not match the file name", printable(jv->text, shown, q, sizeof(q)));
+                strcpy(v->info.id, jv->text);
                 break;
         case MEMBER_TAKEN_AT:
-                if (!copy_string(v, m, s, len, v->info.taken_at, sizeof(v->info.taken_at)))
-                        return 0;
-                if (parse_time(v->info.taken_at, &sec, &nsec) < 0)
-                        return fail(v, "taken_at \"%s\" is not an RFC3339 time", printable(s, len, q, sizeof(q)));
+                if (parse_time(jv->text, &sec, &nsec) < 0)
+                        return fail(v, "taken_at \"%s\" is not an RFC3339 time", printable(jv->text, shown, q, sizeof(q)));
+                strcpy(v->info.taken_at, jv->text);
                 break;
         case MEMBER_KIND:
-                if (!copy_string(v, m, s, len, v->info.kind, sizeof(v->info.kind)))
-                        return 0;
-                if (!kind_is_valid(v->info.kind))
-                        return fail(v, "trigger.kind \"%s\" is not a known kind", printable(s, len, q, sizeof(q)));
+                if (!kind_is_valid(jv->text))
+                        return fail(v, "trigger.kind \"%s\" is not a known kind", printable(jv->text, shown, q, sizeof(q)));
+                strcpy(v->info.kind, jv->text);
                 break;
         default:
                 break;
         }
-        return 1;
+        return 0;
 }
 
-static int on_start(Validator *v, ValueType t) {
-        Member m = MEMBER_NONE;
-
-        if (!value_begin(v, t, &m))
-                return 0;
-        if (v->depth >= DEPTH_MAX)
-                return fail(v, "nested deeper than %u", DEPTH_MAX);
-        v->depth++;
-        if (m == MEMBER_TRIGGER)
-                v->in_trigger = true;
-        return 1;
-}
-
-static int on_start_map(void *ctx) {
-        return on_start(ctx, VALUE_MAP);
-}
-
-static int on_start_array(void *ctx) {
-        return on_start(ctx, VALUE_ARRAY);
-}
-
-static int on_end(void *ctx) {
-        Validator *v = ctx;
-
-        if (v->depth == 2)
-                v->in_trigger = false;
-        v->depth--;
-        return 1;
-}
-
-static int on_map_key(void *ctx, const unsigned char *key, size_t len) {
-        static const Member top[] = { MEMBER_SCHEMA, MEMBER_ID, MEMBER_TAKEN_AT, MEMBER_TRIGGER };
-        Validator *v = ctx;
-        Member m = MEMBER_NONE;
-
-        if (v->depth == 1) {
-                for (size_t i = 0; i < ELEMENTSOF(top); i++)
-                        if (len == strlen(member_names[top[i]]) && memcmp(key, member_names[top[i]], len) == 0)
-                                m = top[i];
-        } else if (v->depth == 2 && v->in_trigger && len == STRLEN("kind") && memcmp(key, "kind", len) == 0)
-                m = MEMBER_KIND;
-        if (m != MEMBER_NONE) {
-                /* With two ids, which one would a reader believe? */
-                if (v->seen & (1U << m))
-                        return fail(v, "duplicate member \"%s\"", member_names[m]);
-                v->seen |= 1U << m;
-        }
-        v->member = m;
-        return 1;
-}
-
-static const yajl_callbacks validator_callbacks = {
-        .yajl_null = on_null,
-        .yajl_boolean = on_boolean,
-        /* Numbers as text: no range errors for numbers we do not look at. */
-        .yajl_number = on_number,
-        .yajl_string = on_string,
-        .yajl_start_map = on_start_map,
-        .yajl_map_key = on_map_key,
-        .yajl_end_map = on_end,
-        .yajl_start_array = on_start_array,
-        .yajl_end_array = on_end,
-};
-
-/* Tracks token lengths across chunks: for valid JSON, quotes and backslashes
- * outside strings do not occur, so this simple scan sees the tokens yajl sees;
- * for invalid JSON yajl reports the error itself. */
-typedef struct TokenScan {
-        bool in_string, escape;
-        size_t run;
-} TokenScan;
-
-static bool token_scan(TokenScan *t, const char *p, size_t n, size_t *ret_at) {
-        static const char separators[] = " \t\r\n{}[],:";
-
-        for (size_t i = 0; i < n; i++) {
-                char c = p[i];
-
-                if (t->in_string) {
-                        if (t->escape)
-                                t->escape = false;
-                        else if (c == '\\')
-                                t->escape = true;
-                        else if (c == '"') {
-                                t->in_string = false;
-                                t->run = 0;
-                                continue;
-                        }
-                } else if (c == '"') {
-                        t->in_string = true;
-                        t->run = 0;
-                        continue;
-                } else if (memchr(separators, c, sizeof(separators) - 1)) {
-                        t->run = 0;
-                        continue;
-                }
-                if (++t->run > TOKEN_MAX) {
-                        *ret_at = i;
-                        return false;
-                }
-        }
-        return true;
-}
-
-static void yajl_freep(yajl_handle *h) {
-        if (*h)
-                yajl_free(*h);
-}
-
-_printf_(3, 4) static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-        va_list ap;
-
-        if (!err || err_len == 0)
-                return;
-        va_start(ap, fmt);
-        vsnprintf(err, err_len, fmt, ap);
-        va_end(ap);
-}
-
-/* yajl's own words for a syntax error, on one line. */
-static void set_yajl_err(Validator *v, const char *what, uint64_t at, const unsigned char *chunk, size_t n) {
-        unsigned char *msg = yajl_get_error(v->handle, 0, chunk, n);
-        char q[128];
-
-        if (msg) {
-                size_t len = strlen((const char *) msg);
-                while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
-                        len--;
-                printable(msg, len, q, sizeof(q));
-                yajl_free_error(v->handle, msg);
-        } else
-                q[0] = '\0';
-        set_err(v->err, v->err_len, "%s at byte %" PRIu64 ": %s", what, at, q);
+static void json_scan_freep(JsonScanner **s) {
+        json_scan_free(*s);
 }
 
 int dmabufd_snapshot_file_validate(int fd, const char *expected_id, DmabufdSnapshotInfo *ret, char *err,
                                    size_t err_len) {
-        _cleanup_(yajl_freep) yajl_handle h = NULL;
+        _cleanup_(json_scan_freep) JsonScanner *scanner = NULL;
         _cleanup_free_ unsigned char *buf = NULL;
-        Validator v = { .expected_id = expected_id, .err = err, .err_len = err_len };
-        TokenScan scan = {};
+        Validation v = { .expected_id = expected_id, .err = err, .err_len = err_len };
         uint64_t off = 0;
-        yajl_status st;
-        struct stat stb;
+        struct stat st;
+        int r;
 
         if (err && err_len > 0)
                 err[0] = '\0';
-        if (fstat(fd, &stb) < 0)
+        if (fstat(fd, &st) < 0)
                 return negative_errno();
-        if (!S_ISREG(stb.st_mode)) {
+        if (!S_ISREG(st.st_mode)) {
                 set_err(err, err_len, "not a regular file");
                 return -EBADMSG;
         }
-        if (stb.st_size == 0) {
+        if (st.st_size == 0) {
                 set_err(err, err_len, "empty file");
                 return -EBADMSG;
         }
 
         buf = malloc(READ_CHUNK);
-        if (!buf)
+        scanner = json_scan_new(on_value, &v);
+        if (!buf || !scanner)
                 return -ENOMEM;
-        h = yajl_alloc(&validator_callbacks, NULL, &v);
-        if (!h)
-                return -ENOMEM;
-        v.handle = h;
+        v.scanner = scanner;
 
         for (;;) {
-                size_t at;
-                ssize_t n;
+                ssize_t n = pread(fd, buf, READ_CHUNK, (off_t) off);
 
-                n = pread(fd, buf, READ_CHUNK, (off_t) off);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -491,33 +319,29 @@ int dmabufd_snapshot_file_validate(int fd, const char *expected_id, DmabufdSnaps
                 }
                 if (n == 0)
                         break;
-                if (!token_scan(&scan, (const char *) buf, (size_t) n, &at)) {
-                        set_err(err, err_len, "a string or number longer than %u bytes at byte %" PRIu64, TOKEN_MAX,
-                                off + at);
-                        return -EBADMSG;
-                }
-                v.chunk_offset = off;
-                st = yajl_parse(h, buf, (size_t) n);
-                if (st != yajl_status_ok) {
-                        if (!v.failed)
-                                set_yajl_err(&v, "invalid JSON", off + yajl_get_bytes_consumed(h), buf, (size_t) n);
-                        return -EBADMSG;
+                r = json_scan_feed(scanner, buf, (size_t) n);
+                if (r < 0) {
+                        /* on_value() has said what is wrong, or the scanner has. */
+                        if (r == -EBADMSG && *json_scan_error(scanner))
+                                set_err(err, err_len, "invalid JSON at byte %" PRIu64 ": %s",
+                                        json_scan_offset(scanner), json_scan_error(scanner));
+                        return r;
                 }
                 off += (uint64_t) n;
         }
-        if (off != (uint64_t) stb.st_size) {
+        if (off != (uint64_t) st.st_size) {
                 set_err(err, err_len, "file changed size while being read (%" PRIu64 " bytes, then %" PRIu64 ")",
-                        (uint64_t) stb.st_size, off);
+                        (uint64_t) st.st_size, off);
                 return -EBADMSG;
         }
-        v.chunk_offset = off;
-        st = yajl_complete_parse(h);
-        if (st != yajl_status_ok) {
-                if (!v.failed)
-                        set_yajl_err(&v, "truncated JSON", off, NULL, 0);
-                return -EBADMSG;
+        r = json_scan_finish(scanner);
+        if (r < 0) {
+                if (r == -EBADMSG && *json_scan_error(scanner))
+                        set_err(err, err_len, "truncated JSON at byte %" PRIu64 ": %s", json_scan_offset(scanner),
+                                json_scan_error(scanner));
+                return r;
         }
-        for (Member m = MEMBER_SCHEMA; m <= MEMBER_KIND; m++)
+        for (Member m = MEMBER_SCHEMA; m < _MEMBER_MAX; m++)
                 if (!(v.seen & (1U << m))) {
                         set_err(err, err_len, "no \"%s\" member", member_names[m]);
                         return -EBADMSG;
@@ -956,19 +780,28 @@ static int create_temp(DmabufdSnapshotStore *s, const char *id, char *name, size
         return -EEXIST;
 }
 
-/* Writes and checks the temp file; the caller unlinks it on failure. */
-static int write_temp(DmabufdSnapshotStore *s, const char *id, const char *taken_at, const char *kind,
-                      DmabufdSnapshotWriteFunc write_func, void *userdata, char *tmp, size_t tmp_size,
-                      DmabufdSnapshotInfo *ret, struct stat *ret_st, const char **ret_step, char *err,
-                      size_t err_len) {
+/* A snapshot written to a temp file, not yet renamed into place. */
+typedef struct TempFile {
+        char name[TEMP_NAME_MAX + 1]; /* "" until created */
+        struct stat st;
+        const char *step; /* what failed, for the message */
+} TempFile;
+
+/* Writes the temp file and makes it durable; the caller unlinks it on failure.
+ * What write_func() streams is not read back: it is the daemon's own document,
+ * written from json-c, and re-reading a multi-MiB file cost most of the time
+ * from an event to its file on disk. Every write error still shows, in the
+ * stream's state, fflush(), fsync() or fclose(). */
+static int write_temp(DmabufdSnapshotStore *s, const char *id, DmabufdSnapshotWriteFunc write_func, void *userdata,
+                      TempFile *t) {
         _cleanup_free_ char *buf = NULL; /* declared before f: freed after f is closed */
         _cleanup_fclose_ FILE *f = NULL;
         int fd, r;
 
-        *ret_step = "create a temp file";
-        fd = create_temp(s, id, tmp, tmp_size);
+        t->step = "create a temp file";
+        fd = create_temp(s, id, t->name, sizeof(t->name));
         if (fd < 0) {
-                tmp[0] = '\0';
+                t->name[0] = '\0';
                 return fd;
         }
         f = fdopen(fd, "w");
@@ -981,7 +814,7 @@ static int write_temp(DmabufdSnapshotStore *s, const char *id, const char *taken
         if (buf)
                 (void) setvbuf(f, buf, _IOFBF, WRITE_BUFFER);
 
-        *ret_step = "write";
+        t->step = "write";
         errno = 0;
         r = write_func(f, userdata);
         if (r < 0)
@@ -990,26 +823,24 @@ static int write_temp(DmabufdSnapshotStore *s, const char *id, const char *taken
         if (fflush(f) != 0 || ferror(f))
                 return errno > 0 ? -errno : -EIO;
 
-        *ret_step = "fsync";
-        if (fsync(fileno(f)) < 0 || fstat(fileno(f), ret_st) < 0)
+        t->step = "fsync";
+        if (fsync(fileno(f)) < 0 || fstat(fileno(f), &t->st) < 0)
                 return negative_errno();
 
-        /* What is listed now must still be listed after a restart, so it must pass
-         * the check a restart makes. */
-        *ret_step = "validate what was written";
-        r = dmabufd_snapshot_file_validate(fileno(f), id, ret, err, err_len);
-        if (r < 0)
-                return r;
-        if (!streq(ret->taken_at, taken_at) || !streq(ret->kind, kind)) {
-                snprintf(err, err_len, "taken_at \"%s\" and kind \"%s\" in the file, \"%s\" and \"%s\" expected",
-                         ret->taken_at, ret->kind, taken_at, kind);
-                return -EBADMSG;
-        }
-
-        *ret_step = "close";
+        t->step = "close";
         if (fclose(TAKE_PTR(f)) != 0)
                 return negative_errno();
         return 0;
+}
+
+static DmabufdSnapshotInfo info_new(const char *id, const char *taken_at, const char *kind, const struct stat *st) {
+        DmabufdSnapshotInfo info = { .bytes = (uint64_t) st->st_size };
+
+        /* All three were checked against these sizes. */
+        snprintf(info.id, sizeof(info.id), "%s", id);
+        snprintf(info.taken_at, sizeof(info.taken_at), "%s", taken_at);
+        snprintf(info.kind, sizeof(info.kind), "%s", kind);
+        return info;
 }
 
 static int rename_noreplace(int dir_fd, const char *from, const char *to) {
@@ -1032,9 +863,8 @@ static int rename_noreplace(int dir_fd, const char *from, const char *to) {
 
 int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const char *taken_at, const char *kind,
                                DmabufdSnapshotWriteFunc write_func, void *userdata, DmabufdSnapshotInfo *ret) {
-        char name[FILE_NAME_MAX], tmp[TEMP_NAME_MAX + 1] = "", err[256] = "", q[96];
-        DmabufdSnapshotInfo info;
-        const char *step = NULL;
+        char name[FILE_NAME_MAX], q[96];
+        TempFile t = {};
         struct stat st;
         bool listed;
         Entry e;
@@ -1069,18 +899,15 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
                 return log_warning_errno(negative_errno(), "failed to store snapshot %s: %s/%s: %m", id, s->path,
                                          name);
 
-        r = write_temp(s, id, taken_at, kind, write_func, userdata, tmp, sizeof(tmp), &info, &st, &step, err,
-                       sizeof(err));
+        r = write_temp(s, id, write_func, userdata, &t);
         if (r >= 0) {
-                step = "rename";
-                r = rename_noreplace(s->dir_fd, tmp, name);
+                t.step = "rename";
+                r = rename_noreplace(s->dir_fd, t.name, name);
         }
         if (r < 0) {
-                if (tmp[0] && unlinkat(s->dir_fd, tmp, 0) < 0 && errno != ENOENT)
-                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, tmp);
-                if (r == -EBADMSG)
-                        return log_warning_errno(r, "failed to store snapshot %s: %s: %s", id, step, err);
-                return log_warning_errno(r, "failed to store snapshot %s in %s: %s: %m", id, s->path, step);
+                if (t.name[0] && unlinkat(s->dir_fd, t.name, 0) < 0 && errno != ENOENT)
+                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, t.name);
+                return log_warning_errno(r, "failed to store snapshot %s in %s: %s: %m", id, s->path, t.step);
         }
         if (fsync(s->dir_fd) < 0) {
                 /* Undo, so that a failure means nothing changed. Nobody has seen
@@ -1091,26 +918,25 @@ int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const ch
                 return log_warning_errno(r, "failed to store snapshot %s: fsync of %s: %m", id, s->path);
         }
 
-        e.info = info;
-        e.dev = st.st_dev; /* rename keeps the inode */
-        e.ino = st.st_ino;
+        e.info = info_new(id, taken_at, kind, &t.st);
+        e.dev = t.st.st_dev; /* rename keeps the inode */
+        e.ino = t.st.st_ino;
         pthread_mutex_lock(&s->lock);
         index_insert(s, &e);
         pthread_mutex_unlock(&s->lock);
-        log_debug("stored snapshot %s (%s, %s, %" PRIu64 " bytes)", id, kind, taken_at, info.bytes);
+        log_debug("stored snapshot %s (%s, %s, %" PRIu64 " bytes)", id, kind, taken_at, e.info.bytes);
 
         apply_retention(s, id);
         if (ret)
-                *ret = info;
+                *ret = e.info;
         return 0;
 }
 
 int dmabufd_snapshot_store_complete(DmabufdSnapshotStore *s, const char *id, DmabufdSnapshotWriteFunc write_func,
                                     void *userdata, DmabufdSnapshotInfo *ret) {
-        char name[FILE_NAME_MAX], tmp[TEMP_NAME_MAX + 1] = "", err[256] = "", taken_at[40], kind[16];
-        DmabufdSnapshotInfo info;
-        const char *step = NULL;
-        struct stat st;
+        char name[FILE_NAME_MAX];
+        DmabufdSnapshotInfo info = {};
+        TempFile t = {};
         Entry *e;
         int r;
 
@@ -1118,17 +944,16 @@ int dmabufd_snapshot_store_complete(DmabufdSnapshotStore *s, const char *id, Dma
                 return log_warning_errno(-EINVAL, "refusing to complete a snapshot: invalid arguments");
         pthread_mutex_lock(&s->lock);
         e = index_find(s, id);
-        if (e) {
-                memcpy(taken_at, e->info.taken_at, sizeof(taken_at));
-                memcpy(kind, e->info.kind, sizeof(kind));
-        }
+        if (e)
+                info = e->info;
         pthread_mutex_unlock(&s->lock);
         if (!e)
                 return log_warning_errno(-ENOENT, "cannot complete snapshot %s: it is not stored", id);
 
-        r = write_temp(s, id, taken_at, kind, write_func, userdata, tmp, sizeof(tmp), &info, &st, &step, err,
-                       sizeof(err));
+        r = write_temp(s, id, write_func, userdata, &t);
         if (r >= 0) {
+                /* Same id, time and kind: only the content is fuller. */
+                info.bytes = (uint64_t) t.st.st_size;
                 snprintf(name, sizeof(name), "%s" SUFFIX, id);
                 /* The rename and the index change together, so a reader never
                  * sees the new file under the old entry and calls it tampered. */
@@ -1136,24 +961,22 @@ int dmabufd_snapshot_store_complete(DmabufdSnapshotStore *s, const char *id, Dma
                 e = index_find(s, id);
                 if (!e)
                         r = -ENOENT;
-                else if (renameat(s->dir_fd, tmp, s->dir_fd, name) < 0)
+                else if (renameat(s->dir_fd, t.name, s->dir_fd, name) < 0)
                         r = negative_errno();
                 else {
                         s->bytes = s->bytes - e->info.bytes + info.bytes;
                         e->info = info;
-                        e->dev = st.st_dev;
-                        e->ino = st.st_ino;
+                        e->dev = t.st.st_dev;
+                        e->ino = t.st.st_ino;
                 }
                 pthread_mutex_unlock(&s->lock);
-                step = "rename";
+                t.step = "rename";
         }
         if (r < 0) {
-                if (tmp[0] && unlinkat(s->dir_fd, tmp, 0) < 0 && errno != ENOENT)
-                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, tmp);
-                if (r == -EBADMSG)
-                        return log_warning_errno(r, "failed to complete snapshot %s: %s: %s", id, step, err);
+                if (t.name[0] && unlinkat(s->dir_fd, t.name, 0) < 0 && errno != ENOENT)
+                        log_warning_errno(negative_errno(), "failed to remove %s/%s: %m", s->path, t.name);
                 return log_warning_errno(r, "failed to complete snapshot %s in %s, the first part stays: %s: %m",
-                                         id, s->path, step);
+                                         id, s->path, t.step);
         }
         /* Either file is a valid snapshot, so a lost rename costs the second part
          * only; it is worth a warning, not an undo. */

@@ -3,8 +3,8 @@
 
 /* This module provides the snapshot store: snapshot JSON files under the state
  * directory, written atomically, bounded by count and bytes (oldest go first),
- * validated by a streaming parser when the store is opened, and handed out by fd
- * for serving. Files are named "<id>.json"; anything else in the directory that
+ * validated by a streaming JSON scanner (json-scan.h) when the store is opened,
+ * and handed out by fd for serving. Files are named "<id>.json"; anything else in the directory that
  * is not a snapshot is never listed or served. */
 
 #include <stdbool.h>
@@ -36,7 +36,7 @@ typedef struct DmabufdSnapshotStore DmabufdSnapshotStore;
  * can only ever name a file inside the store. */
 bool dmabufd_snapshot_id_is_valid(const char *id);
 
-/* Validates a snapshot file by streaming it through a JSON parser in 64 KiB
+/* Validates a snapshot file by streaming it through a JSON scanner in 64 KiB
  * chunks (memory does not grow with the file): one JSON object whose "schema" is
  * DMABUFD_SNAPSHOT_SCHEMA, "id" a valid id equal to expected_id (when not NULL),
  * "taken_at" an RFC3339 time, "trigger" an object whose "kind" is one of the
@@ -61,18 +61,19 @@ void dmabufd_snapshot_store_set_limits(DmabufdSnapshotStore *s, const DmabufdSna
 typedef int (*DmabufdSnapshotWriteFunc)(FILE *f, void *userdata);
 
 /* Writes a new snapshot through write_func() into a temp file, checks the stream,
- * fsyncs, validates what was written (its schema, id, taken_at and kind must be
- * these), renames it to <id>.json without replacing anything, fsyncs the
- * directory, indexes it and applies retention, which never removes this one.
- * Nothing is deleted to make room beforehand. On failure nothing stored changes,
- * the temp file is gone, the failure is logged and -errno returned: -ENOSPC when
- * the disk is full, -EEXIST when <id>.json exists, -EINVAL for a bad id, time or
- * kind, -EBADMSG when what write_func() wrote is not that snapshot. Main thread only. */
+ * fsyncs, renames it to <id>.json without replacing anything, fsyncs the
+ * directory, indexes it under id, taken_at and kind and applies retention, which
+ * never removes this one. What write_func() wrote is not read back: it must be a
+ * snapshot with this schema, id, taken_at and trigger.kind, or the next start-up
+ * will not list it. Nothing is deleted to make room beforehand. On failure
+ * nothing stored changes, the temp file is gone, the failure is logged and -errno
+ * returned: -ENOSPC when the disk is full, -EEXIST when <id>.json exists, -EINVAL
+ * for a bad id, time or kind, or what write_func() returned. Main thread only. */
 int dmabufd_snapshot_store_add(DmabufdSnapshotStore *s, const char *id, const char *taken_at, const char *kind,
                                DmabufdSnapshotWriteFunc write_func, void *userdata, DmabufdSnapshotInfo *ret);
 
 /* Replaces the stored snapshot id with a fuller one written the same way (temp
- * file, fsync, validation against the same id, taken_at and kind), renamed over
+ * file, fsync; the same id, taken_at and kind, not read back), renamed over
  * it, then the directory fsynced and retention applied. A snapshot can so be on
  * disk moments after its event and completed once the slow part is done. On
  * failure the stored one stays as it was and -errno is returned (logged);

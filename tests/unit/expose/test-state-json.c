@@ -82,6 +82,60 @@ START_TEST(test_state) {
 }
 END_TEST
 
+/* Buffers and processes are written by hand, not by json-c: the text must be
+ * what json-c writes for the same values, byte for byte, whatever the strings
+ * hold (every byte value, invalid UTF-8) and whatever is unknown. */
+START_TEST(test_same_as_json_c) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        char all[256], bad_utf8[] = "ok\xc3(\xff\xed\xa0\x80\xf4\x90\x80\x80", *text;
+        DmabufBufferInfo sized = { .inode = 9, .size = 8192, .count = 3, .exporter = all, .name = all,
+                                   .name_len = 255, .has_name = true };
+        DmabufBufferInfo unsized = { .inode = UINT64_MAX - 1, .size = DMABUF_UNKNOWN, .count = DMABUF_UNKNOWN,
+                                     .exporter = bad_utf8, .name = "", .name_len = 0, .has_name = true };
+        DmabufBufferInfo unnamed = { .inode = 11, .size = 0, .count = DMABUF_UNKNOWN };
+        StrBuf sb = STRBUF_INIT;
+        DmabufState *s = NULL;
+        json_object *o;
+
+        for (int i = 1; i < 256; i++)
+                all[i - 1] = (char) i;
+        all[255] = '\0';
+        dmabuf_builder_set_source_up(b, DMABUF_SOURCE_PROCFS, true);
+        dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, true);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, true);
+        ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &unnamed), 0);
+        ck_assert_int_eq(dmabuf_builder_attachments_known(b, DMABUF_SOURCE_SYSFS, 11), 0);
+        ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 11, all, 5), 0);
+        ck_assert_int_eq(dmabuf_builder_add_attachment(b, DMABUF_SOURCE_SYSFS, 11, "gpu", DMABUF_UNKNOWN), 0);
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 7, all, bad_utf8, 0), 0);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 7, &sized), 0);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 7, &unsized), 0);
+        ck_assert_int_eq(dmabuf_builder_add_map_ref(b, 7, &unsized), 0);
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 2147483647, NULL, NULL, 4294967295U), 0);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 2147483647, &sized), 0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 1700000000000000ULL, 0.5, &s), 0);
+        ck_assert_int_eq(dmabuf_json_write_state(&sb, s), 0);
+
+        o = json_tokener_parse(sb.buf);
+        ck_assert_msg(o, "does not parse: %s", sb.buf);
+        text = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        ck_assert_str_eq(sb.buf, text);
+        /* and the cases above are there */
+        ck_assert_ptr_nonnull(strstr(text, "\"attachment_stats\":[{\"device\":\"\\u0001\\u0002"));
+        ck_assert_ptr_nonnull(strstr(text, "\"size\":null,\"exporter\":\"ok\xef\xbf\xbd(\xef\xbf\xbd"));
+        ck_assert_ptr_nonnull(strstr(text, "\"attachments\":null,\"attachment_stats\":null"));
+        ck_assert_ptr_nonnull(strstr(text, "\"comm\":null,\"cgroup\":null"));
+        ck_assert_ptr_nonnull(strstr(text, "\"unidentified_fds\":4294967295"));
+        ck_assert_ptr_nonnull(strstr(text, "18446744073709551614"));
+
+        free(text);
+        json_object_put(o);
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+        dmabuf_builder_free(b);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("json");
         TCase *tc = tcase_create("state");
@@ -89,6 +143,7 @@ int main(void) {
         tcase_add_test(tc, test_time);
         tcase_add_test(tc, test_strings);
         tcase_add_test(tc, test_state);
+        tcase_add_test(tc, test_same_as_json_c);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
