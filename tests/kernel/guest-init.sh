@@ -8,6 +8,7 @@
 #   attach, attach-state-*, attach-metrics-*   the attachment probe: what sysfs
 #                           showed at each step, and what dmabufd served meanwhile
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
+#   snap-list-memcg, metrics-memcg   the snapshot list and /metrics after the memcg kill
 #   events                  one line per event check
 #   bench                   scenario bench: the cost of a buffer and of an attachment
 #   dmabufd-log             the daemon's log
@@ -200,6 +201,7 @@ if hog --wait-file /tmp/go-global; then
         wait $HOG 2>/dev/null
         wait_until 30 snapshot_of oom_kill /tmp/snap-oom.json && emit snap-oom /tmp/snap-oom.json ||
                 event "FAIL global: no complete oom_kill snapshot within 30 s"
+        echo "$id" >/tmp/global-id
 fi
 kill -0 $DPID 2>/dev/null && event "dmabufd alive after the global OOM, oom_score_adj $(cat /proc/$DPID/oom_score_adj)" ||
         event "FAIL dmabufd died in the global OOM"
@@ -212,11 +214,24 @@ if hog --wait-file /tmp/go-memcg; then
         touch /tmp/go-memcg
         wait_until 120 hog_gone && event "memcg: hog killed at $(t)" || event "FAIL memcg: hog still alive after 120 s"
         wait $HOG 2>/dev/null
-        rm -f /tmp/snap-oom.json
-        wait_until 30 snapshot_of cgroup_oom /tmp/snap-memcg.json && emit snap-memcg /tmp/snap-memcg.json ||
-                event "FAIL memcg: no complete cgroup_oom snapshot within 30 s"
-        # The memcg kill is also a kernel oom_kill line: the newest one is this kill.
-        wait_until 30 snapshot_of oom_kill /tmp/snap-memcg-kmsg.json && emit snap-memcg-kmsg /tmp/snap-memcg-kmsg.json
+        # The kill is reported twice, by the kernel log (oom_kill) and by the
+        # group's memory.events (cgroup_oom), in either order: one snapshot, of the
+        # kind that came first, holds it (the list is newest first, and the global
+        # OOM's came before).
+        memcg_snapshot() {
+                get /api/v1/snapshots /tmp/list || return 1
+                id=$(grep -o '"id":"[^"]*"' /tmp/list | sed 's/^"id":"\(.*\)"$/\1/' | head -n 1)
+                case $id in *-oom_kill | *-oom_kill-* | *-cgroup_oom | *-cgroup_oom-*) ;; *) return 1 ;; esac
+                [ "$id" != "$(cat /tmp/global-id 2>/dev/null)" ] || return 1
+                get "/api/v1/snapshots/$id" /tmp/snap-memcg.json || return 1
+                ! grep -q '"partial":true' /tmp/snap-memcg.json
+        }
+        wait_until 30 memcg_snapshot && emit snap-memcg /tmp/snap-memcg.json ||
+                event "FAIL memcg: no complete snapshot of the memcg kill within 30 s"
+        # Past the fold window (2 s): a second report would have had its snapshot by now.
+        sleep 3
+        get /api/v1/snapshots /tmp/memcg-list.json && emit snap-list-memcg /tmp/memcg-list.json
+        get /metrics /tmp/metrics-memcg.txt && emit metrics-memcg /tmp/metrics-memcg.txt
 fi
 kill -0 $DPID 2>/dev/null && event "dmabufd alive after the memcg OOM" || event "FAIL dmabufd died in the memcg OOM"
 
