@@ -103,7 +103,7 @@ int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
                         }
                         put_kb(sb, b->size, 17);
                         put_kb(sb, b->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : b->size / b->n_holders, 17);
-                        snprintf(nr, sizeof(nr), "%zu", b->n_holders);
+                        snprintf(nr, sizeof(nr), "%" PRIu32, b->n_holders);
                         put_right(sb, nr, 17);
                         put_u64(sb, b->inode, 17);
                         strbuf_puts(sb, "\n");

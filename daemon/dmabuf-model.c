@@ -326,26 +326,29 @@ enum {
         PRIO_FD_LINK = 6, /* names only */
 };
 
+/* The builder's arrays hold one item per buffer and per reference, tens of
+ * thousands of each, alive next to the published state while a collection runs:
+ * indices are 32 bits (grow() refuses more than that many items). */
 typedef struct BBuffer {
         uint64_t inode, size, count;
         const char *exporter;
         const char *name;
-        unsigned seen_by;
+        uint32_t n_holders;
+        uint32_t last_proc; /* index of the last process that referenced it, +1 */
+        uint32_t last_ref;
+        uint8_t seen_by;
         uint8_t size_prio, count_prio, exporter_prio, name_prio;
         bool attachments_known;
         uint8_t attachments_src; /* source + 1 that owns the list, 0: none yet */
-        uint32_t n_holders;
-        size_t last_proc; /* index of the last process that referenced it, +1 */
-        size_t last_ref;
 } BBuffer;
 
 typedef struct BRef {
-        size_t buf, proc;
+        uint32_t buf, proc;
         uint32_t fds, maps;
 } BRef;
 
 typedef struct BAttachment {
-        size_t buf;
+        uint32_t buf;
         const char *device;
         uint64_t map_counter;
 } BAttachment;
@@ -366,7 +369,7 @@ struct DmabufBuilder {
 
         BBuffer *buffers;
         size_t n_buffers, cap_buffers;
-        size_t *index; /* open addressing: inode -> buffer index + 1 */
+        uint32_t *index; /* open addressing: inode -> buffer index + 1 */
         size_t n_index;
 
         BRef *refs;
@@ -384,7 +387,9 @@ static int grow(void **array, size_t *cap, size_t need, size_t elem) {
 
         if (need <= *cap)
                 return 0;
-        new_cap = MAX(need, *cap ? *cap * 2 : 64);
+        if (need >= UINT32_MAX)
+                return -ENOMEM; /* indices are 32 bits */
+        new_cap = MIN(MAX(need, *cap ? *cap * 2 : 64), (size_t) UINT32_MAX);
         if (new_cap > SIZE_MAX / elem)
                 return -ENOMEM;
         p = realloc(*array, new_cap * elem);
@@ -463,7 +468,7 @@ static uint64_t hash_u64(uint64_t x) {
 
 static int index_grow(DmabufBuilder *b) {
         size_t new_n = b->n_index ? b->n_index * 2 : 1024;
-        size_t *idx = calloc(new_n, sizeof(size_t));
+        uint32_t *idx = calloc(new_n, sizeof(uint32_t));
 
         if (!idx)
                 return -ENOMEM;
@@ -471,7 +476,7 @@ static int index_grow(DmabufBuilder *b) {
                 size_t slot = hash_u64(b->buffers[i].inode) & (new_n - 1);
                 while (idx[slot])
                         slot = (slot + 1) & (new_n - 1);
-                idx[slot] = i + 1;
+                idx[slot] = (uint32_t) (i + 1);
         }
         free(b->index);
         b->index = idx;
@@ -503,7 +508,7 @@ static int buffer_get(DmabufBuilder *b, uint64_t inode, size_t *ret) {
                 .size = DMABUF_UNKNOWN,
                 .count = DMABUF_UNKNOWN,
         };
-        b->index[slot] = ++b->n_buffers;
+        b->index[slot] = (uint32_t) ++b->n_buffers;
         *ret = b->n_buffers - 1;
         return 0;
 }
@@ -545,6 +550,9 @@ static int buffer_merge(DmabufBuilder *b, size_t idx, const DmabufBufferInfo *in
         if (info->has_name && name_prio > buf->name_prio) {
                 if (info->name_len == 0)
                         buf->name = NULL;
+                else if (buf->name && strlen(buf->name) == info->name_len &&
+                         memcmp(buf->name, info->name, info->name_len) == 0)
+                        ; /* the same bytes from a better source: keep the one copy */
                 else {
                         buf->name = arena_strndup(&b->arena, info->name, info->name_len);
                         if (!buf->name)
@@ -607,7 +615,7 @@ int dmabuf_builder_add_attachment(DmabufBuilder *b, DmabufSource src, uint64_t i
         if (grow((void **) &b->attachments, &b->cap_attachments, b->n_attachments + 1, sizeof(BAttachment)) < 0)
                 return -ENOMEM;
         a = &b->attachments[b->n_attachments];
-        a->buf = idx;
+        a->buf = (uint32_t) idx;
         a->map_counter = map_counter;
         a->device = intern(&b->interned, &b->arena, device, strlen(device));
         if (!a->device)
@@ -626,7 +634,8 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
         *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds };
         if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
-        if (cgroup && !(p->cgroup = arena_strndup(&b->arena, cgroup, strlen(cgroup))))
+        /* Processes of one service share a cgroup. */
+        if (cgroup && !(p->cgroup = intern(&b->interned, &b->arena, cgroup, strlen(cgroup))))
                 return -ENOMEM;
         b->n_processes++;
         return 0;
@@ -642,20 +651,21 @@ int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm,
         p->unidentified_fds = unidentified_fds;
         if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
-        if (cgroup && !(p->cgroup = arena_strndup(&b->arena, cgroup, strlen(cgroup))))
+        if (cgroup && !(p->cgroup = intern(&b->interned, &b->arena, cgroup, strlen(cgroup))))
                 return -ENOMEM;
         return 0;
 }
 
 static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bool is_map) {
-        size_t idx, proc;
+        size_t idx;
+        uint32_t proc;
         BBuffer *buf;
         int r;
 
         /* References arrive per process, right after that process was added. */
         if (b->n_processes == 0 || b->processes[b->n_processes - 1].pid != pid)
                 return -ESRCH;
-        proc = b->n_processes - 1;
+        proc = (uint32_t) (b->n_processes - 1);
 
         r = buffer_get(b, info->inode, &idx);
         if (r < 0)
@@ -669,9 +679,9 @@ static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bo
         if (buf->last_proc != proc + 1) {
                 if (grow((void **) &b->refs, &b->cap_refs, b->n_refs + 1, sizeof(BRef)) < 0)
                         return -ENOMEM;
-                b->refs[b->n_refs] = (BRef){ .buf = idx, .proc = proc };
+                b->refs[b->n_refs] = (BRef){ .buf = (uint32_t) idx, .proc = proc };
                 buf->last_proc = proc + 1;
-                buf->last_ref = b->n_refs++;
+                buf->last_ref = (uint32_t) b->n_refs++;
                 buf->n_holders++;
         }
         if (is_map)
@@ -696,7 +706,7 @@ static int cmp_u64(const void *a, const void *b) {
 
 typedef struct SortKey {
         uint64_t key;
-        size_t idx;
+        uint32_t idx;
 } SortKey;
 
 static int cmp_sortkey(const void *a, const void *b) {
@@ -722,16 +732,16 @@ static uint64_t add_or_unknown(uint64_t sum, uint64_t v) {
 
 /* Sorting permutation of n items by key: ret[new] = old. */
 static int sort_permutation(size_t n, uint64_t (*key)(const void *items, size_t i), const void *items,
-                            size_t **ret) {
+                            uint32_t **ret) {
         _cleanup_free_ SortKey *keys = malloc(MAX(n, (size_t) 1) * sizeof(SortKey));
-        size_t *perm = malloc(MAX(n, (size_t) 1) * sizeof(size_t));
+        uint32_t *perm = malloc(MAX(n, (size_t) 1) * sizeof(uint32_t));
 
         if (!keys || !perm) {
                 free(perm);
                 return -ENOMEM;
         }
         for (size_t i = 0; i < n; i++)
-                keys[i] = (SortKey){ .key = key(items, i), .idx = i };
+                keys[i] = (SortKey){ .key = key(items, i), .idx = (uint32_t) i };
         qsort(keys, n, sizeof(SortKey), cmp_sortkey);
         for (size_t i = 0; i < n; i++)
                 perm[i] = keys[i].idx;
@@ -747,13 +757,35 @@ static uint64_t process_key(const void *items, size_t i) {
         return (uint64_t) ((const BProcess *) items)[i].pid;
 }
 
+static void *mfree(void *p) {
+        free(p);
+        return NULL;
+}
+
+/* The builder's arrays are dropped as soon as finish no longer needs them: the
+ * published state, the builder and the state being made are alive at once, and
+ * that is the daemon's peak. */
+static void builder_drop_refs(DmabufBuilder *b) {
+        b->refs = mfree(b->refs);
+        b->n_refs = b->cap_refs = 0;
+}
+
+static void builder_drop_buffers(DmabufBuilder *b) {
+        b->buffers = mfree(b->buffers);
+        b->n_buffers = b->cap_buffers = 0;
+        b->index = mfree(b->index);
+        b->n_index = 0;
+        b->attachments = mfree(b->attachments);
+        b->n_attachments = b->cap_attachments = 0;
+}
+
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret) {
-        _cleanup_free_ size_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *ppos = NULL, *hstart = NULL,
-                              *pstart = NULL;
+        _cleanup_free_ uint32_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *ppos = NULL, *hstart = NULL,
+                                *pstart = NULL, *astart = NULL;
         _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
         DmabufState *s = NULL;
-        size_t nb = b->n_buffers, np = 0, n_exp = 0;
+        size_t nb = b->n_buffers, np = 0, n_exp = 0, cap_exp = 0, n_refs = b->n_refs;
         bool global_up;
         int r = -ENOMEM;
 
@@ -770,6 +802,10 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         memcpy(s->counters.scan, b->stats.counters, sizeof(s->counters.scan));
         memcpy(s->counters.parse_errors, b->stats.parse_errors, sizeof(s->counters.parse_errors));
 
+        /* Lookups by inode are over. */
+        b->index = mfree(b->index);
+        b->n_index = 0;
+
         /* Only processes that reference something are worth listing. */
         {
                 _cleanup_free_ bool *holds = calloc(MAX(b->n_processes, (size_t) 1), sizeof(bool));
@@ -777,19 +813,19 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
 
                 if (!holds)
                         goto fail;
-                for (size_t i = 0; i < b->n_refs; i++)
+                for (size_t i = 0; i < n_refs; i++)
                         holds[b->refs[i].proc] = true;
-                ppos = malloc(MAX(b->n_processes, (size_t) 1) * sizeof(size_t));
+                ppos = malloc(MAX(b->n_processes, (size_t) 1) * sizeof(uint32_t));
                 if (!ppos)
                         goto fail;
                 for (size_t i = 0; i < b->n_processes; i++) {
                         if (holds[i] || b->processes[i].unidentified_fds > 0) {
                                 b->processes[kept] = b->processes[i];
-                                ppos[i] = kept++;
+                                ppos[i] = (uint32_t) kept++;
                         } else
-                                ppos[i] = SIZE_MAX;
+                                ppos[i] = UINT32_MAX;
                 }
-                for (size_t i = 0; i < b->n_refs; i++)
+                for (size_t i = 0; i < n_refs; i++)
                         b->refs[i].proc = ppos[b->refs[i].proc];
                 b->n_processes = kept;
                 np = kept;
@@ -798,23 +834,23 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         if (sort_permutation(nb, buffer_key, b->buffers, &bperm) < 0 ||
             sort_permutation(np, process_key, b->processes, &pperm) < 0)
                 goto fail;
-        bpos = malloc(MAX(nb, (size_t) 1) * sizeof(size_t));
+        bpos = malloc(MAX(nb, (size_t) 1) * sizeof(uint32_t));
         free(ppos);
-        ppos = malloc(MAX(np, (size_t) 1) * sizeof(size_t));
+        ppos = malloc(MAX(np, (size_t) 1) * sizeof(uint32_t));
         if (!bpos || !ppos)
                 goto fail;
         for (size_t i = 0; i < nb; i++)
-                bpos[bperm[i]] = i;
+                bpos[bperm[i]] = (uint32_t) i;
         for (size_t i = 0; i < np; i++)
-                ppos[pperm[i]] = i;
+                ppos[pperm[i]] = (uint32_t) i;
 
         s->buffers = calloc(MAX(nb, (size_t) 1), sizeof(DmabufBuffer));
-        s->holders = calloc(MAX(b->n_refs, (size_t) 1), sizeof(DmabufHolder));
-        s->process_buffers = calloc(MAX(b->n_refs, (size_t) 1), sizeof(uint64_t));
+        s->holders = calloc(MAX(n_refs, (size_t) 1), sizeof(DmabufHolder));
+        s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint64_t));
         s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
         s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
-        hstart = calloc(nb + 1, sizeof(size_t));
-        pstart = calloc(np + 1, sizeof(size_t));
+        hstart = calloc(nb + 1, sizeof(uint32_t));
+        pstart = calloc(np + 1, sizeof(uint32_t));
         proc_fds = calloc(np + 1, sizeof(uint64_t));
         proc_maps = calloc(np + 1, sizeof(uint64_t));
         if (!s->buffers || !s->holders || !s->process_buffers || !s->attachments || !s->processes || !hstart ||
@@ -823,7 +859,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
 
         /* Holders: bucket the references by buffer, visiting processes in pid order
          * so each buffer's holders come out sorted by pid. */
-        for (size_t i = 0; i < b->n_refs; i++) {
+        for (size_t i = 0; i < n_refs; i++) {
                 hstart[bpos[b->refs[i].buf] + 1]++;
                 pstart[ppos[b->refs[i].proc] + 1]++;
         }
@@ -832,17 +868,17 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         for (size_t i = 0; i < np; i++)
                 pstart[i + 1] += pstart[i];
         {
-                _cleanup_free_ size_t *by_proc = malloc(MAX(b->n_refs, (size_t) 1) * sizeof(size_t));
-                _cleanup_free_ size_t *hfill = malloc((nb + 1) * sizeof(size_t));
-                _cleanup_free_ size_t *pfill = malloc((np + 1) * sizeof(size_t));
+                _cleanup_free_ uint32_t *by_proc = malloc(MAX(n_refs, (size_t) 1) * sizeof(uint32_t));
+                _cleanup_free_ uint32_t *hfill = malloc((nb + 1) * sizeof(uint32_t));
+                _cleanup_free_ uint32_t *pfill = malloc((np + 1) * sizeof(uint32_t));
 
                 if (!by_proc || !hfill || !pfill)
                         goto fail;
-                memcpy(pfill, pstart, (np + 1) * sizeof(size_t));
-                for (size_t i = 0; i < b->n_refs; i++)
-                        by_proc[pfill[ppos[b->refs[i].proc]]++] = i;
-                memcpy(hfill, hstart, (nb + 1) * sizeof(size_t));
-                for (size_t k = 0; k < b->n_refs; k++) {
+                memcpy(pfill, pstart, (np + 1) * sizeof(uint32_t));
+                for (size_t i = 0; i < n_refs; i++)
+                        by_proc[pfill[ppos[b->refs[i].proc]]++] = (uint32_t) i;
+                memcpy(hfill, hstart, (nb + 1) * sizeof(uint32_t));
+                for (size_t k = 0; k < n_refs; k++) {
                         const BRef *ref = &b->refs[by_proc[k]];
                         size_t pi = ppos[ref->proc];
 
@@ -856,28 +892,27 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                         proc_maps[pi] += ref->maps;
                 }
         }
+        builder_drop_refs(b);
 
         /* Attachments, grouped by buffer and sorted by device within it. */
-        {
-                _cleanup_free_ size_t *astart = calloc(nb + 1, sizeof(size_t));
+        astart = calloc(nb + 1, sizeof(uint32_t));
+        if (!astart)
+                goto fail;
+        for (size_t i = 0; i < b->n_attachments; i++)
+                astart[bpos[b->attachments[i].buf] + 1]++;
+        for (size_t i = 0; i < nb; i++)
+                astart[i + 1] += astart[i];
+        for (size_t i = 0; i < b->n_attachments; i++) {
+                const BAttachment *a = &b->attachments[i];
+                size_t bi = bpos[a->buf];
 
-                if (!astart)
-                        goto fail;
-                for (size_t i = 0; i < b->n_attachments; i++)
-                        astart[bpos[b->attachments[i].buf] + 1]++;
-                for (size_t i = 0; i < nb; i++)
-                        astart[i + 1] += astart[i];
-                for (size_t i = 0; i < nb; i++)
-                        s->buffers[i].attachments = s->attachments + astart[i];
-                for (size_t i = 0; i < b->n_attachments; i++) {
-                        const BAttachment *a = &b->attachments[i];
-                        DmabufBuffer *buf = &s->buffers[bpos[a->buf]];
-                        s->attachments[astart[bpos[a->buf]] + buf->n_attachments++] =
-                                (DmabufAttachment){ .device = a->device, .map_counter = a->map_counter };
-                }
-                for (size_t i = 0; i < nb; i++)
-                        qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments,
-                              sizeof(DmabufAttachment), cmp_attachment);
+                s->attachments[astart[bi] + s->buffers[bi].n_attachments++] =
+                        (DmabufAttachment){ .device = a->device, .map_counter = a->map_counter };
+        }
+        for (size_t i = 0; i < nb; i++) {
+                s->buffers[i].attachments = s->attachments + astart[i];
+                qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments, sizeof(DmabufAttachment),
+                      cmp_attachment);
         }
 
         /* Whether a source listed every buffer, not whether it is up: a source that
@@ -890,10 +925,6 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 .bytes = global_up ? 0 : DMABUF_UNKNOWN,
                 .userspace_bytes = 0,
         };
-
-        s->exporters = calloc(MAX(nb, (size_t) 1), sizeof(DmabufExporter));
-        if (!s->exporters)
-                goto fail;
 
         for (size_t i = 0; i < nb; i++) {
                 const BBuffer *src = &b->buffers[bperm[i]];
@@ -921,19 +952,24 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                         for (e = 0; e < n_exp; e++)
                                 if (s->exporters[e].name == dst->exporter)
                                         break;
-                        if (e == n_exp)
+                        if (e == n_exp) {
+                                if (grow((void **) &s->exporters, &cap_exp, n_exp + 1, sizeof(DmabufExporter)) < 0)
+                                        goto fail;
                                 s->exporters[n_exp++] = (DmabufExporter){
                                         .name = dst->exporter,
                                         .buffers = global_up ? 0 : DMABUF_UNKNOWN,
                                         .bytes = global_up ? 0 : DMABUF_UNKNOWN,
                                 };
+                        }
                         if (global_up) {
                                 s->exporters[e].buffers++;
                                 s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
                         }
                 }
         }
-        qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
+        builder_drop_buffers(b);
+        if (n_exp > 0)
+                qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
         s->n_exporters = n_exp;
         s->totals.kernel_only_bytes =
                 s->totals.bytes == DMABUF_UNKNOWN || s->totals.userspace_bytes == DMABUF_UNKNOWN

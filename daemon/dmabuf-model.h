@@ -42,12 +42,14 @@ typedef struct DmabufBuffer {
         uint64_t count;    /* file refcount from bufinfo or fdinfo, or DMABUF_UNKNOWN */
         const char *exporter; /* NULL: unknown */
         const char *name;     /* NULL: unnamed, or no source could tell */
-        unsigned seen_by;     /* bitmask of 1u << DmabufSource */
-        bool attachments_known;
-        size_t n_holders;
         const DmabufHolder *holders; /* sorted by pid */
-        size_t n_attachments;
         const DmabufAttachment *attachments;
+        /* 32 bits each: a state holds one of these per buffer, tens of thousands,
+         * and no buffer has 4 billion holders or attachments. */
+        uint32_t n_holders;
+        uint32_t n_attachments;
+        uint8_t seen_by;      /* bitmask of 1u << DmabufSource */
+        bool attachments_known;
 } DmabufBuffer;
 
 typedef struct DmabufProcess {
