@@ -762,6 +762,60 @@ static void *mfree(void *p) {
         return NULL;
 }
 
+/* The buffers become the state's in place, so that the builder's array and the
+ * state's are never alive at once: the array grows to the state's element size
+ * and is rewritten back to front (element i, written, only covers elements i
+ * and later, already read), then put in inode order by following the cycles of
+ * perm (perm[new] = old), which it uses up. */
+static int buffers_to_state(DmabufBuilder *b, uint32_t *perm, DmabufBuffer **ret) {
+        size_t n = b->n_buffers;
+        DmabufBuffer *out;
+
+        _Static_assert(sizeof(DmabufBuffer) >= sizeof(BBuffer), "buffers are converted in place");
+        out = realloc(b->buffers, MAX(n, (size_t) 1) * sizeof(DmabufBuffer));
+        if (!out)
+                return -ENOMEM;
+        b->buffers = NULL;
+        b->n_buffers = b->cap_buffers = 0;
+
+        for (size_t i = n; i-- > 0;) {
+                BBuffer src;
+
+                memcpy(&src, (char *) out + i * sizeof(BBuffer), sizeof(BBuffer));
+                out[i] = (DmabufBuffer){
+                        .inode = src.inode,
+                        .size = src.size,
+                        .count = src.count,
+                        .exporter = src.exporter,
+                        .name = src.name,
+                        .seen_by = src.seen_by,
+                        .attachments_known = src.attachments_known,
+                };
+        }
+
+        for (size_t k = 0; k < n; k++) {
+                DmabufBuffer first;
+                size_t j = k;
+
+                if (perm[k] == UINT32_MAX)
+                        continue; /* moved with an earlier cycle */
+                first = out[k];
+                for (;;) {
+                        size_t next = perm[j];
+
+                        perm[j] = UINT32_MAX;
+                        if (next == k) {
+                                out[j] = first;
+                                break;
+                        }
+                        out[j] = out[next];
+                        j = next;
+                }
+        }
+        *ret = out;
+        return 0;
+}
+
 /* The builder's arrays are dropped as soon as finish no longer needs them: the
  * published state, the builder and the state being made are alive at once, and
  * that is the daemon's peak. */
@@ -844,7 +898,6 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         for (size_t i = 0; i < np; i++)
                 ppos[pperm[i]] = (uint32_t) i;
 
-        s->buffers = calloc(MAX(nb, (size_t) 1), sizeof(DmabufBuffer));
         s->holders = calloc(MAX(n_refs, (size_t) 1), sizeof(DmabufHolder));
         s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint64_t));
         s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
@@ -853,7 +906,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         pstart = calloc(np + 1, sizeof(uint32_t));
         proc_fds = calloc(np + 1, sizeof(uint64_t));
         proc_maps = calloc(np + 1, sizeof(uint64_t));
-        if (!s->buffers || !s->holders || !s->process_buffers || !s->attachments || !s->processes || !hstart ||
+        if (!s->holders || !s->process_buffers || !s->attachments || !s->processes || !hstart ||
             !pstart || !proc_fds || !proc_maps)
                 goto fail;
 
@@ -894,6 +947,9 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         }
         builder_drop_refs(b);
 
+        if (buffers_to_state(b, bperm, &s->buffers) < 0)
+                goto fail;
+
         /* Attachments, grouped by buffer and sorted by device within it. */
         astart = calloc(nb + 1, sizeof(uint32_t));
         if (!astart)
@@ -927,16 +983,8 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         };
 
         for (size_t i = 0; i < nb; i++) {
-                const BBuffer *src = &b->buffers[bperm[i]];
                 DmabufBuffer *dst = &s->buffers[i];
 
-                dst->inode = src->inode;
-                dst->size = src->size;
-                dst->count = src->count;
-                dst->exporter = src->exporter;
-                dst->name = src->name;
-                dst->seen_by = src->seen_by;
-                dst->attachments_known = src->attachments_known;
                 dst->holders = s->holders + hstart[i];
                 dst->n_holders = hstart[i + 1] - hstart[i];
 
