@@ -342,8 +342,10 @@ typedef struct BBuffer {
         uint8_t attachments_src; /* source + 1 that owns the list, 0: none yet */
 } BBuffer;
 
+/* A process's references are contiguous (they arrive right after it was added),
+ * so a reference need not name its process. */
 typedef struct BRef {
-        uint32_t buf, proc;
+        uint32_t buf;
         uint32_t fds, maps;
 } BRef;
 
@@ -355,8 +357,9 @@ typedef struct BAttachment {
 
 typedef struct BProcess {
         pid_t pid;
-        const char *comm, *cgroup;
         uint32_t unidentified_fds;
+        uint32_t first_ref, n_refs; /* its references: refs[first_ref..+n_refs) */
+        const char *comm, *cgroup;
 } BProcess;
 
 struct DmabufBuilder {
@@ -631,7 +634,7 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
         if (grow((void **) &b->processes, &b->cap_processes, b->n_processes + 1, sizeof(BProcess)) < 0)
                 return -ENOMEM;
         p = &b->processes[b->n_processes];
-        *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds };
+        *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds, .first_ref = (uint32_t) b->n_refs };
         if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
         /* Processes of one service share a cgroup. */
@@ -649,7 +652,7 @@ int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm,
                 return -ESRCH;
         p = &b->processes[b->n_processes - 1];
         p->unidentified_fds = unidentified_fds;
-        if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
+        if (comm && !(p->comm && streq(p->comm, comm)) && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
         if (cgroup && !(p->cgroup = intern(&b->interned, &b->arena, cgroup, strlen(cgroup))))
                 return -ENOMEM;
@@ -679,10 +682,11 @@ static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bo
         if (buf->last_proc != proc + 1) {
                 if (grow((void **) &b->refs, &b->cap_refs, b->n_refs + 1, sizeof(BRef)) < 0)
                         return -ENOMEM;
-                b->refs[b->n_refs] = (BRef){ .buf = (uint32_t) idx, .proc = proc };
+                b->refs[b->n_refs] = (BRef){ .buf = (uint32_t) idx };
                 buf->last_proc = proc + 1;
                 buf->last_ref = (uint32_t) b->n_refs++;
                 buf->n_holders++;
+                b->processes[proc].n_refs++;
         }
         if (is_map)
                 b->refs[buf->last_ref].maps++;
@@ -699,19 +703,16 @@ int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferIn
         return add_ref(b, pid, info, true);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+static int cmp_buffer_index(const void *a, const void *b, void *userdata) {
+        const BBuffer *buffers = userdata;
+        uint64_t x = buffers[*(const uint32_t *) a].inode, y = buffers[*(const uint32_t *) b].inode;
         return x < y ? -1 : x > y;
 }
 
-typedef struct SortKey {
-        uint64_t key;
-        uint32_t idx;
-} SortKey;
-
-static int cmp_sortkey(const void *a, const void *b) {
-        const SortKey *x = a, *y = b;
-        return x->key < y->key ? -1 : x->key > y->key;
+static int cmp_process_index(const void *a, const void *b, void *userdata) {
+        const BProcess *processes = userdata;
+        pid_t x = processes[*(const uint32_t *) a].pid, y = processes[*(const uint32_t *) b].pid;
+        return x < y ? -1 : x > y;
 }
 
 static int cmp_attachment(const void *a, const void *b) {
@@ -730,31 +731,19 @@ static uint64_t add_or_unknown(uint64_t sum, uint64_t v) {
         return sum + v;
 }
 
-/* Sorting permutation of n items by key: ret[new] = old. */
-static int sort_permutation(size_t n, uint64_t (*key)(const void *items, size_t i), const void *items,
+/* Sorting permutation of n items: ret[new] = old. It sorts 4-byte indices, not
+ * copies of the keys, which at finish would sit on top of the daemon's peak. */
+static int sort_permutation(size_t n, int (*cmp)(const void *, const void *, void *), const void *items,
                             uint32_t **ret) {
-        _cleanup_free_ SortKey *keys = malloc(MAX(n, (size_t) 1) * sizeof(SortKey));
         uint32_t *perm = malloc(MAX(n, (size_t) 1) * sizeof(uint32_t));
 
-        if (!keys || !perm) {
-                free(perm);
+        if (!perm)
                 return -ENOMEM;
-        }
         for (size_t i = 0; i < n; i++)
-                keys[i] = (SortKey){ .key = key(items, i), .idx = (uint32_t) i };
-        qsort(keys, n, sizeof(SortKey), cmp_sortkey);
-        for (size_t i = 0; i < n; i++)
-                perm[i] = keys[i].idx;
+                perm[i] = (uint32_t) i;
+        qsort_r(perm, n, sizeof(uint32_t), cmp, (void *) items);
         *ret = perm;
         return 0;
-}
-
-static uint64_t buffer_key(const void *items, size_t i) {
-        return ((const BBuffer *) items)[i].inode;
-}
-
-static uint64_t process_key(const void *items, size_t i) {
-        return (uint64_t) ((const BProcess *) items)[i].pid;
 }
 
 static void *mfree(void *p) {
@@ -833,10 +822,28 @@ static void builder_drop_buffers(DmabufBuilder *b) {
         b->n_attachments = b->cap_attachments = 0;
 }
 
+/* The entry of pid with room left for one more of its buffers (pstart[i] is
+ * where entry i's start). The sources give each pid once; were one added twice,
+ * its entries would share its buffers rather than overflow into each other. */
+static DmabufProcess *process_with_room(DmabufState *s, const uint32_t *pstart, pid_t pid) {
+        const DmabufProcess *found = dmabuf_state_find_process(s, pid);
+        size_t i;
+
+        if (!found)
+                return NULL;
+        i = (size_t) (found - s->processes);
+        while (i > 0 && s->processes[i - 1].pid == pid)
+                i--;
+        for (; i < s->n_processes && s->processes[i].pid == pid; i++)
+                if (s->processes[i].n_buffers < pstart[i + 1] - pstart[i])
+                        return &s->processes[i];
+        return NULL;
+}
+
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret) {
-        _cleanup_free_ uint32_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *ppos = NULL, *hstart = NULL,
-                                *pstart = NULL, *astart = NULL;
+        _cleanup_free_ uint32_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *hstart = NULL, *pstart = NULL,
+                                *astart = NULL;
         _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
         DmabufState *s = NULL;
         size_t nb = b->n_buffers, np = 0, n_exp = 0, cap_exp = 0, n_refs = b->n_refs;
@@ -861,98 +868,63 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         b->n_index = 0;
 
         /* Only processes that reference something are worth listing. */
-        {
-                _cleanup_free_ bool *holds = calloc(MAX(b->n_processes, (size_t) 1), sizeof(bool));
-                size_t kept = 0;
+        for (size_t i = 0; i < b->n_processes; i++)
+                if (b->processes[i].n_refs > 0 || b->processes[i].unidentified_fds > 0)
+                        b->processes[np++] = b->processes[i];
+        b->n_processes = np;
 
-                if (!holds)
-                        goto fail;
-                for (size_t i = 0; i < n_refs; i++)
-                        holds[b->refs[i].proc] = true;
-                ppos = malloc(MAX(b->n_processes, (size_t) 1) * sizeof(uint32_t));
-                if (!ppos)
-                        goto fail;
-                for (size_t i = 0; i < b->n_processes; i++) {
-                        if (holds[i] || b->processes[i].unidentified_fds > 0) {
-                                b->processes[kept] = b->processes[i];
-                                ppos[i] = (uint32_t) kept++;
-                        } else
-                                ppos[i] = UINT32_MAX;
-                }
-                for (size_t i = 0; i < n_refs; i++)
-                        b->refs[i].proc = ppos[b->refs[i].proc];
-                b->n_processes = kept;
-                np = kept;
-        }
-
-        if (sort_permutation(nb, buffer_key, b->buffers, &bperm) < 0 ||
-            sort_permutation(np, process_key, b->processes, &pperm) < 0)
+        if (sort_permutation(nb, cmp_buffer_index, b->buffers, &bperm) < 0 ||
+            sort_permutation(np, cmp_process_index, b->processes, &pperm) < 0)
                 goto fail;
         bpos = malloc(MAX(nb, (size_t) 1) * sizeof(uint32_t));
-        free(ppos);
-        ppos = malloc(MAX(np, (size_t) 1) * sizeof(uint32_t));
-        if (!bpos || !ppos)
+        if (!bpos)
                 goto fail;
         for (size_t i = 0; i < nb; i++)
                 bpos[bperm[i]] = (uint32_t) i;
-        for (size_t i = 0; i < np; i++)
-                ppos[pperm[i]] = (uint32_t) i;
 
+        /* Holders: bucket the references by buffer, visiting processes in pid order
+         * so each buffer's holders come out sorted by pid. hstart[i] is where
+         * buffer i's holders start, and moves on to where they end while they
+         * are filled in. */
         s->holders = calloc(MAX(n_refs, (size_t) 1), sizeof(DmabufHolder));
-        s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint64_t));
-        s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
-        s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
         hstart = calloc(nb + 1, sizeof(uint32_t));
         pstart = calloc(np + 1, sizeof(uint32_t));
         proc_fds = calloc(np + 1, sizeof(uint64_t));
         proc_maps = calloc(np + 1, sizeof(uint64_t));
-        if (!s->holders || !s->process_buffers || !s->attachments || !s->processes || !hstart ||
-            !pstart || !proc_fds || !proc_maps)
+        if (!s->holders || !hstart || !pstart || !proc_fds || !proc_maps)
                 goto fail;
-
-        /* Holders: bucket the references by buffer, visiting processes in pid order
-         * so each buffer's holders come out sorted by pid. */
-        for (size_t i = 0; i < n_refs; i++) {
+        for (size_t i = 0; i < n_refs; i++)
                 hstart[bpos[b->refs[i].buf] + 1]++;
-                pstart[ppos[b->refs[i].proc] + 1]++;
-        }
         for (size_t i = 0; i < nb; i++)
                 hstart[i + 1] += hstart[i];
-        for (size_t i = 0; i < np; i++)
-                pstart[i + 1] += pstart[i];
-        {
-                _cleanup_free_ uint32_t *by_proc = malloc(MAX(n_refs, (size_t) 1) * sizeof(uint32_t));
-                _cleanup_free_ uint32_t *hfill = malloc((nb + 1) * sizeof(uint32_t));
-                _cleanup_free_ uint32_t *pfill = malloc((np + 1) * sizeof(uint32_t));
+        for (size_t pi = 0; pi < np; pi++) {
+                const BProcess *p = &b->processes[pperm[pi]];
 
-                if (!by_proc || !hfill || !pfill)
-                        goto fail;
-                memcpy(pfill, pstart, (np + 1) * sizeof(uint32_t));
-                for (size_t i = 0; i < n_refs; i++)
-                        by_proc[pfill[ppos[b->refs[i].proc]]++] = (uint32_t) i;
-                memcpy(hfill, hstart, (nb + 1) * sizeof(uint32_t));
-                for (size_t k = 0; k < n_refs; k++) {
-                        const BRef *ref = &b->refs[by_proc[k]];
-                        size_t pi = ppos[ref->proc];
+                pstart[pi + 1] = pstart[pi] + p->n_refs;
+                for (size_t k = p->first_ref; k < (size_t) p->first_ref + p->n_refs; k++) {
+                        const BRef *ref = &b->refs[k];
 
-                        s->holders[hfill[bpos[ref->buf]]++] = (DmabufHolder){
-                                .pid = b->processes[pperm[pi]].pid,
+                        s->holders[hstart[bpos[ref->buf]]++] = (DmabufHolder){
+                                .pid = p->pid,
                                 .fds = ref->fds,
                                 .maps = ref->maps,
                         };
-                        s->process_buffers[k] = b->buffers[ref->buf].inode;
                         proc_fds[pi] += ref->fds;
                         proc_maps[pi] += ref->maps;
                 }
         }
+        for (size_t i = nb; i > 0; i--)
+                hstart[i] = hstart[i - 1];
+        hstart[0] = 0;
         builder_drop_refs(b);
 
         if (buffers_to_state(b, bperm, &s->buffers) < 0)
                 goto fail;
 
         /* Attachments, grouped by buffer and sorted by device within it. */
+        s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
         astart = calloc(nb + 1, sizeof(uint32_t));
-        if (!astart)
+        if (!s->attachments || !astart)
                 goto fail;
         for (size_t i = 0; i < b->n_attachments; i++)
                 astart[bpos[b->attachments[i].buf] + 1]++;
@@ -1023,38 +995,50 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 s->totals.bytes == DMABUF_UNKNOWN || s->totals.userspace_bytes == DMABUF_UNKNOWN
                         ? DMABUF_UNKNOWN
                         : s->totals.bytes - s->totals.userspace_bytes;
-
         s->n_buffers = nb;
+
+        s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
+        if (!s->processes)
+                goto fail;
         for (size_t i = 0; i < np; i++) {
                 const BProcess *src = &b->processes[pperm[i]];
-                DmabufProcess *dst = &s->processes[i];
-                uint64_t *inodes = s->process_buffers + pstart[i];
-                size_t n = pstart[i + 1] - pstart[i];
 
-                *dst = (DmabufProcess){
+                s->processes[i] = (DmabufProcess){
                         .pid = src->pid,
                         .comm = src->comm,
                         .cgroup = src->cgroup,
                         .unidentified_fds = src->unidentified_fds,
                         .fds = (uint32_t) MIN(proc_fds[i], (uint64_t) UINT32_MAX),
                         .maps = (uint32_t) MIN(proc_maps[i], (uint64_t) UINT32_MAX),
-                        .buffers = inodes,
-                        .n_buffers = n,
+                        .buffers = NULL,
+                        .n_buffers = 0,
                 };
-                qsort(inodes, n, sizeof(uint64_t), cmp_u64);
-                for (size_t k = 0; k < n; k++) {
-                        const DmabufBuffer *buf = dmabuf_state_find_buffer(s, inodes[k]);
-
-                        if (!buf || buf->n_holders == 0)
-                                continue; /* cannot happen: the inode came from this process's refs */
-                        dst->rss_bytes = add_or_unknown(dst->rss_bytes, buf->size);
-                        /* pss as dmabuf_dump computes it: each holder gets an equal,
-                         * rounded-down share. */
-                        dst->pss_bytes = add_or_unknown(
-                                dst->pss_bytes, buf->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : buf->size / buf->n_holders);
-                }
         }
         s->n_processes = np;
+
+        /* Each process's buffers, made from the holders now that the references
+         * are gone: visiting buffers in inode order lists each process's sorted. */
+        s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint64_t));
+        if (!s->process_buffers)
+                goto fail;
+        for (size_t i = 0; i < np; i++)
+                s->processes[i].buffers = s->process_buffers + pstart[i];
+        for (size_t i = 0; i < nb; i++) {
+                const DmabufBuffer *buf = &s->buffers[i];
+
+                for (size_t h = 0; h < buf->n_holders; h++) {
+                        DmabufProcess *p = process_with_room(s, pstart, buf->holders[h].pid);
+
+                        if (!p)
+                                continue; /* cannot happen: each holder came from one reference */
+                        ((uint64_t *) p->buffers)[p->n_buffers++] = buf->inode;
+                        p->rss_bytes = add_or_unknown(p->rss_bytes, buf->size);
+                        /* pss as dmabuf_dump computes it: each holder gets an equal,
+                         * rounded-down share. */
+                        p->pss_bytes = add_or_unknown(
+                                p->pss_bytes, buf->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : buf->size / buf->n_holders);
+                }
+        }
         if (b->only_pid > 0) {
                 size_t kept = 0;
                 for (size_t i = 0; i < np; i++)
