@@ -805,14 +805,74 @@ static int buffers_to_state(DmabufBuilder *b, uint32_t *perm, DmabufBuffer **ret
         return 0;
 }
 
+/* The references become the holders in place, as the buffers do: each is
+ * rewritten as a holder (same size), then moved to its slot, found by
+ * bucketing by buffer while visiting processes in pid order so that each
+ * buffer's holders come out sorted by pid. Fills hstart (buffer i's holders are
+ * hstart[i]..hstart[i + 1]), pstart (the same for processes, in pid order) and
+ * each process's fd and mapping counts. */
+static int refs_to_holders(DmabufBuilder *b, const uint32_t *pperm, size_t np, const uint32_t *bpos, size_t nb,
+                           uint32_t *hstart, uint32_t *pstart, uint64_t *proc_fds, uint64_t *proc_maps,
+                           DmabufHolder **ret) {
+        size_t n = b->n_refs;
+        _cleanup_free_ uint32_t *dest = malloc(MAX(n, (size_t) 1) * sizeof(uint32_t));
+        DmabufHolder *holders, *shrunk;
+
+        _Static_assert(sizeof(DmabufHolder) == sizeof(BRef), "references become holders in place");
+        if (!dest)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                hstart[bpos[b->refs[i].buf] + 1]++;
+        for (size_t i = 0; i < nb; i++)
+                hstart[i + 1] += hstart[i];
+
+        /* hstart[i] moves on to where buffer i's holders end while they are
+         * placed, and back afterwards. */
+        for (size_t pi = 0; pi < np; pi++) {
+                const BProcess *p = &b->processes[pperm[pi]];
+
+                pstart[pi + 1] = pstart[pi] + p->n_refs;
+                for (size_t k = p->first_ref; k < (size_t) p->first_ref + p->n_refs; k++) {
+                        BRef ref = b->refs[k];
+
+                        dest[k] = hstart[bpos[ref.buf]]++;
+                        ((DmabufHolder *) b->refs)[k] = (DmabufHolder){
+                                .pid = p->pid,
+                                .fds = ref.fds,
+                                .maps = ref.maps,
+                        };
+                        proc_fds[pi] += ref.fds;
+                        proc_maps[pi] += ref.maps;
+                }
+        }
+        for (size_t i = nb; i > 0; i--)
+                hstart[i] = hstart[i - 1];
+        hstart[0] = 0;
+
+        holders = (DmabufHolder *) b->refs;
+        for (size_t k = 0; k < n; k++)
+                while (dest[k] != k) {
+                        uint32_t d = dest[k];
+                        DmabufHolder h = holders[d];
+
+                        holders[d] = holders[k];
+                        holders[k] = h;
+                        dest[k] = dest[d];
+                        dest[d] = d;
+                }
+        /* The capacity beyond n goes back. */
+        shrunk = realloc(holders, MAX(n, (size_t) 1) * sizeof(DmabufHolder));
+        if (!shrunk && !holders)
+                return -ENOMEM; /* no reference at all, and no byte to say so */
+        b->refs = NULL;
+        b->n_refs = b->cap_refs = 0;
+        *ret = shrunk ?: holders;
+        return 0;
+}
+
 /* The builder's arrays are dropped as soon as finish no longer needs them: the
  * published state, the builder and the state being made are alive at once, and
  * that is the daemon's peak. */
-static void builder_drop_refs(DmabufBuilder *b) {
-        b->refs = mfree(b->refs);
-        b->n_refs = b->cap_refs = 0;
-}
-
 static void builder_drop_buffers(DmabufBuilder *b) {
         b->buffers = mfree(b->buffers);
         b->n_buffers = b->cap_buffers = 0;
@@ -882,44 +942,18 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         for (size_t i = 0; i < nb; i++)
                 bpos[bperm[i]] = (uint32_t) i;
 
-        /* Holders: bucket the references by buffer, visiting processes in pid order
-         * so each buffer's holders come out sorted by pid. hstart[i] is where
-         * buffer i's holders start, and moves on to where they end while they
-         * are filled in. */
-        s->holders = calloc(MAX(n_refs, (size_t) 1), sizeof(DmabufHolder));
         hstart = calloc(nb + 1, sizeof(uint32_t));
         pstart = calloc(np + 1, sizeof(uint32_t));
         proc_fds = calloc(np + 1, sizeof(uint64_t));
         proc_maps = calloc(np + 1, sizeof(uint64_t));
-        if (!s->holders || !hstart || !pstart || !proc_fds || !proc_maps)
+        if (!hstart || !pstart || !proc_fds || !proc_maps)
                 goto fail;
-        for (size_t i = 0; i < n_refs; i++)
-                hstart[bpos[b->refs[i].buf] + 1]++;
-        for (size_t i = 0; i < nb; i++)
-                hstart[i + 1] += hstart[i];
-        for (size_t pi = 0; pi < np; pi++) {
-                const BProcess *p = &b->processes[pperm[pi]];
-
-                pstart[pi + 1] = pstart[pi] + p->n_refs;
-                for (size_t k = p->first_ref; k < (size_t) p->first_ref + p->n_refs; k++) {
-                        const BRef *ref = &b->refs[k];
-
-                        s->holders[hstart[bpos[ref->buf]]++] = (DmabufHolder){
-                                .pid = p->pid,
-                                .fds = ref->fds,
-                                .maps = ref->maps,
-                        };
-                        proc_fds[pi] += ref->fds;
-                        proc_maps[pi] += ref->maps;
-                }
-        }
-        for (size_t i = nb; i > 0; i--)
-                hstart[i] = hstart[i - 1];
-        hstart[0] = 0;
-        builder_drop_refs(b);
+        if (refs_to_holders(b, pperm, np, bpos, nb, hstart, pstart, proc_fds, proc_maps, &s->holders) < 0)
+                goto fail;
 
         if (buffers_to_state(b, bperm, &s->buffers) < 0)
                 goto fail;
+        bperm = mfree(bperm);
 
         /* Attachments, grouped by buffer and sorted by device within it. */
         s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
@@ -942,6 +976,8 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments, sizeof(DmabufAttachment),
                       cmp_attachment);
         }
+        astart = mfree(astart);
+        bpos = mfree(bpos);
 
         /* Whether a source listed every buffer, not whether it is up: a source that
          * gives only holders would make these sums look like totals. */
@@ -988,6 +1024,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 }
         }
         builder_drop_buffers(b);
+        hstart = mfree(hstart);
         if (n_exp > 0)
                 qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
         s->n_exporters = n_exp;
