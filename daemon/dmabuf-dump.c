@@ -90,7 +90,7 @@ int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
                 strbuf_printf(sb, ":%d\n", (int) p->pid);
                 strbuf_puts(sb, "                  Name              Rss              Pss         nr_procs            Inode\n");
                 for (size_t k = 0; k < p->n_buffers; k++) {
-                        const DmabufBuffer *b = dmabuf_state_find_buffer(s, p->buffers[k]);
+                        const DmabufBuffer *b = &dmabuf_state_buffers(s)[p->buffer_index[k]];
                         char nr[16];
 
                         strbuf_puts(sb, "  ");

@@ -102,7 +102,7 @@ static json_object *buffer_to_json(const DmabufBuffer *b) {
         return o;
 }
 
-static json_object *process_to_json(const DmabufProcess *p) {
+static json_object *process_to_json(const DmabufState *s, const DmabufProcess *p) {
         json_object *o = json_object_new_object(), *bufs = json_object_new_array();
 
         if (!o || !bufs) {
@@ -119,7 +119,8 @@ static json_object *process_to_json(const DmabufProcess *p) {
         json_object_object_add(o, "maps", json_object_new_int64(p->maps));
         json_object_object_add(o, "unidentified_fds", json_object_new_int64(p->unidentified_fds));
         for (size_t i = 0; i < p->n_buffers; i++)
-                json_object_array_add(bufs, json_object_new_uint64(p->buffers[i]));
+                json_object_array_add(bufs,
+                                      json_object_new_uint64(dmabuf_state_buffers(s)[p->buffer_index[i]].inode));
         json_object_object_add(o, "buffers", bufs);
         return o;
 }
@@ -242,7 +243,7 @@ static int cursor_fill(DmabufJsonCursor *c) {
                 break;
         case PHASE_PROCESSES:
                 for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_processes(s); k++, c->index++) {
-                        json_object *o = process_to_json(&dmabuf_state_processes(s)[c->index]);
+                        json_object *o = process_to_json(s, &dmabuf_state_processes(s)[c->index]);
                         if (!o)
                                 return -ENOMEM;
                         put_element(&c->pending, o, c->index > 0);

@@ -132,7 +132,7 @@ struct DmabufState {
         DmabufAttachment *attachments;
         DmabufProcess *processes;
         size_t n_processes;
-        uint64_t *process_buffers;
+        uint32_t *process_buffers;
         DmabufExporter *exporters;
         size_t n_exporters;
         Arena arena;
@@ -1047,7 +1047,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                         .unidentified_fds = src->unidentified_fds,
                         .fds = (uint32_t) MIN(proc_fds[i], (uint64_t) UINT32_MAX),
                         .maps = (uint32_t) MIN(proc_maps[i], (uint64_t) UINT32_MAX),
-                        .buffers = NULL,
+                        .buffer_index = NULL,
                         .n_buffers = 0,
                 };
         }
@@ -1055,11 +1055,11 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
 
         /* Each process's buffers, made from the holders now that the references
          * are gone: visiting buffers in inode order lists each process's sorted. */
-        s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint64_t));
+        s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint32_t));
         if (!s->process_buffers)
                 goto fail;
         for (size_t i = 0; i < np; i++)
-                s->processes[i].buffers = s->process_buffers + pstart[i];
+                s->processes[i].buffer_index = s->process_buffers + pstart[i];
         for (size_t i = 0; i < nb; i++) {
                 const DmabufBuffer *buf = &s->buffers[i];
 
@@ -1068,7 +1068,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
 
                         if (!p)
                                 continue; /* cannot happen: each holder came from one reference */
-                        ((uint64_t *) p->buffers)[p->n_buffers++] = buf->inode;
+                        ((uint32_t *) p->buffer_index)[p->n_buffers++] = (uint32_t) i;
                         p->rss_bytes = add_or_unknown(p->rss_bytes, buf->size);
                         /* pss as dmabuf_dump computes it: each holder gets an equal,
                          * rounded-down share. */

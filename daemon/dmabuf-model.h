@@ -62,7 +62,9 @@ typedef struct DmabufProcess {
         uint32_t maps;      /* dma-buf mappings */
         uint32_t unidentified_fds; /* anon_inode:dmabuf fds (kernels before 5.3) */
         size_t n_buffers;
-        const uint64_t *buffers; /* inodes, sorted */
+        /* Indices into dmabuf_state_buffers(), ascending, so in inode order: half
+         * the size of the inodes, in a state that lists tens of thousands. */
+        const uint32_t *buffer_index;
 } DmabufProcess;
 
 /* Per-exporter figures are only totals when some source listed every buffer.
@@ -211,6 +213,8 @@ int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferIn
 void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid);
 
 /* Derives holders, rss, pss, exporters and totals, and freezes the result.
- * duration and the timestamp are set by the caller before publishing. */
+ * duration and the timestamp are set by the caller before publishing. The state
+ * is made out of the builder's own arrays: afterwards, whether finish succeeded
+ * or not, the builder is only good for freeing. */
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret);

@@ -89,8 +89,8 @@ START_TEST(test_world) {
         ck_assert_uint_eq(p->fds, 2);
         ck_assert_uint_eq(p->maps, 3);
         ck_assert_uint_eq(p->n_buffers, 3);
-        ck_assert_uint_eq(p->buffers[0], 1);
-        ck_assert_uint_eq(p->buffers[2], 3);
+        ck_assert_uint_eq(dmabuf_state_buffers(s)[p->buffer_index[0]].inode, 1);
+        ck_assert_uint_eq(dmabuf_state_buffers(s)[p->buffer_index[2]].inode, 3);
         ck_assert_ptr_null(p->cgroup);
 
         p = dmabuf_state_find_process(s, 300);
