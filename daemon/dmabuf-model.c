@@ -882,9 +882,9 @@ static void builder_drop_buffers(DmabufBuilder *b) {
         b->n_attachments = b->cap_attachments = 0;
 }
 
-/* The entry of pid with room left for one more of its buffers (pstart[i] is
- * where entry i's start). The sources give each pid once; were one added twice,
- * its entries would share its buffers rather than overflow into each other. */
+/* The entry of pid with room left for one more of its buffers (entry i has room
+ * for pstart[i + 1] - pstart[i]). The sources give each pid once; were one added
+ * twice, its entries would share its buffers rather than overflow each other. */
 static DmabufProcess *process_with_room(DmabufState *s, const uint32_t *pstart, pid_t pid) {
         const DmabufProcess *found = dmabuf_state_find_process(s, pid);
         size_t i;
