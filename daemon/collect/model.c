@@ -132,7 +132,7 @@ struct DmabufState {
         DmabufAttachment *attachments;
         DmabufProcess *processes;
         size_t n_processes;
-        uint64_t *process_buffers;
+        uint32_t *process_buffers;
         DmabufExporter *exporters;
         size_t n_exporters;
         Arena arena;
@@ -326,34 +326,40 @@ enum {
         PRIO_FD_LINK = 6, /* names only */
 };
 
+/* The builder's arrays hold one item per buffer and per reference, tens of
+ * thousands of each, alive next to the published state while a collection runs:
+ * indices are 32 bits (grow() refuses more than that many items). */
 typedef struct BBuffer {
         uint64_t inode, size, count;
         const char *exporter;
         const char *name;
-        unsigned seen_by;
+        uint32_t n_holders;
+        uint32_t last_proc; /* index of the last process that referenced it, +1 */
+        uint32_t last_ref;
+        uint8_t seen_by;
         uint8_t size_prio, count_prio, exporter_prio, name_prio;
         bool attachments_known;
         uint8_t attachments_src; /* source + 1 that owns the list, 0: none yet */
-        uint32_t n_holders;
-        size_t last_proc; /* index of the last process that referenced it, +1 */
-        size_t last_ref;
 } BBuffer;
 
+/* A process's references are contiguous (they arrive right after it was added),
+ * so a reference need not name its process. */
 typedef struct BRef {
-        size_t buf, proc;
+        uint32_t buf;
         uint32_t fds, maps;
 } BRef;
 
 typedef struct BAttachment {
-        size_t buf;
+        uint32_t buf;
         const char *device;
         uint64_t map_counter;
 } BAttachment;
 
 typedef struct BProcess {
         pid_t pid;
-        const char *comm, *cgroup;
         uint32_t unidentified_fds;
+        uint32_t first_ref, n_refs; /* its references: refs[first_ref..+n_refs) */
+        const char *comm, *cgroup;
 } BProcess;
 
 struct DmabufBuilder {
@@ -366,7 +372,7 @@ struct DmabufBuilder {
 
         BBuffer *buffers;
         size_t n_buffers, cap_buffers;
-        size_t *index; /* open addressing: inode -> buffer index + 1 */
+        uint32_t *index; /* open addressing: inode -> buffer index + 1 */
         size_t n_index;
 
         BRef *refs;
@@ -384,7 +390,9 @@ static int grow(void **array, size_t *cap, size_t need, size_t elem) {
 
         if (need <= *cap)
                 return 0;
-        new_cap = MAX(need, *cap ? *cap * 2 : 64);
+        if (need >= UINT32_MAX)
+                return -ENOMEM; /* indices are 32 bits */
+        new_cap = MIN(MAX(need, *cap ? *cap * 2 : 64), (size_t) UINT32_MAX);
         if (new_cap > SIZE_MAX / elem)
                 return -ENOMEM;
         p = realloc(*array, new_cap * elem);
@@ -463,7 +471,7 @@ static uint64_t hash_u64(uint64_t x) {
 
 static int index_grow(DmabufBuilder *b) {
         size_t new_n = b->n_index ? b->n_index * 2 : 1024;
-        size_t *idx = calloc(new_n, sizeof(size_t));
+        uint32_t *idx = calloc(new_n, sizeof(uint32_t));
 
         if (!idx)
                 return -ENOMEM;
@@ -471,7 +479,7 @@ static int index_grow(DmabufBuilder *b) {
                 size_t slot = hash_u64(b->buffers[i].inode) & (new_n - 1);
                 while (idx[slot])
                         slot = (slot + 1) & (new_n - 1);
-                idx[slot] = i + 1;
+                idx[slot] = (uint32_t) (i + 1);
         }
         free(b->index);
         b->index = idx;
@@ -503,7 +511,7 @@ static int buffer_get(DmabufBuilder *b, uint64_t inode, size_t *ret) {
                 .size = DMABUF_UNKNOWN,
                 .count = DMABUF_UNKNOWN,
         };
-        b->index[slot] = ++b->n_buffers;
+        b->index[slot] = (uint32_t) ++b->n_buffers;
         *ret = b->n_buffers - 1;
         return 0;
 }
@@ -545,6 +553,9 @@ static int buffer_merge(DmabufBuilder *b, size_t idx, const DmabufBufferInfo *in
         if (info->has_name && name_prio > buf->name_prio) {
                 if (info->name_len == 0)
                         buf->name = NULL;
+                else if (buf->name && strlen(buf->name) == info->name_len &&
+                         memcmp(buf->name, info->name, info->name_len) == 0)
+                        ; /* the same bytes from a better source: keep the one copy */
                 else {
                         buf->name = arena_strndup(&b->arena, info->name, info->name_len);
                         if (!buf->name)
@@ -607,7 +618,7 @@ int dmabuf_builder_add_attachment(DmabufBuilder *b, DmabufSource src, uint64_t i
         if (grow((void **) &b->attachments, &b->cap_attachments, b->n_attachments + 1, sizeof(BAttachment)) < 0)
                 return -ENOMEM;
         a = &b->attachments[b->n_attachments];
-        a->buf = idx;
+        a->buf = (uint32_t) idx;
         a->map_counter = map_counter;
         a->device = intern(&b->interned, &b->arena, device, strlen(device));
         if (!a->device)
@@ -623,10 +634,11 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
         if (grow((void **) &b->processes, &b->cap_processes, b->n_processes + 1, sizeof(BProcess)) < 0)
                 return -ENOMEM;
         p = &b->processes[b->n_processes];
-        *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds };
+        *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds, .first_ref = (uint32_t) b->n_refs };
         if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
-        if (cgroup && !(p->cgroup = arena_strndup(&b->arena, cgroup, strlen(cgroup))))
+        /* Processes of one service share a cgroup. */
+        if (cgroup && !(p->cgroup = intern(&b->interned, &b->arena, cgroup, strlen(cgroup))))
                 return -ENOMEM;
         b->n_processes++;
         return 0;
@@ -640,22 +652,23 @@ int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm,
                 return -ESRCH;
         p = &b->processes[b->n_processes - 1];
         p->unidentified_fds = unidentified_fds;
-        if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
+        if (comm && !(p->comm && streq(p->comm, comm)) && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
-        if (cgroup && !(p->cgroup = arena_strndup(&b->arena, cgroup, strlen(cgroup))))
+        if (cgroup && !(p->cgroup = intern(&b->interned, &b->arena, cgroup, strlen(cgroup))))
                 return -ENOMEM;
         return 0;
 }
 
 static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bool is_map) {
-        size_t idx, proc;
+        size_t idx;
+        uint32_t proc;
         BBuffer *buf;
         int r;
 
         /* References arrive per process, right after that process was added. */
         if (b->n_processes == 0 || b->processes[b->n_processes - 1].pid != pid)
                 return -ESRCH;
-        proc = b->n_processes - 1;
+        proc = (uint32_t) (b->n_processes - 1);
 
         r = buffer_get(b, info->inode, &idx);
         if (r < 0)
@@ -669,10 +682,11 @@ static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bo
         if (buf->last_proc != proc + 1) {
                 if (grow((void **) &b->refs, &b->cap_refs, b->n_refs + 1, sizeof(BRef)) < 0)
                         return -ENOMEM;
-                b->refs[b->n_refs] = (BRef){ .buf = idx, .proc = proc };
+                b->refs[b->n_refs] = (BRef){ .buf = (uint32_t) idx };
                 buf->last_proc = proc + 1;
-                buf->last_ref = b->n_refs++;
+                buf->last_ref = (uint32_t) b->n_refs++;
                 buf->n_holders++;
+                b->processes[proc].n_refs++;
         }
         if (is_map)
                 b->refs[buf->last_ref].maps++;
@@ -689,19 +703,16 @@ int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferIn
         return add_ref(b, pid, info, true);
 }
 
-static int cmp_u64(const void *a, const void *b) {
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+static int cmp_buffer_index(const void *a, const void *b, void *userdata) {
+        const BBuffer *buffers = userdata;
+        uint64_t x = buffers[*(const uint32_t *) a].inode, y = buffers[*(const uint32_t *) b].inode;
         return x < y ? -1 : x > y;
 }
 
-typedef struct SortKey {
-        uint64_t key;
-        size_t idx;
-} SortKey;
-
-static int cmp_sortkey(const void *a, const void *b) {
-        const SortKey *x = a, *y = b;
-        return x->key < y->key ? -1 : x->key > y->key;
+static int cmp_process_index(const void *a, const void *b, void *userdata) {
+        const BProcess *processes = userdata;
+        pid_t x = processes[*(const uint32_t *) a].pid, y = processes[*(const uint32_t *) b].pid;
+        return x < y ? -1 : x > y;
 }
 
 static int cmp_attachment(const void *a, const void *b) {
@@ -720,40 +731,182 @@ static uint64_t add_or_unknown(uint64_t sum, uint64_t v) {
         return sum + v;
 }
 
-/* Sorting permutation of n items by key: ret[new] = old. */
-static int sort_permutation(size_t n, uint64_t (*key)(const void *items, size_t i), const void *items,
-                            size_t **ret) {
-        _cleanup_free_ SortKey *keys = malloc(MAX(n, (size_t) 1) * sizeof(SortKey));
-        size_t *perm = malloc(MAX(n, (size_t) 1) * sizeof(size_t));
+/* Sorting permutation of n items: ret[new] = old. It sorts 4-byte indices, not
+ * copies of the keys, which at finish would sit on top of the daemon's peak. */
+static int sort_permutation(size_t n, int (*cmp)(const void *, const void *, void *), const void *items,
+                            uint32_t **ret) {
+        uint32_t *perm = malloc(MAX(n, (size_t) 1) * sizeof(uint32_t));
 
-        if (!keys || !perm) {
-                free(perm);
+        if (!perm)
                 return -ENOMEM;
-        }
         for (size_t i = 0; i < n; i++)
-                keys[i] = (SortKey){ .key = key(items, i), .idx = i };
-        qsort(keys, n, sizeof(SortKey), cmp_sortkey);
-        for (size_t i = 0; i < n; i++)
-                perm[i] = keys[i].idx;
+                perm[i] = (uint32_t) i;
+        qsort_r(perm, n, sizeof(uint32_t), cmp, (void *) items);
         *ret = perm;
         return 0;
 }
 
-static uint64_t buffer_key(const void *items, size_t i) {
-        return ((const BBuffer *) items)[i].inode;
+static void *mfree(void *p) {
+        free(p);
+        return NULL;
 }
 
-static uint64_t process_key(const void *items, size_t i) {
-        return (uint64_t) ((const BProcess *) items)[i].pid;
+/* The buffers become the state's in place, so that the builder's array and the
+ * state's are never alive at once: the array grows to the state's element size
+ * and is rewritten back to front (element i, written, only covers elements i
+ * and later, already read), then put in inode order by following the cycles of
+ * perm (perm[new] = old), which it uses up. */
+static int buffers_to_state(DmabufBuilder *b, uint32_t *perm, DmabufBuffer **ret) {
+        size_t n = b->n_buffers;
+        DmabufBuffer *out;
+
+        _Static_assert(sizeof(DmabufBuffer) >= sizeof(BBuffer), "buffers are converted in place");
+        out = realloc(b->buffers, MAX(n, (size_t) 1) * sizeof(DmabufBuffer));
+        if (!out)
+                return -ENOMEM;
+        b->buffers = NULL;
+        b->n_buffers = b->cap_buffers = 0;
+
+        for (size_t i = n; i-- > 0;) {
+                BBuffer src;
+
+                memcpy(&src, (char *) out + i * sizeof(BBuffer), sizeof(BBuffer));
+                out[i] = (DmabufBuffer){
+                        .inode = src.inode,
+                        .size = src.size,
+                        .count = src.count,
+                        .exporter = src.exporter,
+                        .name = src.name,
+                        .seen_by = src.seen_by,
+                        .attachments_known = src.attachments_known,
+                };
+        }
+
+        for (size_t k = 0; k < n; k++) {
+                DmabufBuffer first;
+                size_t j = k;
+
+                if (perm[k] == UINT32_MAX)
+                        continue; /* moved with an earlier cycle */
+                first = out[k];
+                for (;;) {
+                        size_t next = perm[j];
+
+                        perm[j] = UINT32_MAX;
+                        if (next == k) {
+                                out[j] = first;
+                                break;
+                        }
+                        out[j] = out[next];
+                        j = next;
+                }
+        }
+        *ret = out;
+        return 0;
+}
+
+/* The references become the holders in place, as the buffers do: each is
+ * rewritten as a holder (same size), then moved to its slot, found by
+ * bucketing by buffer while visiting processes in pid order so that each
+ * buffer's holders come out sorted by pid. Fills hstart (buffer i's holders are
+ * hstart[i]..hstart[i + 1]), pstart (the same for processes, in pid order) and
+ * each process's fd and mapping counts. */
+static int refs_to_holders(DmabufBuilder *b, const uint32_t *pperm, size_t np, const uint32_t *bpos, size_t nb,
+                           uint32_t *hstart, uint32_t *pstart, uint64_t *proc_fds, uint64_t *proc_maps,
+                           DmabufHolder **ret) {
+        size_t n = b->n_refs;
+        _cleanup_free_ uint32_t *dest = malloc(MAX(n, (size_t) 1) * sizeof(uint32_t));
+        DmabufHolder *holders, *shrunk;
+
+        _Static_assert(sizeof(DmabufHolder) == sizeof(BRef), "references become holders in place");
+        if (!dest)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                hstart[bpos[b->refs[i].buf] + 1]++;
+        for (size_t i = 0; i < nb; i++)
+                hstart[i + 1] += hstart[i];
+
+        /* hstart[i] moves on to where buffer i's holders end while they are
+         * placed, and back afterwards. */
+        for (size_t pi = 0; pi < np; pi++) {
+                const BProcess *p = &b->processes[pperm[pi]];
+
+                pstart[pi + 1] = pstart[pi] + p->n_refs;
+                for (size_t k = p->first_ref; k < (size_t) p->first_ref + p->n_refs; k++) {
+                        BRef ref = b->refs[k];
+
+                        dest[k] = hstart[bpos[ref.buf]]++;
+                        ((DmabufHolder *) b->refs)[k] = (DmabufHolder){
+                                .pid = p->pid,
+                                .fds = ref.fds,
+                                .maps = ref.maps,
+                        };
+                        proc_fds[pi] += ref.fds;
+                        proc_maps[pi] += ref.maps;
+                }
+        }
+        for (size_t i = nb; i > 0; i--)
+                hstart[i] = hstart[i - 1];
+        hstart[0] = 0;
+
+        holders = (DmabufHolder *) b->refs;
+        for (size_t k = 0; k < n; k++)
+                while (dest[k] != k) {
+                        uint32_t d = dest[k];
+                        DmabufHolder h = holders[d];
+
+                        holders[d] = holders[k];
+                        holders[k] = h;
+                        dest[k] = dest[d];
+                        dest[d] = d;
+                }
+        /* The capacity beyond n goes back. */
+        shrunk = realloc(holders, MAX(n, (size_t) 1) * sizeof(DmabufHolder));
+        if (!shrunk && !holders)
+                return -ENOMEM; /* no reference at all, and no byte to say so */
+        b->refs = NULL;
+        b->n_refs = b->cap_refs = 0;
+        *ret = shrunk ?: holders;
+        return 0;
+}
+
+/* The builder's arrays are dropped as soon as finish no longer needs them: the
+ * published state, the builder and the state being made are alive at once, and
+ * that is the daemon's peak. */
+static void builder_drop_buffers(DmabufBuilder *b) {
+        b->buffers = mfree(b->buffers);
+        b->n_buffers = b->cap_buffers = 0;
+        b->index = mfree(b->index);
+        b->n_index = 0;
+        b->attachments = mfree(b->attachments);
+        b->n_attachments = b->cap_attachments = 0;
+}
+
+/* The entry of pid with room left for one more of its buffers (entry i has room
+ * for pstart[i + 1] - pstart[i]). The sources give each pid once; were one added
+ * twice, its entries would share its buffers rather than overflow each other. */
+static DmabufProcess *process_with_room(DmabufState *s, const uint32_t *pstart, pid_t pid) {
+        const DmabufProcess *found = dmabuf_state_find_process(s, pid);
+        size_t i;
+
+        if (!found)
+                return NULL;
+        i = (size_t) (found - s->processes);
+        while (i > 0 && s->processes[i - 1].pid == pid)
+                i--;
+        for (; i < s->n_processes && s->processes[i].pid == pid; i++)
+                if (s->processes[i].n_buffers < pstart[i + 1] - pstart[i])
+                        return &s->processes[i];
+        return NULL;
 }
 
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret) {
-        _cleanup_free_ size_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *ppos = NULL, *hstart = NULL,
-                              *pstart = NULL;
+        _cleanup_free_ uint32_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *hstart = NULL, *pstart = NULL,
+                                *astart = NULL;
         _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
         DmabufState *s = NULL;
-        size_t nb = b->n_buffers, np = 0, n_exp = 0;
+        size_t nb = b->n_buffers, np = 0, n_exp = 0, cap_exp = 0, n_refs = b->n_refs;
         bool global_up;
         int r = -ENOMEM;
 
@@ -770,115 +923,61 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         memcpy(s->counters.scan, b->stats.counters, sizeof(s->counters.scan));
         memcpy(s->counters.parse_errors, b->stats.parse_errors, sizeof(s->counters.parse_errors));
 
+        /* Lookups by inode are over. */
+        b->index = mfree(b->index);
+        b->n_index = 0;
+
         /* Only processes that reference something are worth listing. */
-        {
-                _cleanup_free_ bool *holds = calloc(MAX(b->n_processes, (size_t) 1), sizeof(bool));
-                size_t kept = 0;
+        for (size_t i = 0; i < b->n_processes; i++)
+                if (b->processes[i].n_refs > 0 || b->processes[i].unidentified_fds > 0)
+                        b->processes[np++] = b->processes[i];
+        b->n_processes = np;
 
-                if (!holds)
-                        goto fail;
-                for (size_t i = 0; i < b->n_refs; i++)
-                        holds[b->refs[i].proc] = true;
-                ppos = malloc(MAX(b->n_processes, (size_t) 1) * sizeof(size_t));
-                if (!ppos)
-                        goto fail;
-                for (size_t i = 0; i < b->n_processes; i++) {
-                        if (holds[i] || b->processes[i].unidentified_fds > 0) {
-                                b->processes[kept] = b->processes[i];
-                                ppos[i] = kept++;
-                        } else
-                                ppos[i] = SIZE_MAX;
-                }
-                for (size_t i = 0; i < b->n_refs; i++)
-                        b->refs[i].proc = ppos[b->refs[i].proc];
-                b->n_processes = kept;
-                np = kept;
-        }
-
-        if (sort_permutation(nb, buffer_key, b->buffers, &bperm) < 0 ||
-            sort_permutation(np, process_key, b->processes, &pperm) < 0)
+        if (sort_permutation(nb, cmp_buffer_index, b->buffers, &bperm) < 0 ||
+            sort_permutation(np, cmp_process_index, b->processes, &pperm) < 0)
                 goto fail;
-        bpos = malloc(MAX(nb, (size_t) 1) * sizeof(size_t));
-        free(ppos);
-        ppos = malloc(MAX(np, (size_t) 1) * sizeof(size_t));
-        if (!bpos || !ppos)
+        bpos = malloc(MAX(nb, (size_t) 1) * sizeof(uint32_t));
+        if (!bpos)
                 goto fail;
         for (size_t i = 0; i < nb; i++)
-                bpos[bperm[i]] = i;
-        for (size_t i = 0; i < np; i++)
-                ppos[pperm[i]] = i;
+                bpos[bperm[i]] = (uint32_t) i;
 
-        s->buffers = calloc(MAX(nb, (size_t) 1), sizeof(DmabufBuffer));
-        s->holders = calloc(MAX(b->n_refs, (size_t) 1), sizeof(DmabufHolder));
-        s->process_buffers = calloc(MAX(b->n_refs, (size_t) 1), sizeof(uint64_t));
-        s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
-        s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
-        hstart = calloc(nb + 1, sizeof(size_t));
-        pstart = calloc(np + 1, sizeof(size_t));
+        hstart = calloc(nb + 1, sizeof(uint32_t));
+        pstart = calloc(np + 1, sizeof(uint32_t));
         proc_fds = calloc(np + 1, sizeof(uint64_t));
         proc_maps = calloc(np + 1, sizeof(uint64_t));
-        if (!s->buffers || !s->holders || !s->process_buffers || !s->attachments || !s->processes || !hstart ||
-            !pstart || !proc_fds || !proc_maps)
+        if (!hstart || !pstart || !proc_fds || !proc_maps)
+                goto fail;
+        if (refs_to_holders(b, pperm, np, bpos, nb, hstart, pstart, proc_fds, proc_maps, &s->holders) < 0)
                 goto fail;
 
-        /* Holders: bucket the references by buffer, visiting processes in pid order
-         * so each buffer's holders come out sorted by pid. */
-        for (size_t i = 0; i < b->n_refs; i++) {
-                hstart[bpos[b->refs[i].buf] + 1]++;
-                pstart[ppos[b->refs[i].proc] + 1]++;
-        }
-        for (size_t i = 0; i < nb; i++)
-                hstart[i + 1] += hstart[i];
-        for (size_t i = 0; i < np; i++)
-                pstart[i + 1] += pstart[i];
-        {
-                _cleanup_free_ size_t *by_proc = malloc(MAX(b->n_refs, (size_t) 1) * sizeof(size_t));
-                _cleanup_free_ size_t *hfill = malloc((nb + 1) * sizeof(size_t));
-                _cleanup_free_ size_t *pfill = malloc((np + 1) * sizeof(size_t));
-
-                if (!by_proc || !hfill || !pfill)
-                        goto fail;
-                memcpy(pfill, pstart, (np + 1) * sizeof(size_t));
-                for (size_t i = 0; i < b->n_refs; i++)
-                        by_proc[pfill[ppos[b->refs[i].proc]]++] = i;
-                memcpy(hfill, hstart, (nb + 1) * sizeof(size_t));
-                for (size_t k = 0; k < b->n_refs; k++) {
-                        const BRef *ref = &b->refs[by_proc[k]];
-                        size_t pi = ppos[ref->proc];
-
-                        s->holders[hfill[bpos[ref->buf]]++] = (DmabufHolder){
-                                .pid = b->processes[pperm[pi]].pid,
-                                .fds = ref->fds,
-                                .maps = ref->maps,
-                        };
-                        s->process_buffers[k] = b->buffers[ref->buf].inode;
-                        proc_fds[pi] += ref->fds;
-                        proc_maps[pi] += ref->maps;
-                }
-        }
+        if (buffers_to_state(b, bperm, &s->buffers) < 0)
+                goto fail;
+        bperm = mfree(bperm);
 
         /* Attachments, grouped by buffer and sorted by device within it. */
-        {
-                _cleanup_free_ size_t *astart = calloc(nb + 1, sizeof(size_t));
+        s->attachments = calloc(MAX(b->n_attachments, (size_t) 1), sizeof(DmabufAttachment));
+        astart = calloc(nb + 1, sizeof(uint32_t));
+        if (!s->attachments || !astart)
+                goto fail;
+        for (size_t i = 0; i < b->n_attachments; i++)
+                astart[bpos[b->attachments[i].buf] + 1]++;
+        for (size_t i = 0; i < nb; i++)
+                astart[i + 1] += astart[i];
+        for (size_t i = 0; i < b->n_attachments; i++) {
+                const BAttachment *a = &b->attachments[i];
+                size_t bi = bpos[a->buf];
 
-                if (!astart)
-                        goto fail;
-                for (size_t i = 0; i < b->n_attachments; i++)
-                        astart[bpos[b->attachments[i].buf] + 1]++;
-                for (size_t i = 0; i < nb; i++)
-                        astart[i + 1] += astart[i];
-                for (size_t i = 0; i < nb; i++)
-                        s->buffers[i].attachments = s->attachments + astart[i];
-                for (size_t i = 0; i < b->n_attachments; i++) {
-                        const BAttachment *a = &b->attachments[i];
-                        DmabufBuffer *buf = &s->buffers[bpos[a->buf]];
-                        s->attachments[astart[bpos[a->buf]] + buf->n_attachments++] =
-                                (DmabufAttachment){ .device = a->device, .map_counter = a->map_counter };
-                }
-                for (size_t i = 0; i < nb; i++)
-                        qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments,
-                              sizeof(DmabufAttachment), cmp_attachment);
+                s->attachments[astart[bi] + s->buffers[bi].n_attachments++] =
+                        (DmabufAttachment){ .device = a->device, .map_counter = a->map_counter };
         }
+        for (size_t i = 0; i < nb; i++) {
+                s->buffers[i].attachments = s->attachments + astart[i];
+                qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments, sizeof(DmabufAttachment),
+                      cmp_attachment);
+        }
+        astart = mfree(astart);
+        bpos = mfree(bpos);
 
         /* Whether a source listed every buffer, not whether it is up: a source that
          * gives only holders would make these sums look like totals. */
@@ -891,21 +990,9 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 .userspace_bytes = 0,
         };
 
-        s->exporters = calloc(MAX(nb, (size_t) 1), sizeof(DmabufExporter));
-        if (!s->exporters)
-                goto fail;
-
         for (size_t i = 0; i < nb; i++) {
-                const BBuffer *src = &b->buffers[bperm[i]];
                 DmabufBuffer *dst = &s->buffers[i];
 
-                dst->inode = src->inode;
-                dst->size = src->size;
-                dst->count = src->count;
-                dst->exporter = src->exporter;
-                dst->name = src->name;
-                dst->seen_by = src->seen_by;
-                dst->attachments_known = src->attachments_known;
                 dst->holders = s->holders + hstart[i];
                 dst->n_holders = hstart[i + 1] - hstart[i];
 
@@ -921,56 +1008,74 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                         for (e = 0; e < n_exp; e++)
                                 if (s->exporters[e].name == dst->exporter)
                                         break;
-                        if (e == n_exp)
+                        if (e == n_exp) {
+                                if (grow((void **) &s->exporters, &cap_exp, n_exp + 1, sizeof(DmabufExporter)) < 0)
+                                        goto fail;
                                 s->exporters[n_exp++] = (DmabufExporter){
                                         .name = dst->exporter,
                                         .buffers = global_up ? 0 : DMABUF_UNKNOWN,
                                         .bytes = global_up ? 0 : DMABUF_UNKNOWN,
                                 };
+                        }
                         if (global_up) {
                                 s->exporters[e].buffers++;
                                 s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
                         }
                 }
         }
-        qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
+        builder_drop_buffers(b);
+        hstart = mfree(hstart);
+        if (n_exp > 0)
+                qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
         s->n_exporters = n_exp;
         s->totals.kernel_only_bytes =
                 s->totals.bytes == DMABUF_UNKNOWN || s->totals.userspace_bytes == DMABUF_UNKNOWN
                         ? DMABUF_UNKNOWN
                         : s->totals.bytes - s->totals.userspace_bytes;
-
         s->n_buffers = nb;
+
+        s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
+        if (!s->processes)
+                goto fail;
         for (size_t i = 0; i < np; i++) {
                 const BProcess *src = &b->processes[pperm[i]];
-                DmabufProcess *dst = &s->processes[i];
-                uint64_t *inodes = s->process_buffers + pstart[i];
-                size_t n = pstart[i + 1] - pstart[i];
 
-                *dst = (DmabufProcess){
+                s->processes[i] = (DmabufProcess){
                         .pid = src->pid,
                         .comm = src->comm,
                         .cgroup = src->cgroup,
                         .unidentified_fds = src->unidentified_fds,
                         .fds = (uint32_t) MIN(proc_fds[i], (uint64_t) UINT32_MAX),
                         .maps = (uint32_t) MIN(proc_maps[i], (uint64_t) UINT32_MAX),
-                        .buffers = inodes,
-                        .n_buffers = n,
+                        .buffer_index = NULL,
+                        .n_buffers = 0,
                 };
-                qsort(inodes, n, sizeof(uint64_t), cmp_u64);
-                for (size_t k = 0; k < n; k++) {
-                        const DmabufBuffer *buf = dmabuf_state_find_buffer(s, inodes[k]);
-
-                        if (!buf || buf->n_holders == 0)
-                                continue; /* cannot happen: the inode came from this process's refs */
-                        dst->rss_bytes = add_or_unknown(dst->rss_bytes, buf->size);
-                        /* pss as dmabuf_dump computes it: each holder gets an equal,
-                         * rounded-down share. */
-                        dst->pss_bytes = add_or_unknown(
-                                dst->pss_bytes, buf->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : buf->size / buf->n_holders);
-                }
         }
         s->n_processes = np;
+
+        /* Each process's buffers, made from the holders now that the references
+         * are gone: visiting buffers in inode order lists each process's sorted. */
+        s->process_buffers = calloc(MAX(n_refs, (size_t) 1), sizeof(uint32_t));
+        if (!s->process_buffers)
+                goto fail;
+        for (size_t i = 0; i < np; i++)
+                s->processes[i].buffer_index = s->process_buffers + pstart[i];
+        for (size_t i = 0; i < nb; i++) {
+                const DmabufBuffer *buf = &s->buffers[i];
+
+                for (size_t h = 0; h < buf->n_holders; h++) {
+                        DmabufProcess *p = process_with_room(s, pstart, buf->holders[h].pid);
+
+                        if (!p)
+                                continue; /* cannot happen: each holder came from one reference */
+                        ((uint32_t *) p->buffer_index)[p->n_buffers++] = (uint32_t) i;
+                        p->rss_bytes = add_or_unknown(p->rss_bytes, buf->size);
+                        /* pss as dmabuf_dump computes it: each holder gets an equal,
+                         * rounded-down share. */
+                        p->pss_bytes = add_or_unknown(
+                                p->pss_bytes, buf->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : buf->size / buf->n_holders);
+                }
+        }
         if (b->only_pid > 0) {
                 size_t kept = 0;
                 for (size_t i = 0; i < np; i++)

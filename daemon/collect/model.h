@@ -42,12 +42,14 @@ typedef struct DmabufBuffer {
         uint64_t count;    /* file refcount from bufinfo or fdinfo, or DMABUF_UNKNOWN */
         const char *exporter; /* NULL: unknown */
         const char *name;     /* NULL: unnamed, or no source could tell */
-        unsigned seen_by;     /* bitmask of 1u << DmabufSource */
-        bool attachments_known;
-        size_t n_holders;
         const DmabufHolder *holders; /* sorted by pid */
-        size_t n_attachments;
         const DmabufAttachment *attachments;
+        /* 32 bits each: a state holds one of these per buffer, tens of thousands,
+         * and no buffer has 4 billion holders or attachments. */
+        uint32_t n_holders;
+        uint32_t n_attachments;
+        uint8_t seen_by;      /* bitmask of 1u << DmabufSource */
+        bool attachments_known;
 } DmabufBuffer;
 
 typedef struct DmabufProcess {
@@ -60,7 +62,9 @@ typedef struct DmabufProcess {
         uint32_t maps;      /* dma-buf mappings */
         uint32_t unidentified_fds; /* anon_inode:dmabuf fds (kernels before 5.3) */
         size_t n_buffers;
-        const uint64_t *buffers; /* inodes, sorted */
+        /* Indices into dmabuf_state_buffers(), ascending, so in inode order: half
+         * the size of the inodes, in a state that lists tens of thousands. */
+        const uint32_t *buffer_index;
 } DmabufProcess;
 
 /* Per-exporter figures are only totals when some source listed every buffer.
@@ -209,6 +213,8 @@ int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferIn
 void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid);
 
 /* Derives holders, rss, pss, exporters and totals, and freezes the result.
- * duration and the timestamp are set by the caller before publishing. */
+ * duration and the timestamp are set by the caller before publishing. The state
+ * is made out of the builder's own arrays: afterwards, whether finish succeeded
+ * or not, the builder is only good for freeing. */
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret);

@@ -90,7 +90,7 @@ int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
                 strbuf_printf(sb, ":%d\n", (int) p->pid);
                 strbuf_puts(sb, "                  Name              Rss              Pss         nr_procs            Inode\n");
                 for (size_t k = 0; k < p->n_buffers; k++) {
-                        const DmabufBuffer *b = dmabuf_state_find_buffer(s, p->buffers[k]);
+                        const DmabufBuffer *b = &dmabuf_state_buffers(s)[p->buffer_index[k]];
                         char nr[16];
 
                         strbuf_puts(sb, "  ");
@@ -103,7 +103,7 @@ int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
                         }
                         put_kb(sb, b->size, 17);
                         put_kb(sb, b->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : b->size / b->n_holders, 17);
-                        snprintf(nr, sizeof(nr), "%zu", b->n_holders);
+                        snprintf(nr, sizeof(nr), "%" PRIu32, b->n_holders);
                         put_right(sb, nr, 17);
                         put_u64(sb, b->inode, 17);
                         strbuf_puts(sb, "\n");

@@ -201,7 +201,7 @@ static void put_buffer(StrBuf *sb, const DmabufBuffer *b) {
         strbuf_puts(sb, "]}");
 }
 
-static void put_process(StrBuf *sb, const DmabufProcess *p) {
+static void put_process(StrBuf *sb, const DmabufState *s, const DmabufProcess *p) {
         strbuf_puts(sb, "{\"pid\":");
         put_int(sb, p->pid);
         strbuf_puts(sb, ",\"comm\":");
@@ -222,7 +222,7 @@ static void put_process(StrBuf *sb, const DmabufProcess *p) {
         for (size_t i = 0; i < p->n_buffers; i++) {
                 if (i > 0)
                         strbuf_putc(sb, ',');
-                put_u64(sb, p->buffers[i]);
+                put_u64(sb, dmabuf_state_buffers(s)[p->buffer_index[i]].inode);
         }
         strbuf_puts(sb, "]}");
 }
@@ -346,7 +346,7 @@ static int cursor_fill(DmabufJsonCursor *c) {
                 for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_processes(s); k++, c->index++) {
                         if (c->index > 0)
                                 strbuf_putc(&c->pending, ',');
-                        put_process(&c->pending, &dmabuf_state_processes(s)[c->index]);
+                        put_process(&c->pending, s, &dmabuf_state_processes(s)[c->index]);
                 }
                 if (c->index == dmabuf_state_n_processes(s)) {
                         write_tail(&c->pending, s);

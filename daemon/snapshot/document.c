@@ -109,13 +109,13 @@ static void add_victim_holdings(json_object *t, pid_t pid, const DmabufState *be
         json_object_object_add(t, "rss_bytes", p ? dmabuf_json_u64(p->rss_bytes) : NULL);
         json_object_object_add(t, "pss_bytes", p ? dmabuf_json_u64(p->pss_bytes) : NULL);
         for (size_t i = 0; p && i < p->n_buffers; i++) {
-                const DmabufBuffer *b = dmabuf_state_find_buffer(before, p->buffers[i]);
+                const DmabufBuffer *b = &dmabuf_state_buffers(before)[p->buffer_index[i]];
                 json_object *o = json_object_new_object();
 
-                json_object_object_add(o, "inode", json_object_new_uint64(p->buffers[i]));
-                json_object_object_add(o, "size", b ? dmabuf_json_u64(b->size) : NULL);
-                json_object_object_add(o, "exporter", b ? str0(b->exporter) : NULL);
-                json_object_object_add(o, "name", b ? str0(b->name) : NULL);
+                json_object_object_add(o, "inode", json_object_new_uint64(b->inode));
+                json_object_object_add(o, "size", dmabuf_json_u64(b->size));
+                json_object_object_add(o, "exporter", str0(b->exporter));
+                json_object_object_add(o, "name", str0(b->name));
                 json_object_array_add(buffers, o);
         }
         json_object_object_add(t, "buffers", buffers);

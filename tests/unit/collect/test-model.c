@@ -89,8 +89,8 @@ START_TEST(test_world) {
         ck_assert_uint_eq(p->fds, 2);
         ck_assert_uint_eq(p->maps, 3);
         ck_assert_uint_eq(p->n_buffers, 3);
-        ck_assert_uint_eq(p->buffers[0], 1);
-        ck_assert_uint_eq(p->buffers[2], 3);
+        ck_assert_uint_eq(dmabuf_state_buffers(s)[p->buffer_index[0]].inode, 1);
+        ck_assert_uint_eq(dmabuf_state_buffers(s)[p->buffer_index[2]].inode, 3);
         ck_assert_ptr_null(p->cgroup);
 
         p = dmabuf_state_find_process(s, 300);
@@ -361,6 +361,89 @@ START_TEST(test_scale) {
 }
 END_TEST
 
+/* Buffers and processes arrive in scrambled order, so that finish's in-place
+ * permutations move nearly every element: each buffer must keep its own fields,
+ * its holders sorted by pid with their own counts, and each process's list must
+ * name exactly the buffers it holds, in inode order. */
+enum { ORDER_BUFFERS = 5000, ORDER_PROCS = 300, ORDER_REFS = 7 };
+
+static uint64_t order_ref_inode(pid_t pid, uint64_t k) {
+        return ((uint64_t) pid * 131 + k * 977) % ORDER_BUFFERS + 1;
+}
+
+START_TEST(test_in_place_order) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufState *s = NULL;
+        size_t holders = 0;
+
+        dmabuf_builder_set_source_up(b, DMABUF_SOURCE_SYSFS, true);
+        dmabuf_builder_set_lists_all(b, DMABUF_SOURCE_SYSFS, true);
+        for (uint64_t i = 0; i < ORDER_BUFFERS; i++) {
+                uint64_t ino = i * 7919 % ORDER_BUFFERS + 1; /* 7919 is prime: every inode once */
+                DmabufBufferInfo in = info(ino, ino * 4096, ino % 2 ? "odd" : "even", NULL);
+                ck_assert_int_eq(dmabuf_builder_add_buffer(b, DMABUF_SOURCE_SYSFS, &in), 0);
+        }
+        for (uint64_t j = 0; j < ORDER_PROCS; j++) {
+                pid_t pid = (pid_t) (j * 37 % ORDER_PROCS + 1); /* 37 is prime to 300: every pid once */
+
+                ck_assert_int_eq(dmabuf_builder_add_process(b, pid, "p", NULL, 0), 0);
+                for (uint64_t k = 0; k < ORDER_REFS; k++) {
+                        DmabufBufferInfo in = info(order_ref_inode(pid, k), DMABUF_UNKNOWN, NULL, NULL);
+                        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, pid, &in), 0);
+                        if (k % 3 == 0)
+                                ck_assert_int_eq(dmabuf_builder_add_map_ref(b, pid, &in), 0);
+                }
+        }
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        dmabuf_builder_free(b);
+
+        ck_assert_uint_eq(dmabuf_state_n_buffers(s), ORDER_BUFFERS);
+        for (size_t i = 0; i < ORDER_BUFFERS; i++) {
+                const DmabufBuffer *buf = &dmabuf_state_buffers(s)[i];
+
+                ck_assert_uint_eq(buf->inode, i + 1);
+                ck_assert_uint_eq(buf->size, buf->inode * 4096);
+                ck_assert_str_eq(buf->exporter, buf->inode % 2 ? "odd" : "even");
+                for (size_t h = 0; h < buf->n_holders; h++) {
+                        const DmabufHolder *holder = &buf->holders[h];
+                        uint64_t k;
+
+                        if (h > 0)
+                                ck_assert_int_gt(holder->pid, buf->holders[h - 1].pid);
+                        for (k = 0; k < ORDER_REFS; k++)
+                                if (order_ref_inode(holder->pid, k) == buf->inode)
+                                        break;
+                        ck_assert_uint_lt(k, ORDER_REFS);
+                        ck_assert_uint_eq(holder->fds, 1);
+                        ck_assert_uint_eq(holder->maps, k % 3 == 0);
+                }
+                holders += buf->n_holders;
+        }
+        ck_assert_uint_eq(holders, ORDER_PROCS * ORDER_REFS);
+
+        ck_assert_uint_eq(dmabuf_state_n_processes(s), ORDER_PROCS);
+        for (size_t j = 0; j < ORDER_PROCS; j++) {
+                const DmabufProcess *p = &dmabuf_state_processes(s)[j];
+
+                ck_assert_int_eq(p->pid, (pid_t) j + 1);
+                ck_assert_uint_eq(p->fds, ORDER_REFS);
+                ck_assert_uint_eq(p->maps, 3);
+                ck_assert_uint_eq(p->n_buffers, ORDER_REFS);
+                for (size_t k = 0; k < p->n_buffers; k++) {
+                        const DmabufBuffer *buf = &dmabuf_state_buffers(s)[p->buffer_index[k]];
+                        bool listed = false;
+
+                        if (k > 0)
+                                ck_assert_uint_gt(p->buffer_index[k], p->buffer_index[k - 1]);
+                        for (size_t h = 0; h < buf->n_holders; h++)
+                                listed = listed || buf->holders[h].pid == p->pid;
+                        ck_assert(listed);
+                }
+        }
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("model");
         TCase *tc = tcase_create("builder");
@@ -373,6 +456,7 @@ int main(void) {
         tcase_add_test(tc, test_refcount_and_cache);
         tcase_add_test(tc, test_attachments_once);
         tcase_add_test(tc, test_scale);
+        tcase_add_test(tc, test_in_place_order);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
