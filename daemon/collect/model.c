@@ -860,13 +860,21 @@ static int refs_to_holders(DmabufBuilder *b, const uint32_t *pperm, size_t np, c
                         dest[k] = dest[d];
                         dest[d] = d;
                 }
-        /* The capacity beyond n goes back. */
-        shrunk = realloc(holders, MAX(n, (size_t) 1) * sizeof(DmabufHolder));
-        if (!shrunk && !holders)
-                return -ENOMEM; /* no reference at all, and no byte to say so */
+        /* The capacity beyond n goes back; should that fail, the larger block
+         * serves as well. No reference at all gets one byte's worth, so that the
+         * state's pointer is never NULL. */
+        if (!holders)
+                holders = malloc(sizeof(DmabufHolder));
+        else if (n < b->cap_refs && n > 0) {
+                shrunk = realloc(holders, n * sizeof(DmabufHolder));
+                if (shrunk)
+                        holders = shrunk;
+        }
+        if (!holders)
+                return -ENOMEM;
         b->refs = NULL;
         b->n_refs = b->cap_refs = 0;
-        *ret = shrunk ?: holders;
+        *ret = holders;
         return 0;
 }
 
