@@ -3,16 +3,22 @@
 #   deps.sh build   what building needs (systemd for systemd.pc: where units go)
 #   deps.sh test    that, plus what the tests run (curl, jq, promtool, prometheus, valgrind,
 #                   systemd-journal-remote; systemd-analyze, systemd-socket-activate and
-#                   journalctl come with systemd), and what tests/kernel needs
+#                   journalctl come with systemd; procps for ps and for the unit's
+#                   ExecReload=/bin/kill, which `systemd-analyze verify` checks), and
+#                   what tests/kernel needs
 #   deps.sh kernel  what building kernels and booting them under QEMU needs
 set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
 libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev check systemd \
 clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev"
-test_pkgs="curl jq prometheus valgrind systemd-journal-remote"
+# Debian's minbase (a container image) has only the Essential and Priority:
+# required packages: coreutils, util-linux (setpriv, unshare, flock), mawk,
+# diffutils, findutils, grep, sed, tar, gzip. Everything else is named here.
+test_pkgs="curl jq prometheus valgrind systemd-journal-remote procps"
 # The real-kernel harness (tests/kernel): building Debian's kernels, and QEMU.
-kernel_pkgs="bison flex bc libelf-dev cpio busybox-static qemu-system-x86 xz-utils patch dwarves"
+# file: mk-initramfs.sh checks that busybox is static.
+kernel_pkgs="bison flex bc libelf-dev cpio busybox-static qemu-system-x86 xz-utils patch dwarves file"
 
 case "${1:-build}" in
 build) want="$build_pkgs" ;;

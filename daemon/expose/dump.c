@@ -242,7 +242,7 @@ static void put_mib(StrBuf *sb, uint64_t bytes) {
 int dmabuf_dump_status_line(StrBuf *sb, const DmabufState *s, uint64_t snapshots) {
         const DmabufTotals *t = dmabuf_state_totals(s);
 
-        if (t->buffers == DMABUF_UNKNOWN || t->bytes == DMABUF_UNKNOWN) {
+        if (t->buffers == DMABUF_UNKNOWN) {
                 /* Without a source that lists every buffer, what is known is what
                  * processes hold: say so rather than pass it off as the total. */
                 size_t held = 0;
@@ -253,6 +253,8 @@ int dmabuf_dump_status_line(StrBuf *sb, const DmabufState *s, uint64_t snapshots
                 put_mib(sb, t->userspace_bytes);
                 strbuf_puts(sb, " held by processes");
         } else {
+                /* Every buffer listed, a size unknown: "? MiB" rather than a sum
+                 * of the known ones passed off as the total. */
                 strbuf_printf(sb, "%" PRIu64 " buffers, ", t->buffers);
                 put_mib(sb, t->bytes);
                 strbuf_puts(sb, " (");

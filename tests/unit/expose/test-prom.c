@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "prom.h"
-#include "test-util.h"
+#include "test-unknown.h"
 
 START_TEST(test_escape) {
         static const struct {
@@ -260,6 +260,32 @@ START_TEST(test_top_order) {
 }
 END_TEST
 
+/* The tree with unknown totals, in both formats: an unknown figure is an absent
+ * sample (SPEC), never a number; the known ones stay. */
+START_TEST(test_unknown_tree) {
+        DmabufState *s = tu_collect_tree(TU_UNKNOWN_TREE);
+        DmabufPromOptions opts = { .top_processes = 10, .top_names = 10 };
+        static const char *const absent[] = {
+                "dmabuf_buffers", "dmabuf_bytes", "dmabuf_userspace_bytes", "dmabuf_kernel_only_bytes",
+                "dmabuf_exporter_buffers", "dmabuf_exporter_bytes", "pid=\"4300\"", "name=\"orphan-map\"",
+                "dmabuf_attachment_mappings",
+        };
+
+        for (DmabufPromFormat f = DMABUF_PROM_TEXT; f <= DMABUF_PROM_OPENMETRICS; f++) {
+                StrBuf sb = STRBUF_INIT;
+
+                ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, f), 0);
+                tu_assert_no_unknown_number(sb.buf, "metrics");
+                for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+                        ck_assert_msg(!strstr(sb.buf, absent[i]), "format %d has %s:\n%s", f, absent[i], sb.buf);
+                ck_assert(strstr(sb.buf, "dmabuf_process_rss_bytes{pid=\"4100\",comm=\"gst-launch-1.0\"} 5308416\n"));
+                ck_assert(strstr(sb.buf, "dmabuf_name_bytes{name=\"gst-buffer\"} 4194304\n"));
+                strbuf_done(&sb);
+        }
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("prom");
         TCase *tc = tcase_create("exposition");
@@ -271,6 +297,7 @@ int main(void) {
         tcase_add_test(tc, test_live);
         tcase_add_test(tc, test_unknown_and_top);
         tcase_add_test(tc, test_top_order);
+        tcase_add_test(tc, test_unknown_tree);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }

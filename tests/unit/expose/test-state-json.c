@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include "state-json.h"
-#include "test-util.h"
+#include "test-unknown.h"
 #include "utf8.h"
 
 START_TEST(test_time) {
@@ -136,6 +136,50 @@ START_TEST(test_same_as_json_c) {
 }
 END_TEST
 
+/* The tree with unknown totals, written whole and through the HTTP cursor:
+ * every unknown figure is null (SPEC), none a number. */
+START_TEST(test_unknown_tree) {
+        DmabufState *s = tu_collect_tree(TU_UNKNOWN_TREE);
+        DmabufJsonCursor *c = dmabuf_json_cursor_new(s);
+        StrBuf sb = STRBUF_INIT, streamed = STRBUF_INIT;
+        json_object *o, *v, *e;
+        char buf[512];
+        ssize_t n;
+
+        ck_assert_ptr_nonnull(c);
+        for (int i = 0; i < 10000 && (n = dmabuf_json_cursor_read(c, buf, sizeof(buf))) > 0; i++)
+                strbuf_append(&streamed, buf, (size_t) n);
+        dmabuf_json_cursor_free(c);
+        ck_assert_int_eq(dmabuf_json_write_state(&sb, s), 0);
+        ck_assert_str_eq(streamed.buf, sb.buf);
+        tu_assert_no_unknown_number(sb.buf, "state JSON");
+
+        o = json_tokener_parse(sb.buf);
+        ck_assert_ptr_nonnull(o);
+        ck_assert(json_object_object_get_ex(o, "totals", &v));
+        json_object_object_foreach(v, key, val) {
+                ck_assert_msg(val == NULL, "totals.%s is %s, not null", key, json_object_to_json_string(val));
+        }
+        ck_assert_uint_eq(json_object_object_length(v), 4);
+        ck_assert(json_object_object_get_ex(o, "exporters", &v));
+        ck_assert_uint_eq(json_object_array_length(v), 2);
+        for (size_t i = 0; i < json_object_array_length(v); i++) {
+                e = json_object_array_get_idx(v, i);
+                ck_assert(json_object_object_get_ex(e, "buffers", &e) && e == NULL);
+                e = json_object_array_get_idx(v, i);
+                ck_assert(json_object_object_get_ex(e, "bytes", &e) && e == NULL);
+        }
+        /* The map-only buffer (2003) and its holder (4300). */
+        ck_assert(strstr(sb.buf, "{\"inode\":2003,\"size\":null,\"exporter\":null,\"name\":\"orphan-map\",\"count\":null,"));
+        ck_assert(strstr(sb.buf, "\"pid\":4300,\"comm\":\"orphan-mapper\",\"cgroup\":\"/user.slice/user-1000.slice/"
+                                 "session-3.scope\",\"rss_bytes\":null,\"pss_bytes\":null,"));
+        json_object_put(o);
+        strbuf_done(&sb);
+        strbuf_done(&streamed);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("json");
         TCase *tc = tcase_create("state");
@@ -144,6 +188,7 @@ int main(void) {
         tcase_add_test(tc, test_strings);
         tcase_add_test(tc, test_state);
         tcase_add_test(tc, test_same_as_json_c);
+        tcase_add_test(tc, test_unknown_tree);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
