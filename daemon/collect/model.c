@@ -861,12 +861,17 @@ static int refs_to_holders(DmabufBuilder *b, const uint32_t *pperm, size_t np, c
                         dest[d] = d;
                 }
         /* The capacity beyond n goes back. */
-        shrunk = realloc(holders, MAX(n, (size_t) 1) * sizeof(DmabufHolder));
-        if (!shrunk && !holders)
-                return -ENOMEM; /* no reference at all, and no byte to say so */
+        if (!holders)
+                holders = shrunk = malloc(sizeof(DmabufHolder)); /* no reference at all */
+        else
+                shrunk = realloc(holders, MAX(n, (size_t) 1) * sizeof(DmabufHolder));
+        if (!holders)
+                return -ENOMEM; /* and no byte to say so */
         b->refs = NULL;
         b->n_refs = b->cap_refs = 0;
-        *ret = shrunk ?: holders;
+        /* A failed shrink leaves the larger block, which serves as well. (Not
+         * "shrunk ?: holders": gcc's -Wuse-after-free flags that.) */
+        *ret = shrunk ? shrunk : holders;
         return 0;
 }
 
