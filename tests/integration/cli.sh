@@ -142,7 +142,7 @@ elif command -v setpriv >/dev/null && setpriv --reuid=65534 --regid=65534 --clea
                 setpriv --reuid=65534 --regid=65534 --clear-groups \
                 "$DMABUFD" --config "$conf" --listen 127.0.0.1:0 --state-dir "$udir"
 else
-        note "running as root without setpriv: an unreadable (mode 000) config file is still readable, sub-check skipped"
+        skip "unreadable config file (mode 000)" "running as root without setpriv(1): a mode 000 file is still readable"
 fi
 expect_err "--config naming a directory" "1 2" "$udir" \
         "$DMABUFD" --config "$udir" --listen 127.0.0.1:0 --state-dir "$TMP/state"
@@ -197,7 +197,6 @@ for c in $cases; do
                 else
                         failc "$c: dump --format json matches $(basename "$E")" "$out"
                 fi
-                jq -e 'has("scan")' "$TMP/$c.json" >/dev/null || note "$c: dump JSON has no scan object; expected scan stats not compared"
         else
                 failc "$c: dump --format json exits 0 with a JSON object" "exit $RC" "stdout: $(head -c 500 "$OUT")" "stderr: $(head -c 500 "$ERR")"
         fi

@@ -35,7 +35,7 @@ printf 'interval = 0.2\ntop_processes = 3\nbogus = 1\n' >"$CONF"
 kill -HUP "$DAEMON_PID"
 wait_for_line "$DAEMON_ERR" "reload failed" 5
 check "an invalid file is reported naming file and line" grep -q "reload failed.*$CONF:3: unknown option 'bogus'" "$DAEMON_ERR"
-sleep 0.5 # a few collections
+check "two more collections complete within 10 s" wait_for_collections 2 10
 fetch "$BASE/metrics"
 n=$(series_count "$TMP/b" dmabuf_process_rss_bytes)
 check "the running configuration stays (still one process series, got $n)" test "$n" = 1

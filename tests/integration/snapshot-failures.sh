@@ -67,8 +67,12 @@ STATE="$TMP/state-kill"
 CONF="$TMP/kill.conf"
 printf 'interval = 5\ncooldown_manual = 0\nsnapshot_max_count = 1000\npsi_trigger =\n' >"$CONF"
 left_temp=0
+stale_temp=0
+temps=
 for ((round = 0; round < 12; round++)); do
         start_daemon --config "$CONF" --root "$(tree $C)" --state-dir "$STATE"
+        # A start removes the temp files the previous kill left.
+        for t in $temps; do [ -e "$STATE/$t" ] && stale_temp=$((stale_temp + 1)); done
         for ((k = 0; k < 3; k++)); do
                 curl -s --max-time 5 -o "$TMP/post.$round.$k" -w '%{http_code}' -X POST "$BASE/api/v1/snapshots" \
                         >"$TMP/post.$round.$k.code" &
@@ -85,12 +89,24 @@ for ((round = 0; round < 12; round++)); do
         fi
         kill -KILL "$DAEMON_PID"
         wait "$DAEMON_PID" 2>/dev/null
-        [ -n "$(ls -A "$STATE" 2>/dev/null | grep -v '\.json$')" ] && left_temp=$((left_temp + 1))
+        temps=$(ls -A "$STATE" 2>/dev/null | grep -v '\.json$')
+        [ -n "$temps" ] && left_temp=$((left_temp + 1))
         DAEMON_PIDS=()
         wait 2>/dev/null
         EXTRA_PIDS=()
 done
 note "$left_temp of 12 kills landed while a temp file existed"
+check "each start removed the temp files the kill before it left ($left_temp kills left some)" test "$stale_temp" = 0
+# The restart's clean-up is checked whatever the kills' timing: when the last
+# kill did not land mid-write, a temp file as a killed write leaves it
+# (".<id>.tmp-XXXXXX", half a snapshot) is put there.
+if [ -z "$temps" ]; then
+        some=$(ls "$STATE" | sed -n 's/\.json$//p' | head -n 1)
+        [ -n "$some" ] || fail "no snapshot file in $STATE after 12 rounds"
+        head -c 100 "$STATE/$some.json" >"$STATE/.$some.tmp-Kill01"
+        note "the last kill left no temp file: .$some.tmp-Kill01 planted"
+fi
+check "a temp file is in the state directory before the restart" test -n "$(ls -A "$STATE" | grep -v '\.json$')"
 # A 201 is a promise: that snapshot is on disk and survives the kill.
 acked=()
 for f in "$TMP"/post.*.code; do

@@ -36,6 +36,11 @@ note "victim: pid $VPID ($VCOMM), buffers $VBUFS, rss $VRSS"
 
 start_daemon --config "$CONF" --root "$ROOT" --state-dir "$STATE"
 
+snapshots_at_least() { # N: dmabufd_snapshots_total >= N
+        local n
+        n=$(curl -sS --max-time 5 --noproxy '*' "$BASE/metrics" 2>/dev/null | awk '$1 == "dmabufd_snapshots_total" { print $2; exit }')
+        [ -n "$n" ] && [ "$n" -ge "$1" ]
+}
 list_ids() { # the listed ids, one per line, in the listed order
         fetch "$BASE/api/v1/snapshots"
         jq -r '.[].id' "$TMP/b"
@@ -93,6 +98,9 @@ check "dmabufd_snapshots_total = 1" test "$(metric_value "$TMP/b" dmabufd_snapsh
 
 # POST: 201, Location, the summary; then listed first.
 fetch -X POST "$BASE/api/v1/snapshots"
+# The manual cooldown (2 s) runs from this snapshot, so it has passed for sure
+# 2 s after its answer came.
+cooldown_end_ms=$(($(date +%s%3N) + 2000))
 check "POST /api/v1/snapshots answers 201" test "$HTTP_CODE" = 201
 LOC=$(header location)
 MID=$(jq -r .id "$TMP/b")
@@ -119,8 +127,9 @@ check "an unknown id answers 404" test "$HTTP_CODE" = 404
 fetch -X DELETE "$BASE/api/v1/snapshots"
 check "DELETE on the list answers 405 naming GET, HEAD, POST" test "$HTTP_CODE" = 405 -a "$(header allow)" = "GET, HEAD, POST"
 
-# SIGUSR1, once the manual cooldown has passed.
-sleep 2.1
+# SIGUSR1, once the manual cooldown has passed: the condition is the clock.
+past_cooldown() { [ "$(date +%s%3N)" -gt "$cooldown_end_ms" ]; }
+wait_until 5 past_cooldown || fail "the clock did not pass the manual cooldown's end within 5 s"
 n=$(list_ids | wc -l)
 kill -USR1 "$DAEMON_PID"
 wait_count $((n + 1)) || failc "no snapshot within 10 s of SIGUSR1"
@@ -134,13 +143,10 @@ check "the suppressed manual request is attached to the next snapshot" \
 # Retention: snapshot_max_count = 4, kills without cooldown.
 for ((k = 0; k < 4; k++)); do
         printf '3,%d,4131230,-;Out of memory: Killed process %s (%s) total-vm:1kB, anon-rss:1kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:4kB oom_score_adj:0\n' $((1600 + k)) "$VPID" "$VCOMM" >"$ROOT/dev/kmsg"
-        sleep 0.3
+        # each kill's snapshot is taken before the next kill is written
+        wait_until 10 snapshots_at_least $((4 + k)) || failc "no snapshot within 10 s of kill $((k + 1)) of 4"
 done
-for ((i = 0; i < 100; i++)); do
-        fetch "$BASE/metrics"
-        [ "$(metric_value "$TMP/b" dmabufd_snapshots_total)" -ge 7 ] && break
-        sleep 0.1
-done
+fetch "$BASE/metrics"
 check "seven snapshots were taken" test "$(metric_value "$TMP/b" dmabufd_snapshots_total)" = 7
 check "the list holds the bound, 4" test "$(list_ids | wc -l)" = 4
 check "the directory holds 4 snapshot files" test "$(find "$STATE" -maxdepth 1 -name '*.json' | wc -l)" = 4
