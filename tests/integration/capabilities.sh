@@ -3,7 +3,9 @@
 # exactly CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, CAP_SYSLOG, CAP_BPF and
 # CAP_PERFMON (as the unit's DynamicUser= with AmbientCapabilities= runs) reads
 # other users' processes and /dev/kmsg, and loads the BPF iterators; the same
-# user without them does not, and says why BPF is down. Everything here only
+# user without them does not, and says why BPF is down. Under a /proc mounted
+# hidepid=invisible (the unit's ProtectProc=invisible) the five still see every
+# process and the daemon still runs and reads them. Everything here only
 # reads: the machine's /proc, its kernel log (opened at its end) and, through
 # the read-only iterators, its list of dma-bufs and of files.
 . "$(dirname "$0")/lib.sh"
@@ -22,16 +24,23 @@ CONF="$TMP/dmabufd.conf"
 printf 'interval = 0.5\npsi_trigger =\ncgroup =\njournal_match =\n' >"$CONF"
 chmod 644 "$CONF"
 
-# run_as_nobody NAME CAPS: the daemon as uid/gid 65534 with CAPS (or none).
+# The unit's ProtectProc=invisible: a /proc of its own mounted hidepid=invisible,
+# in a mount namespace of its own, as systemd mounts it for the service.
+HIDEPID=(unshare --mount --propagation private
+        sh -c 'mount -t proc -o hidepid=invisible proc /proc && exec "$0" "$@"')
+
+# run_as_nobody NAME CAPS [hidepid]: the daemon as uid/gid 65534 with CAPS (or
+# none), under a hidepid=invisible /proc with a third argument.
 run_as_nobody() {
-        local name=$1 caps=$2
+        local name=$1 caps=$2 prefix=()
+        [ "${3:-}" = hidepid ] && prefix=("${HIDEPID[@]}")
         mkdir -p "$TMP/state-$name"
         chown "$NOBODY:$NOBODY" "$TMP/state-$name"
         if [ -n "$caps" ]; then
-                DAEMON_WRAPPER=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all,$caps
+                DAEMON_WRAPPER=("${prefix[@]}" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all,$caps
                         --ambient-caps=-all,$caps --bounding-set=-all,$caps)
         else
-                DAEMON_WRAPPER=(setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all
+                DAEMON_WRAPPER=("${prefix[@]}" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups --inh-caps=-all
                         --bounding-set=-all)
         fi
         start_daemon --config "$CONF" --state-dir "$TMP/state-$name"
@@ -49,6 +58,7 @@ run_as_nobody with "$CAPS"
 run_as_nobody three "$CAPS3"
 run_as_nobody bpfonly "$CAPS3,+cap_39"
 run_as_nobody without ""
+run_as_nobody hidden "$CAPS" hidepid
 
 # 0xc400080004: CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19), CAP_SYSLOG (34),
 # CAP_PERFMON (38), CAP_BPF (39).
@@ -89,6 +99,36 @@ check "without the capabilities, other users' processes are unreadable ($u_witho
 # check (it does on this CI's VM), so the bound is a tenth, not zero.
 check "with them, other users' processes are read (unreadable $u_with, a tenth of $u_without at most)" \
         test $((${u_with:-999999} * 10)) -le "${u_without:-0}"
+
+# ProtectProc=invisible hides other users' processes from /proc, except those
+# the reader may ptrace: CAP_SYS_PTRACE passes that check for every one.
+# (unshare's mount namespace ends with the command, so each count gets its own.)
+visible_pids() { # CAPS: entries in /proc/ seen by uid 65534 with CAPS under hidepid=invisible
+        local caps=(--inh-caps=-all --bounding-set=-all)
+        [ -n "$1" ] && caps=(--inh-caps=-all,$1 --ambient-caps=-all,$1 --bounding-set=-all,$1)
+        "${HIDEPID[@]}" setpriv --reuid=$NOBODY --regid=$NOBODY --clear-groups "${caps[@]}" \
+                sh -c 'grep -q "hidepid=invisible" /proc/mounts || exit 1; ls /proc' | grep -c '^[0-9]'
+}
+host_pids=$(ls /proc | grep -c '^[0-9]')
+pids_with=$(visible_pids "$CAPS")
+pids_without=$(visible_pids "")
+note "/proc under hidepid=invisible: $pids_with processes with the five capabilities, $pids_without without, $host_pids for root"
+# Processes come and go between the counts: a tenth of the host's is the slack.
+check "hidepid=invisible: uid $NOBODY with the five capabilities sees every process ($pids_with of $host_pids)" \
+        test "${pids_with:-0}" -gt 0 -a $((${pids_with:-0} * 10)) -ge $((host_pids * 9))
+check "hidepid=invisible: uid $NOBODY without them sees hardly any ($pids_without of $host_pids)" \
+        test "${pids_without:-999999}" -lt "$other"
+u_hidden=$(metric_value "$TMP/hidden.prom" 'dmabufd_scan_skipped_total{reason="unreadable"}')
+note "unreadable in two collections under hidepid=invisible with the five capabilities: $u_hidden"
+# No process here holds a dma-buf and no metric counts the processes listed, so
+# that the daemon lists them all rests on the count above (the same kernel check
+# guards readdir and lookup under /proc); here: none of those it lists is refused.
+check "hidepid=invisible with the five: no process the daemon lists is unreadable ($u_hidden, a tenth of $u_without at most)" \
+        test $((${u_hidden:-999999} * 10)) -le "${u_without:-0}"
+check "hidepid=invisible with the five: procfs up" \
+        test "$(metric_value "$TMP/hidden.prom" 'dmabufd_source_up{source="procfs"}')" = 1
+check "hidepid=invisible with the five: the daemon held exactly the five capabilities" \
+        test "$(awk '{print $2}' "$TMP/hidden.caps" | sort -u)" = 000000c400080004
 
 if [ "$(cat /proc/sys/kernel/dmesg_restrict 2>/dev/null)" = 1 ]; then
         check "without CAP_SYSLOG, /dev/kmsg is refused (kernel.dmesg_restrict = 1)" \
