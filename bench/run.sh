@@ -12,14 +12,18 @@
 # ~900k files writes and deletes in seconds there, minutes on a disk), else /tmp.
 #
 # BENCH_ONLY=latency BENCH_TREE=DIR runs only the snapshot latency part, on a tree
-# an earlier `dmabufd-bench --tree DIR --keep` left (reused, not removed).
+# an earlier `dmabufd-bench --tree DIR --keep` left (reused, not removed);
+# BENCH_ONLY=http BENCH_TREE=DIR only the HTTP load part (HTTP_REQUESTS, default
+# 500000 requests, so that the run spans collections, from 64 keep-alive clients
+# on /metrics; targets p99 <= 5 ms and no error).
 set -eu
 
 builddir=${1:?usage: run.sh BUILDDIR}
 builddir=$(cd "$builddir" && pwd)
 bench=$builddir/bench/dmabufd-bench
 daemon=$builddir/dmabufd
-for f in "$bench" "$daemon"; do
+httpload=$builddir/bench/dmabufd-httpload
+for f in "$bench" "$daemon" "$httpload"; do
         [ -x "$f" ] || { echo "run.sh: $f: not built" >&2; exit 1; }
 done
 command -v curl >/dev/null 2>&1 || { echo "run.sh: curl is required" >&2; exit 1; }
@@ -34,11 +38,11 @@ fi
 only=${BENCH_ONLY:-}
 case $only in
 "") tree=$(mktemp -d "$base/dmabufd-bench.XXXXXX") ;;
-latency)
-        tree=${BENCH_TREE:?BENCH_ONLY=latency needs BENCH_TREE, a tree from dmabufd-bench --tree DIR --keep}
+latency | http)
+        tree=${BENCH_TREE:?BENCH_ONLY=$only needs BENCH_TREE, a tree from dmabufd-bench --tree DIR --keep}
         [ -d "$tree/proc" ] || { echo "run.sh: $tree/proc: no tree there" >&2; exit 1; }
         ;;
-*) echo "run.sh: BENCH_ONLY=$only: only 'latency' is known" >&2; exit 1 ;;
+*) echo "run.sh: BENCH_ONLY=$only: only 'latency' and 'http' are known" >&2; exit 1 ;;
 esac
 work=$(mktemp -d "${TMPDIR:-/tmp}/dmabufd-bench-run.XXXXXX")
 dpid=
@@ -55,6 +59,40 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# http_load TREE: the daemon with the shipped defaults (interval 10 s, 64
+# connections, 16 per address) on TREE, and dmabufd-httpload on its /metrics
+# once the first collection is in.
+http_load() {
+        printf 'psi_trigger =\ncgroup =\njournal_match =\n' >"$work/http.conf"
+        : >"$work/httpd.log"
+        "$daemon" --config "$work/http.conf" --root "$1" --state-dir "$work/httpstate" --listen 127.0.0.1:0 \
+                2>"$work/httpd.log" &
+        dpid=$!
+        port=
+        i=0
+        while [ $i -lt 600 ]; do
+                port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9][0-9]*\).*/\1/p' "$work/httpd.log" | head -n 1)
+                [ -n "$port" ] && [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/metrics")" = 200 ] && break
+                kill -0 "$dpid" 2>/dev/null || { echo "run.sh: dmabufd exited:" >&2; cat "$work/httpd.log" >&2; exit 1; }
+                sleep 0.1
+                i=$((i + 1))
+        done
+        [ $i -lt 600 ] || { echo "run.sh: /metrics did not answer 200 within 60 s" >&2; exit 1; }
+        echo "dmabufd pid $dpid on 127.0.0.1:$port; /metrics is $(curl -s "http://127.0.0.1:$port/metrics" | wc -c) bytes"
+        "$httpload" --port "$port" --clients 64 --requests "${HTTP_REQUESTS:-500000}" --daemon-pid "$dpid"
+        kill -TERM "$dpid"
+        i=0
+        while kill -0 "$dpid" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+        wait "$dpid" 2>/dev/null || :
+        dpid=
+}
+
+if [ "$only" = http ]; then
+        echo "== HTTP load on $tree: 64 keep-alive clients on /metrics =="
+        http_load "$tree"
+        exit 0
+fi
 
 if [ -z "$only" ]; then
 echo "== dmabufd-bench =="
@@ -138,6 +176,10 @@ fi
 wait "$dpid" 2>/dev/null && st=0 || st=$?
 echo "dmabufd stopped (exit status $st)"
 dpid=
+
+echo
+echo "== HTTP load on the same tree (2000 processes): 64 keep-alive clients on /metrics =="
+http_load "$tree"
 fi
 
 # ---- snapshots: kmsg OOM line -> file renamed, and RSS across the store turning over ----

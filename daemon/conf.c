@@ -28,6 +28,10 @@
 #define COOLDOWN_MAX 86400
 #define SNAPSHOT_COUNT_MAX 100000
 #define SNAPSHOT_BYTES_MIN (64 << 10)
+/* Each connection is a file descriptor and up to 32 KiB of buffers; the unit's
+ * LimitNOFILE and the memory bound keep far above this. */
+#define HTTP_CONNECTIONS_MAX 4096
+#define HTTP_TIMEOUT_MAX 3600
 
 #define FIELD(f) .offset = offsetof(DmabufdConfig, f), .size = sizeof(((DmabufdConfig *) NULL)->f)
 #define DEFAULTS(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -45,8 +49,8 @@ static const char example_preamble[] =
         "'#' to change one. Lines starting with ';' are explanations. Command-line flags\n"
         "override this file. SIGHUP re-reads it (flags still win): everything takes\n"
         "effect (event sources are restarted when their settings changed) except\n"
-        "listen, root and state_dir, which need a restart. An invalid file is reported\n"
-        "with its line and the running configuration stays.\n"
+        "listen, root, state_dir and the http_ limits, which need a restart. An\n"
+        "invalid file is reported with its line and the running configuration stays.\n"
         "\n"
         "List options (listen, psi_trigger, cgroup, journal_match) may be repeated: the\n"
         "first line replaces the built-in list, later lines add to it, and a line with\n"
@@ -209,6 +213,45 @@ const DmabufdConfigKey dmabufd_config_keys[] = {
                        "BTF and the daemon CAP_BPF and CAP_PERFMON (every buffer on 6.16 and later,\n"
                        "who holds what on 5.12 and later); off reads only the files. Android's pinned\n"
                        "iterator, where present, is read under auto only.",
+        },
+        /* Prometheus keeps one connection per target (two for an HA pair), a
+         * browser six per host: 16 from one address leaves room for both, and
+         * one address alone can never take all 64. */
+        {
+                .section = "dmabufd",
+                .name = "http_max_connections",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(http_max_connections),
+                .min = 1,
+                .max = HTTP_CONNECTIONS_MAX,
+                .defaults = DEFAULTS("64"),
+                .heading = "HTTP",
+                .doc = "Connections open at once on each listening address, 1 to 4096; more are\n"
+                       "accepted and closed at once. Takes effect on restart.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "http_max_connections_per_address",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(http_max_connections_per_address),
+                .min = 1,
+                .max = HTTP_CONNECTIONS_MAX,
+                .defaults = DEFAULTS("16"),
+                .doc = "Connections open at once from one client address, 1 to 4096, so that one\n"
+                       "client that opens connections and never finishes a request (slowloris)\n"
+                       "cannot shut out Prometheus. Takes effect on restart.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "http_timeout",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(http_timeout_sec),
+                .min = 1,
+                .max = HTTP_TIMEOUT_MAX,
+                .defaults = DEFAULTS("10"),
+                .doc = "Seconds, 1 to 3600, after which a connection that sent and received nothing\n"
+                       "is closed: an idle keep-alive connection, or one stalled in its request.\n"
+                       "Takes effect on restart.",
         },
         {
                 .section = "dmabufd",

@@ -33,6 +33,11 @@ typedef struct DmabufdConfig {
         bool snapshot_post_any; /* POST /api/v1/snapshots from any address, not only loopback */
         bool bpf;               /* bpf = auto: load the BPF programs where the kernel allows */
 
+        /* libmicrohttpd's limits, per listening address. */
+        unsigned http_max_connections;
+        unsigned http_max_connections_per_address;
+        unsigned http_timeout_sec; /* an idle connection is closed after it */
+
         /* Event sources. A list left NULL means the source's defaults; an empty
          * list (a bare "key =" line) turns the source off. */
         bool kmsg;

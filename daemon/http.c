@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fileio.h"
 #include "http.h"
 #include "log.h"
 #include "macro.h"
@@ -27,6 +28,10 @@ struct DmabufdHttp {
 };
 
 #define SNAPSHOTS_PATH "/api/v1/snapshots"
+/* No endpoint reads a request body; a small one is read and dropped, so that a
+ * client sending "{}" with its POST still works, and a larger one refused. */
+#define BODY_MAX 4096
+#define CONNECTION_MEMORY (16 * 1024)
 
 static const char landing_page[] =
         "<!DOCTYPE html>\n"
@@ -394,8 +399,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         Route route;
 
         if (!*req_cls) {
-                /* Headers only so far; answer once the request is complete. */
+                const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+                uint64_t n;
+
+                /* Headers only so far: a body announced too large is refused
+                 * before it is read, else the answer waits for the whole request. */
                 *req_cls = &first_call_marker;
+                /* RFC 9112 3.2. libmicrohttpd 0.9.75 checks it only when strict,
+                 * and then sends its answer's headers twice. */
+                if (streq(version, MHD_HTTP_VERSION_1_1) &&
+                    !MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST))
+                        return respond_error(c, MHD_HTTP_BAD_REQUEST, NULL, "an HTTP/1.1 request needs a Host header");
+                /* A chunked body has no length to refuse up front. */
+                if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+                        return respond_error(c, MHD_HTTP_LENGTH_REQUIRED, NULL,
+                                             "request bodies need a Content-Length (of at most %d bytes)",
+                                             BODY_MAX);
+                if (length && (safe_atou64(length, &n) < 0 || n > BODY_MAX))
+                        return respond_error(c, MHD_HTTP_CONTENT_TOO_LARGE, NULL,
+                                             "request body of %s bytes refused: no endpoint takes more than %d",
+                                             length, BODY_MAX);
                 return MHD_YES;
         }
         if (*req_cls != &first_call_marker) {
@@ -404,7 +428,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                 return req->done ? finish_snapshot(c, req) : MHD_YES;
         }
         if (*upload_data_size > 0) {
-                *upload_data_size = 0; /* no endpoint here takes a body */
+                *upload_data_size = 0; /* at most BODY_MAX, by the check above */
                 return MHD_YES;
         }
 
@@ -449,6 +473,35 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
         *req_cls = NULL;
 }
 
+static int hex_value(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+/* libmicrohttpd's own decoding, but for "%00": decoded, it would cut the path
+ * short ("/api/v1/snapshots/ID%00/../x" would name ID), so it stays as it is
+ * and the path matches nothing. */
+static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s) {
+        char *w = s;
+
+        for (const char *r = s; *r;) {
+                int hi, lo;
+
+                if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 && (hi | lo) != 0) {
+                        *w++ = (char) (hi << 4 | lo);
+                        r += 3;
+                } else
+                        *w++ = *r++;
+        }
+        *w = '\0';
+        return (size_t) (w - s);
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
         char msg[512];
 
@@ -461,7 +514,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 }
 
 int dmabufd_http_start(const int *fds, size_t n_fds, const DmabufdHttpOps *ops, void *userdata,
-                       DmabufdSnapshotStore *store, const DmabufdHttpSettings *settings, DmabufdHttp **ret) {
+                       DmabufdSnapshotStore *store, const DmabufdHttpSettings *settings,
+                       const DmabufdHttpLimits *limits, DmabufdHttp **ret) {
         DmabufdHttp *h = calloc(1, sizeof(DmabufdHttp));
 
         if (!h)
@@ -482,7 +536,14 @@ int dmabufd_http_start(const int *fds, size_t n_fds, const DmabufdHttpOps *ops, 
                                 MHD_ALLOW_SUSPEND_RESUME,
                         0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fds[i],
                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-                        MHD_OPTION_CONNECTION_LIMIT, (unsigned) 64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) 15,
+                        MHD_OPTION_CONNECTION_LIMIT, limits->max_connections,
+                        MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits->max_connections_per_address,
+                        MHD_OPTION_CONNECTION_TIMEOUT, limits->timeout_sec,
+                        /* No endpoint takes a query or long headers: a request is
+                         * a few hundred bytes, and the pool also bounds what one
+                         * connection costs. More than fits gets 414 or 431. */
+                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
+                        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                         MHD_OPTION_END);
                 if (!h->daemons[i]) {
                         dmabufd_http_stop(h);

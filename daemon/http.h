@@ -46,13 +46,21 @@ typedef struct DmabufdHttpSettings {
         bool snapshot_post_any; /* POST from any address, not only loopback */
 } DmabufdHttpSettings;
 
+/* libmicrohttpd's limits, per listening socket, fixed when it starts. */
+typedef struct DmabufdHttpLimits {
+        unsigned max_connections;
+        unsigned max_connections_per_address;
+        unsigned timeout_sec; /* a connection idle this long is closed */
+} DmabufdHttpLimits;
+
 typedef struct DmabufdHttp DmabufdHttp;
 
 /* Serves on each of fds (listening sockets, taken over). store may be NULL when
  * the state directory is unusable: the snapshot list is then empty. Returns 0
  * or -errno. */
 int dmabufd_http_start(const int *fds, size_t n_fds, const DmabufdHttpOps *ops, void *userdata,
-                       DmabufdSnapshotStore *store, const DmabufdHttpSettings *settings, DmabufdHttp **ret);
+                       DmabufdSnapshotStore *store, const DmabufdHttpSettings *settings,
+                       const DmabufdHttpLimits *limits, DmabufdHttp **ret);
 void dmabufd_http_set_settings(DmabufdHttp *h, const DmabufdHttpSettings *settings);
 /* Completes a request from dmabufd_http_start's request_snapshot: its
  * connection resumes and answers. Any thread. */

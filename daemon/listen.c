@@ -89,7 +89,11 @@ static int open_one(const struct addrinfo *ai, DmabufdListener *ret, char *err, 
                 goto fail;
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0)
                 goto fail;
-        if (listen(fd, 64) < 0)
+        /* A burst of connections (a scan, a slowloris) fills a short queue
+         * faster than they are accepted and refused, and then the kernel drops
+         * a scraper's SYN too, costing it a 1 s retransmission. SOMAXCONN is
+         * what systemd's sockets get as well (Backlog=). */
+        if (listen(fd, SOMAXCONN) < 0)
                 goto fail;
         if (getsockname(fd, (struct sockaddr *) &bound, &bound_len) == 0)
                 sockaddr_name((struct sockaddr *) &bound, ret->name, sizeof(ret->name));

@@ -737,6 +737,20 @@ static DmabufdHttpSettings http_settings(const DmabufdConfig *c) {
         };
 }
 
+static DmabufdHttpLimits http_limits(const DmabufdConfig *c) {
+        return (DmabufdHttpLimits){
+                .max_connections = c->http_max_connections,
+                .max_connections_per_address = c->http_max_connections_per_address,
+                .timeout_sec = c->http_timeout_sec,
+        };
+}
+
+static bool http_limits_equal(const DmabufdConfig *a, const DmabufdConfig *b) {
+        return a->http_max_connections == b->http_max_connections &&
+               a->http_max_connections_per_address == b->http_max_connections_per_address &&
+               a->http_timeout_sec == b->http_timeout_sec;
+}
+
 /* SIGHUP: apply what can change in place; what needs the process restarted (the
  * sockets, the root, the state directory) is reported and left as it is. A bad
  * file changes nothing. */
@@ -764,6 +778,10 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         if (!strv_equal(c.listen, m->config.listen) || !streq_ptr(c.root, m->config.root) ||
             !streq_ptr(c.state_dir, m->config.state_dir))
                 log_warning("listen, root and state_dir changes take effect on restart; keeping the current ones");
+        /* libmicrohttpd takes its limits when it starts. */
+        if (!http_limits_equal(&c, &m->config))
+                log_warning("http_max_connections, http_max_connections_per_address and http_timeout changes "
+                            "take effect on restart; keeping the current ones");
         interval_changed = c.interval_sec != m->config.interval_sec;
         restart_sources = !sources_config_equal(&c, &m->config);
         bpf_changed = c.bpf != m->config.bpf;
@@ -774,6 +792,9 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         SWAP(c.listen, m->config.listen);
         SWAP(c.root, m->config.root);
         SWAP(c.state_dir, m->config.state_dir);
+        SWAP(c.http_max_connections, m->config.http_max_connections);
+        SWAP(c.http_max_connections_per_address, m->config.http_max_connections_per_address);
+        SWAP(c.http_timeout_sec, m->config.http_timeout_sec);
         SWAP(c, m->config);
         dmabufd_config_done(&c);
 
@@ -816,6 +837,7 @@ static void open_store(Manager *m) {
 int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *listeners, size_t n_listeners,
                 ManagerReloadFunc reload, void *reload_userdata, Manager **ret) {
         DmabufState *first = NULL;
+        DmabufdHttpLimits limits;
         Manager *m;
         sigset_t mask;
         int r, *fds = NULL;
@@ -931,7 +953,8 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         }
         for (size_t i = 0; i < n_listeners; i++)
                 fds[i] = listeners[i].fd;
-        r = dmabufd_http_start(fds, n_listeners, &http_ops, m, m->store, &m->http_settings, &m->http);
+        limits = http_limits(&m->config);
+        r = dmabufd_http_start(fds, n_listeners, &http_ops, m, m->store, &m->http_settings, &limits, &m->http);
         free(fds);
         if (r < 0) {
                 log_error_errno(r, "cannot start the HTTP server: %m");

@@ -67,6 +67,9 @@ START_TEST(test_defaults) {
         ck_assert_int_eq(c.log_level, LOG_INFO);
         ck_assert_ptr_null(c.listen);
         ck_assert(c.bpf); /* bpf = auto */
+        ck_assert_uint_eq(c.http_max_connections, 64);
+        ck_assert_uint_eq(c.http_max_connections_per_address, 16);
+        ck_assert_uint_eq(c.http_timeout_sec, 10);
         dmabufd_config_done(&c);
 }
 END_TEST
@@ -191,6 +194,11 @@ START_TEST(test_errors) {
                   "cooldown_cgroup_oom, cooldown_psi, cooldown_journal and cooldown_manual" },
                 { "snapshot_max_count = 0\n",
                   ":1: invalid snapshot_max_count '0': expected a whole number from 1 to 100000" },
+                { "http_max_connections = 0\n",
+                  ":1: invalid http_max_connections '0': expected a whole number from 1 to 4096" },
+                { "http_max_connections_per_address = 4097\n",
+                  ":1: invalid http_max_connections_per_address '4097': expected a whole number from 1 to 4096" },
+                { "http_timeout = 1.5\n", ":1: invalid http_timeout '1.5': expected a whole number from 1 to 3600" },
                 { "top_processes = 100001\n",
                   ":1: invalid top_processes '100001': expected a whole number from 0 to 100000" },
                 { "snapshot_max_bytes = 63K\n",
