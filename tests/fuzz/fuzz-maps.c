@@ -2,6 +2,8 @@
 /* /proc/<pid>/maps (a dma-buf mapping's path carries the buffer's name, escaped
  * by the kernel), its unescaping, and /proc/<pid>/cgroup. */
 
+#include <errno.h>
+
 #include "fuzz.h"
 #include "procfs.h"
 
@@ -10,7 +12,7 @@ static int on_mapping(const DmabufMapsEntry *e, void *userdata) {
 
         name = fuzz_memdup((const uint8_t *) e->name, e->name_len);
         if (!name)
-                return -12; /* -ENOMEM */
+                return -ENOMEM;
         if (dmabuf_maps_unescape(name, e->name_len) > e->name_len)
                 abort();
         free(name);
