@@ -1,6 +1,7 @@
 #!/bin/sh
 # Quick start: install what is missing, build, and run every test:
-# warnings as errors, then again under ASan and UBSan, then make distcheck,
+# warnings as errors, then again under ASan and UBSan, then each fuzzer for 5 s
+# (clang, libFuzzer; docs/fuzzing.md), then make distcheck,
 # then the real-kernel harness on Debian's 6.1 and 7.2 (with BTF) under QEMU.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -33,6 +34,8 @@ check() {
 
 run "build and test (-Werror)" check "$top/build" --enable-werror
 run "build and test (ASan+UBSan)" check "$top/build-asan" --enable-werror --enable-sanitizers
+# Bounded: 13 fuzzers x 5 s, plus the instrumented build (about 2 minutes in all).
+run "fuzzers (clang, libFuzzer, 5 s each)" sh -c "'$top/scripts/build.sh' '$top/build-fuzz' CC=clang --enable-fuzzers && make -C '$top/build-fuzz' fuzz FUZZ_SECONDS=5"
 run "make distcheck" sh -c "make -C '$top/build' distcheck >'$top/build/distcheck.out' 2>&1 || { tail -n 80 '$top/build/distcheck.out'; exit 1; }"
 # Real kernels: Debian's 6.1, as shipped and with kernel-patches/6.1, and 7.2 with
 # BPF and BTF (the bpf source lists every buffer there), built (or taken from the
