@@ -76,6 +76,20 @@ def main():
         b"text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
         b"*/*", b"text/plain;q=0, application/openmetrics-text ; q = 0.9", b"",
     ])
+    # fuzz-exposition: strings, each a length byte and its bytes: the kernel, then
+    # per buffer exporter, name and attachment device, then per process comm and cgroup.
+    def strings(*items):
+        return b"".join(bytes([len(x)]) + x for x in items)
+    write("exposition", [
+        strings(b"6.1.0-18-amd64", b"system", b"camera-preview", b"vgem", b"system", b"", b"i915",
+                b"cameraserver", b"/system.slice/camera.service"),
+        strings(b"6.1", b'sys"tem', b'a"} 1\ndmabuf_fake{x="y', b"dev\\ice", b"exp\nort", b'name\\"\\n', b"",
+                b'co\nmm"', b'/a"b\n'),
+        strings(b"7.2", b"\xff\xfe", b"\xc3\x28name", b"\xe2\x82", b"ok", b"\xf0\x9f\x98\x80 emoji", b"dev",
+                b"\x80comm", b"/cg\xff"),
+        strings(b"5.10", b"# EOF", b"# TYPE x counter", b"# HELP", b"name with spaces", b"\t\r\v", b"p", b"c", b"/"),
+        b"",
+    ])
     write("listen", [b":10040", b"127.0.0.1:10040", b"[::1]:10040", b"localhost:0", b"[fe80::1%lo]:65535", b"host"])
     with open(os.path.join(TOP, "etc", "dmabufd.conf"), "rb") as f:
         conf = f.read()
