@@ -69,6 +69,115 @@ const char *dmabufd_journal_match_identifier(const DmabufdJournalMatch *m) {
         return m->identifier;
 }
 
+/* glibc's regcomp expands each repetition by copying what it repeats (a+ is
+ * aa*, a{2,5} is five copies of a), so stacked and nested repetitions multiply:
+ * "a" followed by a hundred "+", or "((a{99}){99}){99}", takes gigabytes to
+ * compile. A pattern whose atoms would be copied more than this many times in
+ * all is refused before regcomp sees it. */
+#define REGEX_COPIES_MAX 256U
+#define REGEX_NEST_MAX 32U
+
+static uint64_t add_sat(uint64_t a, uint64_t b) {
+        return MIN(a + b, (uint64_t) REGEX_COPIES_MAX + 1);
+}
+
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+        return b != 0 && a > ((uint64_t) REGEX_COPIES_MAX + 1) / b ? (uint64_t) REGEX_COPIES_MAX + 1 : a * b;
+}
+
+/* The copies one repetition operator at p makes of what it follows (1 for * and
+ * ?, which wrap one copy), and its length in *len; 0 when p holds none. */
+static uint64_t repetition_at(const char *p, size_t *len) {
+        uint64_t lo = 0, hi = 0;
+        const char *q = p + 1;
+
+        *len = 1;
+        if (*p == '*' || *p == '?')
+                return 1;
+        if (*p == '+')
+                return 2;
+        if (*p != '{')
+                return 0;
+        for (; *q >= '0' && *q <= '9'; q++)
+                lo = mul_sat(lo, 10) + (uint64_t) (*q - '0');
+        if (*q == ',') {
+                const char *digits = ++q;
+
+                for (; *q >= '0' && *q <= '9'; q++)
+                        hi = mul_sat(hi, 10) + (uint64_t) (*q - '0');
+                if (q == digits)
+                        hi = lo + 1; /* {m,}: m copies and a starred one */
+        }
+        if (*q != '}' || q == p + 1)
+                return 0; /* a literal brace; regcomp judges it */
+        *len = (size_t) (q - p) + 1;
+        return MAX(MAX(lo, hi), (uint64_t) 1);
+}
+
+/* How many copies of its atoms regcomp would make of pattern (an extended
+ * regex), saturating at REGEX_COPIES_MAX + 1. */
+static uint64_t regex_copies(const char *p) {
+        uint64_t sum[REGEX_NEST_MAX + 1] = { 0 }, last[REGEX_NEST_MAX + 1] = { 0 };
+        unsigned depth = 0;
+
+        while (*p) {
+                size_t len;
+                uint64_t k = repetition_at(p, &len);
+
+                if (k > 0) {
+                        /* What the operator follows is copied k times in all. */
+                        sum[depth] = add_sat(sum[depth], mul_sat(last[depth], k - 1));
+                        last[depth] = mul_sat(last[depth], k);
+                        p += len;
+                        continue;
+                }
+                if (*p == '(') {
+                        if (depth == REGEX_NEST_MAX)
+                                return (uint64_t) REGEX_COPIES_MAX + 1;
+                        depth++;
+                        sum[depth] = last[depth] = 0;
+                        p++;
+                        continue;
+                }
+                if (*p == ')' && depth > 0) {
+                        uint64_t group = MAX(sum[depth], (uint64_t) 1);
+
+                        depth--;
+                        sum[depth] = add_sat(sum[depth], group);
+                        last[depth] = group;
+                        p++;
+                        continue;
+                }
+                if (*p == '|') {
+                        last[depth] = 0;
+                        p++;
+                        continue;
+                }
+                /* One atom: a character, an escaped one, or a bracket expression. */
+                if (*p == '\\' && p[1])
+                        p += 2;
+                else if (*p == '[') {
+                        p++;
+                        if (*p == '^')
+                                p++;
+                        if (*p == ']')
+                                p++;
+                        while (*p && *p != ']')
+                                p++;
+                        if (*p)
+                                p++;
+                } else
+                        p++;
+                sum[depth] = add_sat(sum[depth], 1);
+                last[depth] = 1;
+        }
+        /* A group left open still costs: regcomp copies as it parses and finds
+         * the missing ")" only at the end. */
+        for (; depth > 0; depth--)
+                sum[depth - 1] = add_sat(sum[depth - 1], sum[depth]);
+        return sum[0];
+}
+
 static bool is_blank(char c) {
         return c == ' ' || c == '\t';
 }
@@ -107,6 +216,14 @@ int dmabufd_journal_match_parse(const char *spec, DmabufdJournalMatch **ret, cha
         if (strlen(p) > DMABUFD_JOURNAL_PATTERN_MAX) {
                 snprintf(err, err_len, "invalid journal_match '%s': regex longer than %d bytes", spec,
                          DMABUFD_JOURNAL_PATTERN_MAX);
+                return -EINVAL;
+        }
+
+        if (regex_copies(p) > REGEX_COPIES_MAX) {
+                snprintf(err, err_len,
+                         "invalid journal_match '%s': the regex's repetitions expand to more than %u copies "
+                         "(stacked or nested + * ? {m,n}), which would take the regex compiler gigabytes",
+                         spec, REGEX_COPIES_MAX);
                 return -EINVAL;
         }
 

@@ -146,11 +146,10 @@ START_TEST(test_swap_bpf_hands_back_the_old_handle) {
 END_TEST
 
 int main(void) {
-        const char *fixtures = getenv("FIXTURES");
         Suite *s = suite_create("collector");
         TCase *tc = tcase_create("worker");
 
-        snprintf(trees_dir, sizeof(trees_dir), "%s/trees", fixtures && *fixtures ? fixtures : FIXTURES_DIR);
+        tu_fixture_tree(trees_dir, sizeof(trees_dir), NULL);
         tcase_add_test(tc, test_waiters_served_once_in_order);
         tcase_add_test(tc, test_stop_serves_queued_waiters);
         tcase_add_test(tc, test_swap_bpf_hands_back_the_old_handle);

@@ -13,13 +13,11 @@
 #define TU_UNKNOWN_TREE "linux-7.2-nodebugfs"
 
 static inline DmabufState *tu_collect_tree(const char *name) {
-        /* make distcheck unpacks the trees into the build tree and says where. */
-        const char *fixtures = getenv("FIXTURES");
         char tree[PATH_MAX];
         DmabufState *s = NULL;
         int root_fd;
 
-        snprintf(tree, sizeof(tree), "%s/trees/%s", fixtures && *fixtures ? fixtures : FIXTURES_DIR, name);
+        tu_fixture_tree(tree, sizeof(tree), name);
         root_fd = tu_open_dir(tree);
         ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
         close(root_fd);

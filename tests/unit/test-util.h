@@ -77,6 +77,15 @@ static inline void tu_rm_rf(char *dir) {
         free(dir);
 }
 
+/* tests/fixtures/trees/NAME (NULL: the trees' directory). make distcheck unpacks
+ * the trees into the build tree and says where in $FIXTURES. */
+static inline void tu_fixture_tree(char *buf, size_t len, const char *name) {
+        const char *fixtures = getenv("FIXTURES");
+
+        snprintf(buf, len, "%s/trees%s%s", fixtures && *fixtures ? fixtures : FIXTURES_DIR, name ? "/" : "",
+                 name ? name : "");
+}
+
 static inline int tu_open_dir(const char *path) {
         int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         ck_assert_msg(fd >= 0, "open %s: %s", path, strerror(errno));

@@ -284,9 +284,8 @@ START_TEST(test_collect_fallback) {
         Record fd = rec(DMABUF_BPF_RECORD_FD, 4242, 900001, 1048576, "system", NULL, 0);
         json_object *plain, *with_bpf;
         DmabufBpf *bpf;
-        const char *fixtures = getenv("FIXTURES");
 
-        snprintf(tree, sizeof(tree), "%s/trees/linux-7.2-nodebugfs", fixtures && *fixtures ? fixtures : FIXTURES_DIR);
+        tu_fixture_tree(tree, sizeof(tree), "linux-7.2-nodebugfs");
         tu_write(dir, "dmabuf.bin", (const char *) buffers, sizeof(buffers));
         tu_write(dir, "task_file.bin", (const char *) &fd, sizeof(fd) - 1); /* truncated */
         tu_write(dir, "task_vma.bin", "", 0);
@@ -336,11 +335,10 @@ END_TEST
 
 START_TEST(test_load_refuses_a_root_tree) {
         char tree[PATH_MAX], reason[512] = "";
-        const char *fixtures = getenv("FIXTURES");
         DmabufBpf *bpf = NULL;
         int fd;
 
-        snprintf(tree, sizeof(tree), "%s/trees/linux-7.2-nodebugfs", fixtures && *fixtures ? fixtures : FIXTURES_DIR);
+        tu_fixture_tree(tree, sizeof(tree), "linux-7.2-nodebugfs");
         fd = tu_open_dir(tree);
         ck_assert_int_lt(dmabuf_bpf_load(fd, &bpf, reason, sizeof(reason)), 0);
         ck_assert_ptr_null(bpf);

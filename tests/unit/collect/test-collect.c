@@ -168,10 +168,9 @@ START_TEST(test_prom_of_trees) {
 END_TEST
 
 int main(void) {
-        const char *fixtures = getenv("FIXTURES");
         Suite *s = suite_create("collect");
 
-        snprintf(trees_dir, sizeof(trees_dir), "%s/trees", fixtures && *fixtures ? fixtures : FIXTURES_DIR);
+        tu_fixture_tree(trees_dir, sizeof(trees_dir), NULL);
         TCase *tc = tcase_create("fixtures");
 
         tcase_add_loop_test(tc, test_fixture_tree, 0, (int) (sizeof(cases) / sizeof(cases[0])));

@@ -340,6 +340,50 @@ START_TEST(test_bad_specs) {
 }
 END_TEST
 
+/* Repetitions glibc's regcomp would expand into gigabytes are refused before it
+ * sees them (the config fuzzer found "in" and a hundred "+" taking 1.5 GiB);
+ * ordinary patterns of a userspace killer's lines still compile. */
+START_TEST(test_parse_costly_regex) {
+        static const char *const refused[] = {
+                "x a++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++",
+                "x a{257}",
+                "x ((a{99}){99}){99}",
+                "x l*+++++++++", /* the fuzzer's: 512 copies of nested stars, seconds to compile */
+                "x (a+){256}",
+                "x (a|b{16}){16}{2}",
+                /* a group left open: regcomp copies before it finds the ")" missing */
+                "x (ab++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++",
+                /* 33 groups deep */
+                "x (((((((((((((((((((((((((((((((((a)))))))))))))))))))))))))))))))))",
+        };
+        static const char *const accepted[] = {
+                "earlyoom ^sending SIGTERM to process ([0-9]+) uid [0-9]+ \"([^\"]*)\"",
+                "x [0-9]{1,8}",
+                "x (a{16}){16}",
+                "x a{256}",
+                "x a+b*c?(d|e)+[+*{]{2,}",
+        };
+        char err[512];
+
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                DmabufdJournalMatch *m = NULL;
+
+                err[0] = '\0';
+                ck_assert_int_eq(dmabufd_journal_match_parse(refused[i], &m, err, sizeof(err)), -EINVAL);
+                ck_assert_ptr_null(m);
+                ck_assert_msg(strstr(err, "expand to more than 256 copies"), "case %zu: '%s'", i, err);
+        }
+        for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+                DmabufdJournalMatch *m = NULL;
+
+                err[0] = '\0';
+                ck_assert_msg(dmabufd_journal_match_parse(accepted[i], &m, err, sizeof(err)) == 0, "case %zu: '%s'",
+                              i, err);
+                dmabufd_journal_match_free(m);
+        }
+}
+END_TEST
+
 START_TEST(test_parse_errors) {
         static const struct {
                 const char *spec;
@@ -560,6 +604,7 @@ int main(void) {
         TCase *journal = tcase_create("journal");
 
         tcase_add_test(pure, test_parse_errors);
+        tcase_add_test(pure, test_parse_costly_regex);
         tcase_add_test(pure, test_defaults);
         tcase_add_test(pure, test_capture_rules);
         tcase_add_test(pure, test_sanitize);
