@@ -212,6 +212,45 @@ static enum MHD_Result respond_json_state(DmabufdHttp *h, struct MHD_Connection 
         return queue(c, MHD_HTTP_OK, resp, "application/json");
 }
 
+typedef struct HistoryArgs {
+        DmabufHistoryQuery query;
+        bool seen_points, seen_since;
+        char error[256]; /* the first bad parameter, "" if none */
+} HistoryArgs;
+
+static enum MHD_Result on_history_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        HistoryArgs *a = cls;
+        bool *seen = streq(key, "points") ? &a->seen_points : streq(key, "since") ? &a->seen_since : NULL;
+
+        if (seen && *seen) {
+                snprintf(a->error, sizeof(a->error), "parameter %s given twice", key);
+                return MHD_NO;
+        }
+        if (dmabuf_history_query_parse(&a->query, key, value, a->error, sizeof(a->error)) < 0)
+                return MHD_NO;
+        *seen = true;
+        return MHD_YES;
+}
+
+static enum MHD_Result respond_history(DmabufdHttp *h, struct MHD_Connection *c) {
+        _cleanup_strbuf_ StrBuf sb = STRBUF_INIT;
+        HistoryArgs args = {};
+        char *body;
+        size_t len;
+        int r;
+
+        (void) MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_history_arg, &args);
+        if (args.error[0])
+                return respond_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", args.error);
+        r = h->ops->write_history(h->userdata, &args.query, &sb);
+        if (r >= 0)
+                r = strbuf_steal(&sb, &body, &len);
+        if (r < 0)
+                return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "rendering failed: %s", strerror(-r));
+        return queue(c, MHD_HTTP_OK, MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE),
+                     "application/json");
+}
+
 static json_object *snapshot_summary(const DmabufdSnapshotInfo *info) {
         json_object *o = json_object_new_object(), *trigger = json_object_new_object();
 
@@ -366,6 +405,7 @@ typedef enum Route {
         ROUTE_INDEX,
         ROUTE_METRICS,
         ROUTE_STATE,
+        ROUTE_HISTORY,
         ROUTE_HEALTHZ,
         ROUTE_SNAPSHOTS,
         ROUTE_SNAPSHOT, /* SNAPSHOTS_PATH "/<id>" */
@@ -376,6 +416,7 @@ static const char *const route_paths[_ROUTE_MAX] = {
         [ROUTE_INDEX] = "/",
         [ROUTE_METRICS] = "/metrics",
         [ROUTE_STATE] = "/api/v1/state",
+        [ROUTE_HISTORY] = "/api/v1/history",
         [ROUTE_HEALTHZ] = "/healthz",
         [ROUTE_SNAPSHOTS] = SNAPSHOTS_PATH,
 };
@@ -452,6 +493,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         case ROUTE_STATE:
                 return respond_json_state(h, c);
+        case ROUTE_HISTORY:
+                return respond_history(h, c);
         case ROUTE_HEALTHZ:
                 if (!h->ops->alive(h->userdata))
                         return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
@@ -539,9 +582,10 @@ int dmabufd_http_start(const int *fds, size_t n_fds, const DmabufdHttpOps *ops, 
                         MHD_OPTION_CONNECTION_LIMIT, limits->max_connections,
                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits->max_connections_per_address,
                         MHD_OPTION_CONNECTION_TIMEOUT, limits->timeout_sec,
-                        /* No endpoint takes a query or long headers: a request is
-                         * a few hundred bytes, and the pool also bounds what one
-                         * connection costs. More than fits gets 414 or 431. */
+                        /* No endpoint takes long headers or a long query (history's
+                         * two parameters are short): a request is a few hundred
+                         * bytes, and the pool also bounds what one connection
+                         * costs. More than fits gets 414 or 431. */
                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
                         MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                         MHD_OPTION_END);
