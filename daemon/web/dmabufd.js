@@ -396,6 +396,10 @@ async function refresh() {
                 if (snaps.ok && Array.isArray(snaps.json))
                         drawSnapshotList(snaps.json);
                 view.lastCollectedAt = newest;
+                /* One line per redraw in the browser's console: what the test
+                 * reads to know the page ran, next to any CSP violation. */
+                console.info(`dmabufd page: drew ${points.length} points, ${s.json.processes.length} processes, ` +
+                        `${s.json.buffers.length} buffers`);
                 document.body.setAttribute('data-collected-at', s.json.collected_at);
                 setStatus(`Collected at ${s.json.collected_at} (kernel ${s.json.kernel === null ? 'unknown' : s.json.kernel}); ` +
                         `history: ${points.length} of ${h.json.capacity} collections`, false);
@@ -486,8 +490,9 @@ function renderSnapshot(body, id, snap) {
         body.appendChild(el('h2', {}, 'Memory'));
         const mem = snap.memory || {};
         const meminfo = mem.meminfo || {};
+        /* Bytes, but for the HugePages_ counts. */
         body.appendChild(simpleTable(['meminfo', 'value'], Object.keys(meminfo).map(k => [el('td', {}, k),
-                meminfo[k] === null ? nullCell('num') : el('td', { class: 'num' }, formatBytes(meminfo[k]))])));
+                cell(meminfo[k], k.startsWith('HugePages_') ? 'num' : 'bytes')])));
         const psi = mem.psi || {};
         body.appendChild(el('h3', {}, 'Pressure (PSI)'));
         body.appendChild(simpleTable(['', 'avg10', 'avg60', 'avg300', 'total µs'], Object.keys(psi).map(k => {
@@ -528,6 +533,7 @@ async function showSnapshot(id) {
                 showSnapshotError(body, `Snapshot file ${file} is malformed: ${e.message}`);
         }
         document.body.setAttribute('data-snapshot', id);
+        console.info(`dmabufd page: snapshot ${id} shown`);
 }
 
 /* ---- routing: #snapshot/<id>, else the live view ---- */
