@@ -549,8 +549,14 @@ function route() {
                 timer = null;
         }
         if (m) {
+                let id;
+                try {
+                        id = decodeURIComponent(m[1]);
+                } catch (e) {
+                        id = m[1]; /* a bad %-escape: the server names it as it is */
+                }
                 setStatus('A stored snapshot; the live view is one click back.', false);
-                showSnapshot(decodeURIComponent(m[1]));
+                showSnapshot(id);
                 return;
         }
         view.lastCollectedAt = null;
