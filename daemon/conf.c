@@ -13,6 +13,7 @@
 
 #include "conf.h"
 #include "fileio.h"
+#include "history.h"
 #include "listen.h"
 #include "log.h"
 #include "macro.h"
@@ -156,6 +157,18 @@ const DmabufdConfigKey dmabufd_config_keys[] = {
                 .defaults = DEFAULTS("20"),
                 .doc = "Buffer names (top by bytes) that get dmabuf_name_bytes series, 0 to 100000;\n"
                        "0 turns them off.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "history",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(history),
+                .max = DMABUF_HISTORY_CAPACITY_MAX,
+                .defaults = DEFAULTS("360"),
+                .doc = "Collections kept in memory for GET /api/v1/history and the web page's charts,\n"
+                       "0 to 8640 (an hour at the default interval: 360); 0 turns the history off.\n"
+                       "360 take about 330 KB; an entry is at most 6.5 KB (top 10 processes, 32\n"
+                       "exporters).",
         },
         {
                 .section = "dmabufd",

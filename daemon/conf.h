@@ -26,6 +26,7 @@ typedef struct DmabufdConfig {
         int log_level;
         unsigned top_processes;
         unsigned top_names;
+        unsigned history; /* collections kept for GET /api/v1/history, 0: none */
 
         uint64_t snapshot_max_count;
         uint64_t snapshot_max_bytes;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "assets.h"
 #include "fileio.h"
 #include "http.h"
 #include "log.h"
@@ -33,18 +34,12 @@ struct DmabufdHttp {
 #define BODY_MAX 4096
 #define CONNECTION_MEMORY (16 * 1024)
 
-static const char landing_page[] =
-        "<!DOCTYPE html>\n"
-        "<html><head><meta charset=\"utf-8\"><title>dmabufd</title></head>\n"
-        "<body><h1>dmabufd</h1>\n"
-        "<p>DMA-BUF accounting: every buffer, the processes that hold it, and what only drivers hold.</p>\n"
-        "<ul>\n"
-        "<li><a href=\"/metrics\">/metrics</a> Prometheus metrics (text 0.0.4 or OpenMetrics 1.0.0)</li>\n"
-        "<li><a href=\"/api/v1/state\">/api/v1/state</a> the latest collection as JSON</li>\n"
-        "<li><a href=\"/api/v1/snapshots\">/api/v1/snapshots</a> snapshots taken on OOM kills, pressure and "
-        "request, newest first; <code>curl -X POST</code> takes one now</li>\n"
-        "<li><a href=\"/healthz\">/healthz</a> liveness of the collection loop</li>\n"
-        "</ul></body></html>\n";
+/* The page's own files only: no inline script or style, nothing from another
+ * origin, no framing, no forms. A buffer name that became markup somewhere
+ * would still run nothing. */
+#define PAGE_CSP                                                                                                   \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "            \
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
 static enum MHD_Result queue(struct MHD_Connection *c, unsigned status, struct MHD_Response *resp,
                              const char *content_type) {
@@ -212,6 +207,68 @@ static enum MHD_Result respond_json_state(DmabufdHttp *h, struct MHD_Connection 
         return queue(c, MHD_HTTP_OK, resp, "application/json");
 }
 
+typedef struct HistoryArgs {
+        DmabufHistoryQuery query;
+        bool seen_points, seen_since;
+        char error[256]; /* the first bad parameter, "" if none */
+} HistoryArgs;
+
+static enum MHD_Result on_history_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+        HistoryArgs *a = cls;
+        bool *seen = streq(key, "points") ? &a->seen_points : streq(key, "since") ? &a->seen_since : NULL;
+
+        if (seen && *seen) {
+                snprintf(a->error, sizeof(a->error), "parameter %s given twice", key);
+                return MHD_NO;
+        }
+        if (dmabuf_history_query_parse(&a->query, key, value, a->error, sizeof(a->error)) < 0)
+                return MHD_NO;
+        *seen = true;
+        return MHD_YES;
+}
+
+static enum MHD_Result respond_history(DmabufdHttp *h, struct MHD_Connection *c) {
+        _cleanup_strbuf_ StrBuf sb = STRBUF_INIT;
+        HistoryArgs args = {};
+        char *body;
+        size_t len;
+        int r;
+
+        (void) MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, on_history_arg, &args);
+        if (args.error[0])
+                return respond_error(c, MHD_HTTP_BAD_REQUEST, NULL, "%s", args.error);
+        r = h->ops->write_history(h->userdata, &args.query, &sb);
+        if (r >= 0)
+                r = strbuf_steal(&sb, &body, &len);
+        if (r < 0)
+                return respond_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, NULL, "rendering failed: %s", strerror(-r));
+        return queue(c, MHD_HTTP_OK, MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE),
+                     "application/json");
+}
+
+static const DmabufdAsset *asset_find(const char *url) {
+        for (const DmabufdAsset *a = dmabufd_assets; a->url; a++)
+                if (streq(a->url, url))
+                        return a;
+        return NULL;
+}
+
+static enum MHD_Result respond_asset(struct MHD_Connection *c, const char *url) {
+        const DmabufdAsset *a = asset_find(url);
+        struct MHD_Response *resp;
+
+        if (!a)
+                return respond_error(c, MHD_HTTP_NOT_FOUND, NULL, "not found: %s", url);
+        /* Built into the binary: served in place, never copied. */
+        resp = MHD_create_response_from_buffer(a->size, (void *) a->data, MHD_RESPMEM_PERSISTENT);
+        if (!resp)
+                return MHD_NO;
+        MHD_add_response_header(resp, "Content-Security-Policy", PAGE_CSP);
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+        return queue(c, MHD_HTTP_OK, resp, a->content_type);
+}
+
 static json_object *snapshot_summary(const DmabufdSnapshotInfo *info) {
         json_object *o = json_object_new_object(), *trigger = json_object_new_object();
 
@@ -363,9 +420,10 @@ void dmabufd_http_snapshot_done(DmabufdSnapshotRequest *req) {
 }
 
 typedef enum Route {
-        ROUTE_INDEX,
+        ROUTE_ASSET, /* "/" and the page's files under /assets/ */
         ROUTE_METRICS,
         ROUTE_STATE,
+        ROUTE_HISTORY,
         ROUTE_HEALTHZ,
         ROUTE_SNAPSHOTS,
         ROUTE_SNAPSHOT, /* SNAPSHOTS_PATH "/<id>" */
@@ -373,9 +431,9 @@ typedef enum Route {
 } Route;
 
 static const char *const route_paths[_ROUTE_MAX] = {
-        [ROUTE_INDEX] = "/",
         [ROUTE_METRICS] = "/metrics",
         [ROUTE_STATE] = "/api/v1/state",
+        [ROUTE_HISTORY] = "/api/v1/history",
         [ROUTE_HEALTHZ] = "/healthz",
         [ROUTE_SNAPSHOTS] = SNAPSHOTS_PATH,
 };
@@ -386,6 +444,8 @@ static Route route_of(const char *url) {
                         return r;
         if (strneq(url, SNAPSHOTS_PATH "/", STRLEN(SNAPSHOTS_PATH "/")))
                 return ROUTE_SNAPSHOT;
+        if (asset_find(url))
+                return ROUTE_ASSET;
         return _ROUTE_MAX;
 }
 
@@ -444,14 +504,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                      "method %s not allowed on %s", method, url);
 
         switch (route) {
-        case ROUTE_INDEX:
-                return respond_copy(c, MHD_HTTP_OK, "text/html; charset=utf-8", landing_page, strlen(landing_page));
+        case ROUTE_ASSET:
+                return respond_asset(c, url);
         case ROUTE_METRICS: {
                 const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
                 return respond_metrics(h, c, dmabuf_prom_negotiate(accept));
         }
         case ROUTE_STATE:
                 return respond_json_state(h, c);
+        case ROUTE_HISTORY:
+                return respond_history(h, c);
         case ROUTE_HEALTHZ:
                 if (!h->ops->alive(h->userdata))
                         return respond_error(c, MHD_HTTP_SERVICE_UNAVAILABLE, NULL,
@@ -539,9 +601,10 @@ int dmabufd_http_start(const int *fds, size_t n_fds, const DmabufdHttpOps *ops, 
                         MHD_OPTION_CONNECTION_LIMIT, limits->max_connections,
                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, limits->max_connections_per_address,
                         MHD_OPTION_CONNECTION_TIMEOUT, limits->timeout_sec,
-                        /* No endpoint takes a query or long headers: a request is
-                         * a few hundred bytes, and the pool also bounds what one
-                         * connection costs. More than fits gets 414 or 431. */
+                        /* No endpoint takes long headers or a long query (history's
+                         * two parameters are short): a request is a few hundred
+                         * bytes, and the pool also bounds what one connection
+                         * costs. More than fits gets 414 or 431. */
                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
                         MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, NULL,
                         MHD_OPTION_END);

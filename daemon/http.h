@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "history.h"
 #include "model.h"
 #include "prom.h"
 #include "store.h"
@@ -32,6 +33,9 @@ typedef struct DmabufdHttpOps {
         /* A new reference to the latest state, or NULL before the first collection.
          * Called from HTTP threads. */
         DmabufState *(*get_state)(void *userdata);
+        /* Appends the history's JSON for q. Returns 0 or -ENOMEM. Called from
+         * HTTP threads. */
+        int (*write_history)(void *userdata, const DmabufHistoryQuery *q, StrBuf *sb);
         /* Whether the collection loop is alive. Called from HTTP threads. */
         bool (*alive)(void *userdata);
         /* The figures that change between collections. Called from HTTP threads. */

@@ -124,8 +124,15 @@ static int request_snapshot(void *userdata, DmabufdSnapshotRequest *req) {
         return 0;
 }
 
+static int write_history(void *userdata, const DmabufHistoryQuery *q, StrBuf *sb) {
+        Manager *m = userdata;
+
+        return dmabufd_publication_write_history(m->publication, q, sb);
+}
+
 static const DmabufdHttpOps http_ops = {
         .get_state = get_state,
+        .write_history = write_history,
         .alive = alive,
         .get_live = get_live,
         .request_snapshot = request_snapshot,
@@ -188,7 +195,14 @@ static void notify_status(Manager *m) {
 /* The policy keeps its own reference, and with a snapshot's collection the
  * state it replaced; the publication takes over the caller's. */
 static void publish(Manager *m, DmabufState *s, bool for_snapshot) {
+        int r;
+
         dmabufd_policy_published(m->policy, s, for_snapshot);
+        /* Before the swap hands the reference over. A missing point only leaves
+         * a gap in the charts. */
+        r = dmabufd_publication_append_history(m->publication, s);
+        if (r < 0 && ratelimit_below(&m->failure_warnings, now_usec(CLOCK_MONOTONIC)))
+                log_warning_errno(r, "cannot add the collection to the history, ignoring: %m");
         dmabufd_publication_swap(m->publication, s, m->interval_usec, now_usec(CLOCK_MONOTONIC));
 }
 
@@ -802,6 +816,11 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         dmabufd_policy_set_cooldowns(m->policy, m->config.cooldown_sec);
         m->http_settings = http_settings(&m->config);
         dmabufd_http_set_settings(m->http, &m->http_settings);
+        /* Within the bounds the configuration checked: only -ENOMEM is left. */
+        r = dmabufd_publication_set_history_capacity(m->publication, m->config.history);
+        if (r < 0)
+                log_warning_errno(r, "cannot resize the history to %u collections, keeping its size: %m",
+                                  m->config.history);
         if (interval_changed) {
                 m->interval_usec = (uint64_t) (m->config.interval_sec * (double) USEC_PER_SEC);
                 (void) sd_event_source_set_time_relative(m->timer, m->interval_usec);
@@ -860,7 +879,8 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         m->interval_usec = (uint64_t) (config->interval_sec * (double) USEC_PER_SEC);
         m->http_settings = http_settings(config);
         if (dmabufd_policy_new(m->config.cooldown_sec, &m->policy) < 0 ||
-            dmabufd_publication_new(&m->publication) < 0) {
+            dmabufd_publication_new(&m->publication) < 0 ||
+            dmabufd_publication_set_history_capacity(m->publication, m->config.history) < 0) {
                 r = log_error_errno(-ENOMEM, "out of memory");
                 goto fail;
         }

@@ -13,6 +13,9 @@ struct DmabufdPublication {
          * never read the interval, which SIGHUP may change. */
         uint64_t alive_until_usec;
         DmabufPromLive live;
+
+        pthread_mutex_t history_lock;
+        DmabufHistory *history;
 };
 
 int dmabufd_publication_new(DmabufdPublication **ret) {
@@ -20,7 +23,12 @@ int dmabufd_publication_new(DmabufdPublication **ret) {
 
         if (!p)
                 return -ENOMEM;
+        if (dmabuf_history_new(0, &p->history) < 0) {
+                free(p);
+                return -ENOMEM;
+        }
         pthread_mutex_init(&p->lock, NULL);
+        pthread_mutex_init(&p->history_lock, NULL);
         *ret = p;
         return 0;
 }
@@ -29,7 +37,9 @@ DmabufdPublication *dmabufd_publication_free(DmabufdPublication *p) {
         if (!p)
                 return NULL;
         dmabuf_state_unref(p->state);
+        dmabuf_history_free(p->history);
         pthread_mutex_destroy(&p->lock);
+        pthread_mutex_destroy(&p->history_lock);
         free(p);
         return NULL;
 }
@@ -91,4 +101,52 @@ void dmabufd_publication_set_sources_up(DmabufdPublication *p, const bool up[_DM
         pthread_mutex_lock(&p->lock);
         memcpy(p->live.source_up, up, sizeof(p->live.source_up));
         pthread_mutex_unlock(&p->lock);
+}
+
+int dmabufd_publication_set_history_capacity(DmabufdPublication *p, size_t capacity) {
+        int r;
+
+        pthread_mutex_lock(&p->history_lock);
+        r = dmabuf_history_set_capacity(p->history, capacity);
+        pthread_mutex_unlock(&p->history_lock);
+        return r;
+}
+
+int dmabufd_publication_append_history(DmabufdPublication *p, const DmabufState *s) {
+        DmabufHistoryEntry *e;
+        bool enabled;
+        int r;
+
+        pthread_mutex_lock(&p->history_lock);
+        enabled = dmabuf_history_capacity(p->history) > 0;
+        pthread_mutex_unlock(&p->history_lock);
+        if (!enabled)
+                return 0;
+        /* Built outside the lock: sorting thousands of processes by pss takes
+         * longer than a reader should wait. */
+        r = dmabuf_history_entry_new(s, &e);
+        if (r < 0)
+                return r;
+        pthread_mutex_lock(&p->history_lock);
+        dmabuf_history_push(p->history, e);
+        pthread_mutex_unlock(&p->history_lock);
+        return 0;
+}
+
+int dmabufd_publication_write_history(DmabufdPublication *p, const DmabufHistoryQuery *q, StrBuf *sb) {
+        int r;
+
+        pthread_mutex_lock(&p->history_lock);
+        r = dmabuf_history_write_json(sb, p->history, q);
+        pthread_mutex_unlock(&p->history_lock);
+        return r;
+}
+
+size_t dmabufd_publication_history_bytes(DmabufdPublication *p) {
+        size_t n;
+
+        pthread_mutex_lock(&p->history_lock);
+        n = dmabuf_history_memory_bytes(p->history);
+        pthread_mutex_unlock(&p->history_lock);
+        return n;
 }

@@ -3,14 +3,17 @@
 
 /* This module provides what the loop thread publishes to the HTTP threads: the
  * latest state, whether the collection loop is alive, and the figures that
- * change between collections (events, snapshots, event sources up). One lock
- * covers the pointer swap, the taking of a reference and the copying of the
- * figures, nothing more. Times are passed in (CLOCK_MONOTONIC usec). */
+ * change between collections (events, snapshots, event sources up), and the
+ * history of the last collections. One lock covers the pointer swap, the taking
+ * of a reference and the copying of the figures, nothing more; the history has a
+ * lock of its own, so writing its JSON never holds up a scrape. Times are passed
+ * in (CLOCK_MONOTONIC usec). */
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "event.h"
+#include "history.h"
 #include "model.h"
 #include "prom.h"
 
@@ -37,3 +40,13 @@ void dmabufd_publication_get_live(DmabufdPublication *p, DmabufPromLive *ret);
 void dmabufd_publication_count_event(DmabufdPublication *p, DmabufdEventKind kind);
 void dmabufd_publication_count_snapshot(DmabufdPublication *p, bool ok);
 void dmabufd_publication_set_sources_up(DmabufdPublication *p, const bool up[_DMABUFD_EVENT_SOURCE_MAX]);
+
+/* The history starts with capacity 0 (disabled). Returns 0, -EINVAL past
+ * DMABUF_HISTORY_CAPACITY_MAX or -ENOMEM; the history is unchanged then. */
+int dmabufd_publication_set_history_capacity(DmabufdPublication *p, size_t capacity);
+/* Adds s's figures to the history. Returns 0 or -ENOMEM. The loop thread. */
+int dmabufd_publication_append_history(DmabufdPublication *p, const DmabufState *s);
+/* Appends the history's JSON for q. Returns 0 or -ENOMEM. Any thread. */
+int dmabufd_publication_write_history(DmabufdPublication *p, const DmabufHistoryQuery *q, StrBuf *sb);
+/* Bytes the history holds now. Any thread. */
+size_t dmabufd_publication_history_bytes(DmabufdPublication *p);

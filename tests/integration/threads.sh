@@ -1,7 +1,8 @@
 #!/bin/bash
 # No data race between the collector and the HTTP threads: the daemon runs under
 # valgrind's helgrind, collecting every 0.2 s, while concurrent clients fetch
-# every rendering of the published state. Helgrind must report 0 errors.
+# every rendering of the published state, the history and the page. Helgrind
+# must report 0 errors.
 #
 # tests/integration/helgrind.supp, when present, lists false positives inside
 # libraries (libmicrohttpd, libc); it must never name a dmabufd function.
@@ -40,11 +41,11 @@ ts0=$(metric_value "$TMP/b" dmabufd_collection_timestamp_seconds)
 # 240 s each.
 client() { # ID
         local i url codes="$TMP/codes.$1" t0=$SECONDS
-        local urls=("$BASE/metrics" "$BASE/api/v1/state" "$BASE/metrics" "$BASE/healthz")
+        local urls=("$BASE/metrics" "$BASE/api/v1/state" "$BASE/metrics" "$BASE/healthz" "$BASE/api/v1/history" "$BASE/")
         for ((i = 0; i < 1000; i++)); do
                 ((SECONDS - t0 > 240)) && break
                 ((i >= 100 && SECONDS - t0 >= 5)) && break
-                url=${urls[$(((i + $1) % 4))]}
+                url=${urls[$(((i + $1) % ${#urls[@]}))]}
                 if (((i + $1) % 3 == 0)); then
                         curl -s --max-time 30 --noproxy '*' -o /dev/null -w '%{http_code}\n' \
                                 -H 'Accept: application/openmetrics-text;version=1.0.0' "$url" >>"$codes"
