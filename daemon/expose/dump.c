@@ -5,6 +5,7 @@
 
 #include "dump.h"
 #include "macro.h"
+#include "utf8.h"
 
 /* Tables are for terminals: control bytes in names are shown escaped so a hostile
  * name cannot move the cursor or break a row. */
@@ -233,10 +234,21 @@ int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
 }
 
 /* RFC 4180: every string quoted, a quote doubled; what is inside stays as the
- * kernel gave it, newlines included. NULL (unknown, unnamed) is an empty field. */
+ * kernel gave it, newlines included, except that invalid UTF-8 becomes U+FFFD
+ * as in the JSON (a strict reader would refuse the whole file). NULL (unknown,
+ * unnamed) is an empty field. */
 static void csv_string(StrBuf *sb, const char *s) {
+        _cleanup_strbuf_ StrBuf clean = STRBUF_INIT;
+
         if (!s)
                 return;
+        if (!utf8_is_valid(s, strlen(s))) {
+                if (utf8_append_sanitized(&clean, s, strlen(s)) < 0) {
+                        sb->failed = true; /* as an append that failed: it sticks */
+                        return;
+                }
+                s = clean.buf;
+        }
         strbuf_putc(sb, '"');
         for (; *s; s++) {
                 if (*s == '"')

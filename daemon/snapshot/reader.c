@@ -26,7 +26,7 @@ _printf_(3, 4) static int fail(ReadContext *c, const char *key, const char *fmt,
         va_start(ap, fmt);
         vsnprintf(what, sizeof(what), fmt, ap);
         va_end(ap);
-        set_err(c->err, c->err_len, "%s%s%s: %s", c->path, key ? "." : "", key ?: "", what);
+        set_err(c->err, c->err_len, "%s%s%s: %s", c->path, key && c->path[0] ? "." : "", key ?: "", what);
         return -EBADMSG;
 }
 
@@ -706,10 +706,18 @@ int dmabuf_snapshot_file_summary(StrBuf *sb, const DmabufSnapshotFile *f, bool b
                 put_printable(sb, s);
                 strbuf_puts(sb, "\n");
         }
+        /* A kill's report is two kernel lines (oom-kill: and Killed process):
+         * one under the other, each escaped. */
         s = trigger_string(f, "line");
-        if (s) {
-                strbuf_puts(sb, "line: ");
-                put_printable(sb, s);
+        for (const char *l = s, *nl; l; l = nl ? nl + 1 : NULL) {
+                _cleanup_free_ char *one = NULL;
+
+                nl = strchr(l, '\n');
+                one = strndup(l, nl ? (size_t) (nl - l) : strlen(l));
+                if (!one)
+                        return -ENOMEM;
+                strbuf_puts(sb, l == s ? "line: " : "      ");
+                put_printable(sb, one);
                 strbuf_puts(sb, "\n");
         }
         strbuf_puts(sb, before ? "showing: before (the last collection before the event)\n"
