@@ -425,12 +425,78 @@ static int read_scan(ReadContext *c, json_object *state, DmabufBuilder *b, doubl
         return r;
 }
 
-/* The totals the file states must be the ones its buffers give: a file edited
- * by hand or cut and pasted from two states would show figures that are not. */
+/* A figure the file states must be the one its buffers give: a file edited by
+ * hand, or cut and pasted from two states, would show figures that are not. */
+static int check_figure(ReadContext *c, json_object *o, const char *key, uint64_t derived) {
+        char a[24] = "null", d[24] = "null";
+        uint64_t v;
+        int r;
+
+        r = get_u64(c, o, key, true, UINT64_MAX, &v);
+        if (r < 0 || v == derived)
+                return r;
+        if (v != DMABUF_UNKNOWN)
+                snprintf(a, sizeof(a), "%" PRIu64, v);
+        if (derived != DMABUF_UNKNOWN)
+                snprintf(d, sizeof(d), "%" PRIu64, derived);
+        return fail(c, key, "%s, where the buffers give %s", a, d);
+}
+
+/* Each process's rss, pss, fds and maps, and each exporter's figures, as the
+ * buffers give them: like the totals, nothing derived may be stated otherwise. */
+static int check_derived(ReadContext *c, json_object *state, const DmabufState *s) {
+        json_object *processes, *exporters;
+        int r;
+
+        r = get_member(c, state, "processes", json_type_array, false, &processes);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(processes); i++) {
+                json_object *o = json_object_array_get_idx(processes, i);
+                const DmabufProcess *p;
+                uint64_t pid;
+                size_t mark = path_push(c, ".processes[%zu]", i);
+
+                r = get_u64(c, o, "pid", false, INT32_MAX, &pid);
+                /* With only_pid, the others were dropped after being counted. */
+                p = r >= 0 ? dmabuf_state_find_process(s, (pid_t) pid) : NULL;
+                if (p) {
+                        r = check_figure(c, o, "rss_bytes", p->rss_bytes);
+                        if (r >= 0)
+                                r = check_figure(c, o, "pss_bytes", p->pss_bytes);
+                        if (r >= 0)
+                                r = check_figure(c, o, "fds", p->fds);
+                        if (r >= 0)
+                                r = check_figure(c, o, "maps", p->maps);
+                }
+                path_pop(c, mark);
+        }
+        if (r >= 0)
+                r = get_member(c, state, "exporters", json_type_array, false, &exporters);
+        if (r >= 0 && json_object_array_length(exporters) != dmabuf_state_n_exporters(s))
+                r = fail(c, "exporters", "%zu listed, where the buffers name %zu", json_object_array_length(exporters),
+                         dmabuf_state_n_exporters(s));
+        for (size_t i = 0; r >= 0 && i < dmabuf_state_n_exporters(s); i++) {
+                const DmabufExporter *e = &dmabuf_state_exporters(s)[i];
+                json_object *o = json_object_array_get_idx(exporters, i);
+                const char *name = NULL;
+                size_t mark = path_push(c, ".exporters[%zu]", i);
+
+                if (json_object_get_type(o) != json_type_object)
+                        r = fail(c, NULL, "expected an object, got %s", type_name(o));
+                if (r >= 0)
+                        r = get_string(c, o, "name", false, &name);
+                if (r >= 0 && !streq(name, e->name))
+                        r = fail(c, "name", "\"%.64s\", where the buffers give \"%.64s\"", name, e->name);
+                if (r >= 0)
+                        r = check_figure(c, o, "buffers", e->buffers);
+                if (r >= 0)
+                        r = check_figure(c, o, "bytes", e->bytes);
+                path_pop(c, mark);
+        }
+        return r;
+}
+
 static int check_totals(ReadContext *c, json_object *state, const DmabufState *s) {
-        static const char *const names[] = { "buffers", "bytes", "userspace_bytes", "kernel_only_bytes" };
         const DmabufTotals *t = dmabuf_state_totals(s);
-        const uint64_t derived[] = { t->buffers, t->bytes, t->userspace_bytes, t->kernel_only_bytes };
         json_object *totals;
         size_t mark;
         int r;
@@ -439,19 +505,13 @@ static int check_totals(ReadContext *c, json_object *state, const DmabufState *s
         if (r < 0)
                 return r;
         mark = path_push(c, ".totals");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(names); i++) {
-                uint64_t v;
-                char a[24] = "null", d[24] = "null";
-
-                r = get_u64(c, totals, names[i], true, UINT64_MAX, &v);
-                if (r < 0 || v == derived[i])
-                        continue;
-                if (v != DMABUF_UNKNOWN)
-                        snprintf(a, sizeof(a), "%" PRIu64, v);
-                if (derived[i] != DMABUF_UNKNOWN)
-                        snprintf(d, sizeof(d), "%" PRIu64, derived[i]);
-                r = fail(c, names[i], "%s, where the buffers give %s", a, d);
-        }
+        r = check_figure(c, totals, "buffers", t->buffers);
+        if (r >= 0)
+                r = check_figure(c, totals, "bytes", t->bytes);
+        if (r >= 0)
+                r = check_figure(c, totals, "userspace_bytes", t->userspace_bytes);
+        if (r >= 0)
+                r = check_figure(c, totals, "kernel_only_bytes", t->kernel_only_bytes);
         path_pop(c, mark);
         return r;
 }
@@ -525,6 +585,8 @@ int dmabuf_state_from_json(json_object *o, const char *where, pid_t only_pid, Dm
         if (r < 0)
                 return r;
         r = check_totals(&c, o, s);
+        if (r >= 0)
+                r = check_derived(&c, o, s);
         if (r < 0) {
                 dmabuf_state_unref(s);
                 return r;

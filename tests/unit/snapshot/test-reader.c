@@ -295,6 +295,15 @@ START_TEST(test_edits_refused) {
              "0", "buffers");
         EDIT("[\"x\",\"y\"]", "state.buffers[0].attachment_stats: expected an array as long as \"attachments\"", "state",
              "buffers", "0", "attachments");
+        EDIT("5", "state.processes[1].pss_bytes: 5, where the buffers give 4149930", "state", "processes", "1",
+             "pss_bytes");
+        EDIT("null", "before.processes[0].rss_bytes: null, where the buffers give 10399744", "before", "processes",
+             "0", "rss_bytes");
+        EDIT("9", "state.processes[2].fds: 9, where the buffers give 3", "state", "processes", "2", "fds");
+        EDIT("3", "state.exporters[0].buffers: 3, where the buffers give 2", "state", "exporters", "0", "buffers");
+        EDIT("\"amdgpu\"", "state.exporters[0].name: \"amdgpu\", where the buffers give \"i915\"", "state",
+             "exporters", "0", "name");
+        EDIT(NULL, "state.exporters: 2 listed, where the buffers name 3", "state", "exporters", "2");
         EDIT("\"yes\"", "state.sources.sysfs: expected boolean, got string", "state", "sources", "sysfs");
         EDIT("[]", "before: expected object or null, got array", "before");
         EDIT("\"no\"", "partial: expected a boolean, got string", "partial");
