@@ -169,7 +169,10 @@ static int open_snapshot(const char *what, Args *args, char **ret_path) {
         }
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
-                fprintf(stderr, "dmabufd: dump: --snapshot %s: %s: %s\n", what, path, strerror(errno));
+                if (streq(what, path))
+                        fprintf(stderr, "dmabufd: dump: --snapshot %s: %s\n", path, strerror(errno));
+                else
+                        fprintf(stderr, "dmabufd: dump: --snapshot %s: %s: %s\n", what, path, strerror(errno));
                 return -EXIT_FAILURE;
         }
         *ret_path = TAKE_PTR(path);
