@@ -103,48 +103,13 @@ typedef struct Args {
         size_t n_listen;
 } Args;
 
-static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata) {
-        const Args *a = userdata;
-        char what[512];
-        int r;
-
-        dmabufd_config_done(c);
-        r = dmabufd_config_load(c, a->config_path ? a->config_path : DMABUFD_DEFAULT_CONFIG, err, err_len);
-        /* Only the default file may be absent: a file named on the command line
-         * that is missing is a mistake worth stopping for. */
-        if (r < 0 && !(r == -ENOENT && !a->config_path))
-                return r;
-        for (size_t i = 0; i < a->n_overrides; i++) {
-                r = dmabufd_config_set(c, a->overrides[i].key, a->overrides[i].value, what, sizeof(what));
-                if (r < 0) {
-                        snprintf(err, err_len, "--%s: %s", a->overrides[i].flag, what);
-                        return r;
-                }
-        }
-        for (size_t i = 0; i < a->n_listen; i++) {
-                r = dmabufd_config_add_listen(c, a->listen[i], i > 0, what, sizeof(what));
-                if (r < 0) {
-                        snprintf(err, err_len, "--listen: %s", what);
-                        return r;
-                }
-        }
-        /* StateDirectory= in the unit: the directory systemd made for us, unless
-         * the file or the command line names another. */
-        if (!c->state_dir && getenv("STATE_DIRECTORY")) {
-                r = dmabufd_config_set(c, "state_dir", getenv("STATE_DIRECTORY"), what, sizeof(what));
-                if (r < 0) {
-                        snprintf(err, err_len, "$STATE_DIRECTORY: %s", what);
-                        return r;
-                }
-        }
-        if (!c->listen)
-                return dmabufd_config_add_listen(c, DMABUFD_DEFAULT_LISTEN, false, err, err_len);
-        return 0;
-}
+/* dump --snapshot finds the state directory through it too. */
+static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata);
 
 /* ID: <state dir>/<ID>.json, the state directory found as the daemon finds
  * it (--state-dir, the configuration file's state_dir, $STATE_DIRECTORY, the
- * built-in one). Anything with a '/' is a file name: an id never has one. */
+ * built-in one). Anything with a '/', or that cannot be an id, is a file name.
+ * Returns the fd, or minus the exit status after one error line. */
 static int open_snapshot(const char *what, Args *args, char **ret_path) {
         _cleanup_free_ char *path = NULL;
         DmabufdConfig config;
@@ -153,8 +118,10 @@ static int open_snapshot(const char *what, Args *args, char **ret_path) {
 
         if (strchr(what, '/') || !dmabufd_snapshot_id_is_valid(what)) {
                 path = strdup(what);
-                if (!path)
-                        return -ENOMEM;
+                if (!path) {
+                        fprintf(stderr, "dmabufd: dump: %s\n", strerror(ENOMEM));
+                        return -EXIT_FAILURE;
+                }
         } else {
                 dmabufd_config_init(&config);
                 r = build_config(&config, err, sizeof(err), args);
@@ -179,7 +146,8 @@ static int open_snapshot(const char *what, Args *args, char **ret_path) {
         return fd;
 }
 
-/* The snapshot's state, rebuilt, or 0 after one error line naming the file. */
+/* The snapshot's state (or before), rebuilt. Returns 0, or minus the exit
+ * status after one error line naming the file. */
 static int read_snapshot(const char *what, Args *args, bool before, pid_t only_pid, DmabufSnapshotFile **ret_file,
                          DmabufState **ret) {
         _cleanup_(dmabuf_snapshot_file_freep) DmabufSnapshotFile *f = NULL;
@@ -348,6 +316,45 @@ static int run_dump(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
         return EXIT_SUCCESS;
+}
+
+static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata) {
+        const Args *a = userdata;
+        char what[512];
+        int r;
+
+        dmabufd_config_done(c);
+        r = dmabufd_config_load(c, a->config_path ? a->config_path : DMABUFD_DEFAULT_CONFIG, err, err_len);
+        /* Only the default file may be absent: a file named on the command line
+         * that is missing is a mistake worth stopping for. */
+        if (r < 0 && !(r == -ENOENT && !a->config_path))
+                return r;
+        for (size_t i = 0; i < a->n_overrides; i++) {
+                r = dmabufd_config_set(c, a->overrides[i].key, a->overrides[i].value, what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "--%s: %s", a->overrides[i].flag, what);
+                        return r;
+                }
+        }
+        for (size_t i = 0; i < a->n_listen; i++) {
+                r = dmabufd_config_add_listen(c, a->listen[i], i > 0, what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "--listen: %s", what);
+                        return r;
+                }
+        }
+        /* StateDirectory= in the unit: the directory systemd made for us, unless
+         * the file or the command line names another. */
+        if (!c->state_dir && getenv("STATE_DIRECTORY")) {
+                r = dmabufd_config_set(c, "state_dir", getenv("STATE_DIRECTORY"), what, sizeof(what));
+                if (r < 0) {
+                        snprintf(err, err_len, "$STATE_DIRECTORY: %s", what);
+                        return r;
+                }
+        }
+        if (!c->listen)
+                return dmabufd_config_add_listen(c, DMABUFD_DEFAULT_LISTEN, false, err, err_len);
+        return 0;
 }
 
 static int run_daemon(int argc, char **argv) {
