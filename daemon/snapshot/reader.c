@@ -237,6 +237,8 @@ static int read_holders(ReadContext *c, json_object *buf, uint64_t inode, Holder
                         r = fail(c, NULL, "expected an object, got %s", type_name(h));
                 if (r >= 0)
                         r = get_u64(c, h, "pid", false, INT32_MAX, &pid);
+                if (r >= 0 && pid == 0)
+                        r = fail(c, "pid", "0 is no process");
                 if (r >= 0 && (pid_t) pid <= last_pid)
                         r = fail(c, "pid", "%" PRIu64 " is not above the previous holder's: holders are by pid, "
                                  "each once", pid);
@@ -337,6 +339,8 @@ static int read_processes(ReadContext *c, json_object *state, DmabufBuilder *b, 
                         r = fail(c, NULL, "expected an object, got %s", type_name(o));
                 if (r >= 0)
                         r = get_u64(c, o, "pid", false, INT32_MAX, &pid);
+                if (r >= 0 && pid == 0)
+                        r = fail(c, "pid", "0 is no process");
                 if (r >= 0 && (pid_t) pid <= last_pid)
                         r = fail(c, "pid", "%" PRIu64 " is not above the previous process's: processes are by "
                                  "pid, each once", pid);

@@ -304,6 +304,7 @@ START_TEST(test_edits_refused) {
         EDIT("\"amdgpu\"", "state.exporters[0].name: \"amdgpu\", where the buffers give \"i915\"", "state",
              "exporters", "0", "name");
         EDIT(NULL, "state.exporters: 2 listed, where the buffers name 3", "state", "exporters", "2");
+        EDIT("0", "state.processes[0].pid: 0 is no process", "state", "processes", "0", "pid");
         EDIT("\"yes\"", "state.sources.sysfs: expected boolean, got string", "state", "sources", "sysfs");
         EDIT("[]", "before: expected object or null, got array", "before");
         EDIT("\"no\"", "partial: expected a boolean, got string", "partial");
