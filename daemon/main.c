@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "prom.h"
+#include "reader.h"
 #include "state-json.h"
 
 #define EXIT_USAGE 2
@@ -49,7 +50,9 @@ static void help_option(const DmabufdConfigKey *k) {
 
 static void help(void) {
         printf("Usage: dmabufd [OPTIONS]\n"
-               "       dmabufd dump [--root DIR] [--format table|json|prom] [-a] [-b] [PID]\n"
+               "       dmabufd dump [--root DIR] [--format table|json|prom|csv] [-a] [-b] [PID]\n"
+               "       dmabufd dump --snapshot FILE|ID [--before] [--config FILE] [--state-dir DIR]\n"
+               "                    [--format table|json|prom|csv] [-a] [-b] [PID]\n"
                "\n"
                "Accounts for DMA-BUF memory and serves it as Prometheus metrics and JSON.\n"
                "\n"
@@ -61,7 +64,10 @@ static void help(void) {
                "      --version           show the version\n"
                "\n"
                "dump collects once, prints and exits: a per-process table by default,\n"
-               "-a a buffer x process table, -b per-buffer and per-exporter totals.\n");
+               "-a a buffer x process table, -b per-buffer and per-exporter totals.\n"
+               "--snapshot prints a stored snapshot's state (--before: its before) the same\n"
+               "way, after a summary of its trigger (on stderr for json, prom and csv). ID\n"
+               "names a snapshot in the state directory; a FILE name contains a '/'.\n");
 }
 
 /* Opens the root a collection reads under; a missing or unusable --root is a usage
@@ -85,18 +91,110 @@ static int parse_pid_arg(const char *s, pid_t *ret) {
         return 0;
 }
 
+/* What the command line said, kept so SIGHUP can rebuild the configuration with
+ * the flags still winning over the file. */
+typedef struct Args {
+        const char *config_path; /* NULL: the default file, which may be absent */
+        struct {
+                const char *key, *value, *flag;
+        } overrides[64];
+        size_t n_overrides;
+        const char *listen[16];
+        size_t n_listen;
+} Args;
+
+/* dump --snapshot finds the state directory through it too. */
+static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata);
+
+/* ID: <state dir>/<ID>.json, the state directory found as the daemon finds
+ * it (--state-dir, the configuration file's state_dir, $STATE_DIRECTORY, the
+ * built-in one). Anything with a '/', or that cannot be an id, is a file name.
+ * Returns the fd, or minus the exit status after one error line. */
+static int open_snapshot(const char *what, Args *args, char **ret_path) {
+        _cleanup_free_ char *path = NULL;
+        DmabufdConfig config;
+        char err[512];
+        int fd, r;
+
+        if (strchr(what, '/') || !dmabufd_snapshot_id_is_valid(what)) {
+                path = strdup(what);
+                if (!path) {
+                        fprintf(stderr, "dmabufd: dump: %s\n", strerror(ENOMEM));
+                        return -EXIT_FAILURE;
+                }
+        } else {
+                dmabufd_config_init(&config);
+                r = build_config(&config, err, sizeof(err), args);
+                if (r >= 0 && asprintf(&path, "%s/%s.json",
+                                       config.state_dir ? config.state_dir : DMABUFD_DEFAULT_STATE_DIR, what) < 0)
+                        r = -ENOMEM;
+                dmabufd_config_done(&config);
+                if (r < 0) {
+                        fprintf(stderr, "dmabufd: dump: %s\n", r == -ENOMEM ? strerror(ENOMEM) : err);
+                        return -EXIT_USAGE;
+                }
+        }
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+                if (streq(what, path))
+                        fprintf(stderr, "dmabufd: dump: --snapshot %s: %s\n", path, strerror(errno));
+                else
+                        fprintf(stderr, "dmabufd: dump: --snapshot %s: %s: %s\n", what, path, strerror(errno));
+                return -EXIT_FAILURE;
+        }
+        *ret_path = TAKE_PTR(path);
+        return fd;
+}
+
+/* The snapshot's state (or before), rebuilt. Returns 0, or minus the exit
+ * status after one error line naming the file. */
+static int read_snapshot(const char *what, Args *args, bool before, pid_t only_pid, DmabufSnapshotFile **ret_file,
+                         DmabufState **ret) {
+        _cleanup_(dmabuf_snapshot_file_freep) DmabufSnapshotFile *f = NULL;
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        char err[512];
+        int r;
+
+        fd = open_snapshot(what, args, &path);
+        if (fd < 0)
+                return fd;
+        r = dmabuf_snapshot_file_read(fd, only_pid, &f, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "dmabufd: dump: %s: %s\n", path, r == -ENOMEM ? strerror(ENOMEM) : err);
+                return -EXIT_FAILURE;
+        }
+        if (!(before ? f->before : f->state)) {
+                fprintf(stderr, "dmabufd: dump: %s: \"%s\" is null: %s\n", path, before ? "before" : "state",
+                        before ? "the snapshot was taken before any collection"
+                               : "its fresh collection failed or never came (try --before)");
+                return -EXIT_FAILURE;
+        }
+        *ret = dmabuf_state_ref(before ? f->before : f->state);
+        *ret_file = TAKE_PTR(f);
+        return 0;
+}
+
 static int run_dump(int argc, char **argv) {
+        enum { ARG_SNAPSHOT = 0x100, ARG_BEFORE, ARG_STATE_DIR };
         static const struct option options[] = {
                 { "root", required_argument, NULL, 'r' },
                 { "format", required_argument, NULL, 'f' },
+                { "snapshot", required_argument, NULL, ARG_SNAPSHOT },
+                { "before", no_argument, NULL, ARG_BEFORE },
+                { "config", required_argument, NULL, 'c' },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
         _cleanup_strbuf_ StrBuf out = STRBUF_INIT;
         _cleanup_state_ DmabufState *s = NULL;
         _cleanup_close_ int root_fd = -EBADF;
-        const char *root = "/", *format = "table";
-        bool all = false, buffers = false;
+        _cleanup_(dmabuf_snapshot_file_freep) DmabufSnapshotFile *snapshot_file = NULL;
+        const char *root = NULL, *format = "table", *snapshot = NULL;
+        bool all = false, buffers = false, before = false;
+        _cleanup_strbuf_ StrBuf summary = STRBUF_INIT;
+        Args args = {};
         _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
         DmabufCollectOptions opts = { 0 };
         DmabufdConfig defaults;
@@ -104,8 +202,21 @@ static int run_dump(int argc, char **argv) {
         int c, r;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "r:f:abh", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "r:f:c:abh", options, NULL)) >= 0) {
                 switch (c) {
+                case ARG_SNAPSHOT:
+                        snapshot = optarg;
+                        break;
+                case ARG_BEFORE:
+                        before = true;
+                        break;
+                case 'c':
+                        args.config_path = optarg;
+                        break;
+                case ARG_STATE_DIR:
+                        args.overrides[0] = (typeof(args.overrides[0])){ "state_dir", optarg, "state-dir" };
+                        args.n_overrides = 1;
+                        break;
                 case 'r':
                         root = optarg;
                         break;
@@ -125,31 +236,54 @@ static int run_dump(int argc, char **argv) {
                         return EXIT_USAGE; /* getopt printed the offending option */
                 }
         }
-        if (!streq(format, "table") && !streq(format, "json") && !streq(format, "prom"))
-                return usage_error("dump: invalid --format '%s': expected table, json or prom", format);
+        if (!streq(format, "table") && !streq(format, "json") && !streq(format, "prom") && !streq(format, "csv"))
+                return usage_error("dump: invalid --format '%s': expected table, json, prom or csv", format);
         if (optind + 1 < argc)
                 return usage_error("dump: unexpected argument '%s'", argv[optind + 1]);
         if (optind < argc && parse_pid_arg(argv[optind], &opts.only_pid) < 0)
                 return usage_error("dump: invalid PID '%s'", argv[optind]);
         if (all && buffers)
                 return usage_error("dump: -a and -b cannot be combined");
+        if (!snapshot && (before || args.config_path || args.n_overrides > 0))
+                return usage_error("dump: %s applies only with --snapshot",
+                                   before ? "--before" : args.config_path ? "--config" : "--state-dir");
+        if (snapshot && root)
+                return usage_error("dump: --root and --snapshot cannot be combined: a snapshot is read, not collected");
 
-        root_fd = open_root(root, "--root");
-        if (root_fd < 0)
-                return -root_fd;
+        if (snapshot) {
+                r = read_snapshot(snapshot, &args, before, opts.only_pid, &snapshot_file, &s);
+                if (r < 0)
+                        return -r;
+                if (dmabuf_snapshot_file_summary(&summary, snapshot_file, before) < 0) {
+                        fprintf(stderr, "dmabufd: dump: out of memory\n");
+                        return EXIT_FAILURE;
+                }
+                /* The table is for a reader, who wants the trigger first; json,
+                 * prom and csv stay what a parser expects, the summary beside them. */
+                if (!streq(format, "table"))
+                        fputs(summary.buf, stderr);
+                else
+                        strbuf_printf(&out, "%s\n", summary.buf);
+        } else {
+                if (!root)
+                        root = "/";
+                root_fd = open_root(root, "--root");
+                if (root_fd < 0)
+                        return -root_fd;
 
-        /* dump reads what the daemon would, BPF included; why it is down is
-         * the daemon's to log, and the output's sources say it is. */
-        if (dmabuf_bpf_load(root_fd, &bpf, reason, sizeof(reason)) >= 0)
-                opts.bpf = bpf;
-        r = dmabuf_collect(root_fd, &opts, &s);
-        if (r < 0) {
-                fprintf(stderr, "dmabufd: dump: collection under %s failed: %s\n", root, strerror(-r));
-                return EXIT_FAILURE;
+                /* dump reads what the daemon would, BPF included; why it is down is
+                 * the daemon's to log, and the output's sources say it is. */
+                if (dmabuf_bpf_load(root_fd, &bpf, reason, sizeof(reason)) >= 0)
+                        opts.bpf = bpf;
+                r = dmabuf_collect(root_fd, &opts, &s);
+                if (r < 0) {
+                        fprintf(stderr, "dmabufd: dump: collection under %s failed: %s\n", root, strerror(-r));
+                        return EXIT_FAILURE;
+                }
+                if (dmabuf_state_scan_stats(s)->first_error[0])
+                        fprintf(stderr, "dmabufd: warning: malformed kernel data, skipped: %s\n",
+                                dmabuf_state_scan_stats(s)->first_error);
         }
-        if (dmabuf_state_scan_stats(s)->first_error[0])
-                fprintf(stderr, "dmabufd: warning: malformed kernel data, skipped: %s\n",
-                        dmabuf_state_scan_stats(s)->first_error);
 
         if (streq(format, "json")) {
                 r = dmabuf_json_write_state(&out, s);
@@ -160,6 +294,13 @@ static int run_dump(int argc, char **argv) {
                 DmabufPromOptions popts = { .top_processes = defaults.top_processes,
                                             .top_names = defaults.top_names };
                 r = dmabuf_prom_write(&out, s, &popts, DMABUF_PROM_TEXT);
+        } else if (streq(format, "csv")) {
+                if (all)
+                        r = dmabuf_dump_buffer_table_csv(&out, s, opts.only_pid);
+                else if (buffers)
+                        r = dmabuf_dump_exporters_csv(&out, s);
+                else
+                        r = dmabuf_dump_processes_csv(&out, s, opts.only_pid);
         } else if (all)
                 r = dmabuf_dump_buffer_table(&out, s, opts.only_pid);
         else if (buffers)
@@ -176,18 +317,6 @@ static int run_dump(int argc, char **argv) {
         }
         return EXIT_SUCCESS;
 }
-
-/* What the command line said, kept so SIGHUP can rebuild the configuration with
- * the flags still winning over the file. */
-typedef struct Args {
-        const char *config_path; /* NULL: the default file, which may be absent */
-        struct {
-                const char *key, *value, *flag;
-        } overrides[64];
-        size_t n_overrides;
-        const char *listen[16];
-        size_t n_listen;
-} Args;
 
 static int build_config(DmabufdConfig *c, char *err, size_t err_len, void *userdata) {
         const Args *a = userdata;

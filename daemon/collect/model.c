@@ -659,7 +659,11 @@ int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm,
         return 0;
 }
 
-static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bool is_map) {
+static uint32_t sat_add_u32(uint32_t a, uint32_t b) {
+        return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bool is_map, uint32_t n) {
         size_t idx;
         uint32_t proc;
         BBuffer *buf;
@@ -689,18 +693,31 @@ static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bo
                 b->processes[proc].n_refs++;
         }
         if (is_map)
-                b->refs[buf->last_ref].maps++;
+                b->refs[buf->last_ref].maps = sat_add_u32(b->refs[buf->last_ref].maps, n);
         else
-                b->refs[buf->last_ref].fds++;
+                b->refs[buf->last_ref].fds = sat_add_u32(b->refs[buf->last_ref].fds, n);
         return 0;
 }
 
 int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info) {
-        return add_ref(b, pid, info, false);
+        return add_ref(b, pid, info, false, 1);
 }
 
 int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info) {
-        return add_ref(b, pid, info, true);
+        return add_ref(b, pid, info, true, 1);
+}
+
+int dmabuf_builder_add_holder(DmabufBuilder *b, pid_t pid, uint64_t inode, uint32_t fds, uint32_t maps) {
+        const DmabufBufferInfo info = { .inode = inode, .size = DMABUF_UNKNOWN, .count = DMABUF_UNKNOWN };
+        int r = 0;
+
+        if (fds == 0 && maps == 0)
+                return -EINVAL;
+        if (fds > 0)
+                r = add_ref(b, pid, &info, false, fds);
+        if (r >= 0 && maps > 0)
+                r = add_ref(b, pid, &info, true, maps);
+        return r;
 }
 
 static int cmp_buffer_index(const void *a, const void *b, void *userdata) {

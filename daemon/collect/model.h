@@ -208,6 +208,11 @@ bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode);
 int dmabuf_builder_add_fd_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
 int dmabuf_builder_add_map_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info);
 
+/* What a stored state says process pid (added last) held of a buffer: fds open
+ * and maps mapped, at least one of them non-zero (-EINVAL otherwise). The
+ * snapshot reader rebuilds a state with it; a scan adds references one by one. */
+int dmabuf_builder_add_holder(DmabufBuilder *b, pid_t pid, uint64_t inode, uint32_t fds, uint32_t maps);
+
 /* Lists only process pid in the finished state (0: all). Holders and pss still
  * count every process, so the one listed shows its true share. */
 void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid);

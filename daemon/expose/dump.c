@@ -5,6 +5,7 @@
 
 #include "dump.h"
 #include "macro.h"
+#include "utf8.h"
 
 /* Tables are for terminals: control bytes in names are shown escaped so a hostile
  * name cannot move the cursor or break a row. */
@@ -229,6 +230,133 @@ int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
         strbuf_puts(sb, ", kernel-only ");
         put_u64(sb, t->kernel_only_bytes, 0);
         strbuf_puts(sb, ")\n");
+        return strbuf_status(sb);
+}
+
+/* RFC 4180: every string quoted, a quote doubled; what is inside stays as the
+ * kernel gave it, newlines included, except that invalid UTF-8 becomes U+FFFD
+ * as in the JSON (a strict reader would refuse the whole file). NULL (unknown,
+ * unnamed) is an empty field. */
+static void csv_string(StrBuf *sb, const char *s) {
+        _cleanup_strbuf_ StrBuf clean = STRBUF_INIT;
+
+        if (!s)
+                return;
+        if (!utf8_is_valid(s, strlen(s))) {
+                if (utf8_append_sanitized(&clean, s, strlen(s)) < 0) {
+                        sb->failed = true; /* as an append that failed: it sticks */
+                        return;
+                }
+                s = clean.buf;
+        }
+        strbuf_putc(sb, '"');
+        for (; *s; s++) {
+                if (*s == '"')
+                        strbuf_putc(sb, '"');
+                strbuf_putc(sb, *s);
+        }
+        strbuf_putc(sb, '"');
+}
+
+static void csv_u64(StrBuf *sb, uint64_t v) {
+        if (v != DMABUF_UNKNOWN)
+                strbuf_printf(sb, "%" PRIu64, v);
+}
+
+static void csv_sep(StrBuf *sb) {
+        strbuf_putc(sb, ',');
+}
+
+static void csv_end(StrBuf *sb) {
+        strbuf_puts(sb, "\r\n");
+}
+
+int dmabuf_dump_processes_csv(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
+        strbuf_puts(sb, "pid,comm,inode,name,exporter,size_bytes,pss_bytes,nr_procs,fds,maps");
+        csv_end(sb);
+        for (size_t i = 0; i < dmabuf_state_n_processes(s); i++) {
+                const DmabufProcess *p = &dmabuf_state_processes(s)[i];
+
+                if (only_pid > 0 && p->pid != only_pid)
+                        continue;
+                for (size_t k = 0; k < p->n_buffers; k++) {
+                        const DmabufBuffer *b = &dmabuf_state_buffers(s)[p->buffer_index[k]];
+                        const DmabufHolder *h = NULL;
+
+                        for (size_t j = 0; j < b->n_holders; j++)
+                                if (b->holders[j].pid == p->pid)
+                                        h = &b->holders[j];
+                        strbuf_printf(sb, "%d,", (int) p->pid);
+                        csv_string(sb, p->comm);
+                        strbuf_printf(sb, ",%" PRIu64 ",", b->inode);
+                        csv_string(sb, b->name);
+                        csv_sep(sb);
+                        csv_string(sb, b->exporter);
+                        csv_sep(sb);
+                        csv_u64(sb, b->size);
+                        csv_sep(sb);
+                        csv_u64(sb, b->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : b->size / b->n_holders);
+                        strbuf_printf(sb, ",%" PRIu32 ",%" PRIu32 ",%" PRIu32, b->n_holders, h ? h->fds : 0,
+                                      h ? h->maps : 0);
+                        csv_end(sb);
+                }
+        }
+        return strbuf_status(sb);
+}
+
+int dmabuf_dump_buffer_table_csv(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
+        strbuf_puts(sb, "inode,size_bytes,exporter,name,count,fd_refs,map_refs,pid,comm,fds,maps");
+        csv_end(sb);
+        for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++) {
+                const DmabufBuffer *b = &dmabuf_state_buffers(s)[i];
+                uint64_t fds = 0, maps = 0;
+
+                for (size_t h = 0; h < b->n_holders; h++) {
+                        fds += b->holders[h].fds;
+                        maps += b->holders[h].maps;
+                }
+                /* As the table: with a PID, only the rows of that process. */
+                for (size_t h = 0; h < MAX(b->n_holders, (uint32_t) 1); h++) {
+                        const DmabufHolder *holder = h < b->n_holders ? &b->holders[h] : NULL;
+                        const DmabufProcess *p;
+
+                        if (only_pid > 0 && (!holder || holder->pid != only_pid))
+                                continue;
+                        strbuf_printf(sb, "%" PRIu64 ",", b->inode);
+                        csv_u64(sb, b->size);
+                        csv_sep(sb);
+                        csv_string(sb, b->exporter);
+                        csv_sep(sb);
+                        csv_string(sb, b->name);
+                        csv_sep(sb);
+                        csv_u64(sb, b->count);
+                        strbuf_printf(sb, ",%" PRIu64 ",%" PRIu64 ",", fds, maps);
+                        if (holder) {
+                                p = dmabuf_state_find_process(s, holder->pid);
+                                strbuf_printf(sb, "%d,", (int) holder->pid);
+                                csv_string(sb, p ? p->comm : NULL);
+                                strbuf_printf(sb, ",%" PRIu32 ",%" PRIu32, holder->fds, holder->maps);
+                        } else
+                                strbuf_puts(sb, ",,,");
+                        csv_end(sb);
+                }
+        }
+        return strbuf_status(sb);
+}
+
+int dmabuf_dump_exporters_csv(StrBuf *sb, const DmabufState *s) {
+        strbuf_puts(sb, "exporter,buffers,bytes");
+        csv_end(sb);
+        for (size_t i = 0; i < dmabuf_state_n_exporters(s); i++) {
+                const DmabufExporter *e = &dmabuf_state_exporters(s)[i];
+
+                csv_string(sb, e->name);
+                csv_sep(sb);
+                csv_u64(sb, e->buffers);
+                csv_sep(sb);
+                csv_u64(sb, e->bytes);
+                csv_end(sb);
+        }
         return strbuf_status(sb);
 }
 

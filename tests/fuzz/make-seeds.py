@@ -102,6 +102,8 @@ def main():
                 b'"memory":{"meminfo":{"MemTotal":123456789012345678901234567890}},'
                 b'"before":{"buffers":[1,2.5,-3e4,true,false,null]},"state":{"pad":"\\u00e9\\ud83d\\ude00"}}\n')
     write("snapshot-validate", [snapshot, snapshot[:60], snapshot.replace(b"s-1", b"../x")])
+    # The daemon's own snapshots and the bad copies beside them.
+    write("snapshot-read", files("snapshots/*.json") + [snapshot])
     # json-scan: the first byte is the chunk size less one.
     write("json-scan", [b"\x00" + snapshot, b"\x07" + snapshot, b"\xff" + snapshot,
                         b"\x02[[[[{}]]]]", b"\x01\"\\u0000\\ud800\"", b"\x03 -0.5e+10 "])

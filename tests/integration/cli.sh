@@ -79,6 +79,9 @@ expect_err "--interval abc" 2 abc "${D[@]}" --interval abc
 expect_err "--log-level bogus" 2 bogus "${D[@]}" --log-level bogus
 expect_err "dump --format bogus" 2 bogus "$DMABUFD" dump --format bogus
 expect_err "dump with a non-numeric PID" 2 notapid "$DMABUFD" dump notapid
+expect_err "dump --before without --snapshot" 2 "--before|--snapshot" "$DMABUFD" dump --before
+expect_err "dump --snapshot with --root" 2 "--root|--snapshot" "$DMABUFD" dump --snapshot ./x.json --root /
+expect_err "dump --snapshot of a missing file" 1 "$TMP/none.json|No such file" "$DMABUFD" dump --snapshot "$TMP/none.json"
 for l in nope 127.0.0.1:99999 '[::1' ''; do
         expect_err "--listen '$l'" 2 "${l:-listen}" "$DMABUFD" --config /dev/null --state-dir "$TMP/state" --listen "$l"
 done
@@ -216,6 +219,23 @@ for c in $cases; do
         else
                 failc "$c: dump --format prom exits 0" "exit $RC" "stderr: $(head -c 500 "$ERR")"
         fi
+
+        # csv: a header and one CRLF-ended record per process and buffer (default),
+        # per buffer and holder (-a), per exporter (-b), as the oracle counts them.
+        # No fixture name holds a CR, so records are the lines ending in one.
+        for opt in "" -a -b; do
+                want=$(jq -r --arg o "$opt" '1 + (if $o == "" then ([.processes[].buffers | length] | add // 0)
+                        elif $o == "-a" then ([.buffers[] | [(.holders | length), 1] | max] | add // 0)
+                        else (.exporters | length) end)' "$E")
+                run "$DMABUFD" dump --root "$T" --format csv $opt
+                got=$(grep -c $'\r$' "$OUT")
+                if [ $RC = 0 ] && [ "$got" = "$want" ] && [ "$(head -c 4 "$OUT")" != "" ] && ! grep -q -E '(^|,)(-1|18446744073709551615)(,|\r)' "$OUT"; then
+                        pass "$c: dump --format csv $opt exits 0 with $want records"
+                else
+                        failc "$c: dump --format csv $opt exits 0 with $want records" "exit $RC, $got records" \
+                                "stdout: $(head -c 500 "$OUT")" "stderr: $(head -c 500 "$ERR")"
+                fi
+        done
 
         for opt in -a -b; do
                 run "$DMABUFD" dump --root "$T" "$opt"

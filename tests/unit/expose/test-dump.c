@@ -71,12 +71,150 @@ START_TEST(test_status_size_unknown) {
 }
 END_TEST
 
+/* A strict RFC 4180 reader: records of fields, quoted fields with doubled
+ * quotes and any byte inside, CRLF after every record. Returns the number of
+ * records, every one checked to have n_fields fields; fields[r][f] of the first
+ * 16 records are kept (malloc'd) for the caller to look at. */
+#define CSV_KEEP 16
+static size_t csv_parse(const char *text, size_t n_fields, char *fields[CSV_KEEP][16]) {
+        size_t records = 0, field = 0;
+        const char *p = text;
+
+        ck_assert(n_fields <= 16);
+        while (*p) {
+                StrBuf f = STRBUF_INIT;
+
+                if (*p == '"') {
+                        for (p++;; p++) {
+                                ck_assert_msg(*p, "record %zu: a quoted field never closes", records);
+                                if (*p == '"' && p[1] == '"')
+                                        strbuf_putc(&f, *p++);
+                                else if (*p == '"')
+                                        break;
+                                else
+                                        strbuf_putc(&f, *p);
+                        }
+                        p++;
+                } else
+                        for (; *p && *p != ',' && *p != '\r'; p++) {
+                                ck_assert_msg(*p != '"' && *p != '\n', "record %zu: a bare quote or newline", records);
+                                strbuf_putc(&f, *p);
+                        }
+                if (records < CSV_KEEP)
+                        fields[records][field] = strdup(f.buf ? f.buf : "");
+                strbuf_done(&f);
+                field++;
+                if (*p == ',') {
+                        p++;
+                        ck_assert_msg(field < n_fields, "record %zu has more than %zu fields", records, n_fields);
+                        continue;
+                }
+                ck_assert_msg(p[0] == '\r' && p[1] == '\n', "record %zu does not end in CRLF", records);
+                ck_assert_msg(field == n_fields, "record %zu has %zu fields, not %zu", records, field, n_fields);
+                p += 2;
+                field = 0;
+                records++;
+        }
+        return records;
+}
+
+static void csv_free(char *fields[CSV_KEEP][16], size_t records, size_t n_fields) {
+        for (size_t r = 0; r < MIN(records, (size_t) CSV_KEEP); r++)
+                for (size_t f = 0; f < n_fields; f++)
+                        free(fields[r][f]);
+}
+
+/* Names any process can choose, with quotes, a backslash, a newline, a control
+ * byte and invalid UTF-8, read back field for field. */
+START_TEST(test_csv_hostile) {
+        DmabufState *s = tu_collect_tree("hostile");
+        char *f[CSV_KEEP][16] = {};
+        StrBuf sb = STRBUF_INIT;
+        size_t n;
+
+        ck_assert_int_eq(dmabuf_dump_processes_csv(&sb, s, 0), 0);
+        n = csv_parse(sb.buf, 10, f);
+        ck_assert_uint_eq(n, 1 + 6); /* 67 is held by no process */
+        ck_assert_str_eq(f[0][0], "pid");
+        ck_assert_str_eq(f[0][9], "maps");
+        ck_assert_str_eq(f[1][0], "6100");
+        ck_assert_str_eq(f[1][1], "ev\"il\\app");
+        ck_assert_str_eq(f[1][2], "61");
+        ck_assert_str_eq(f[1][3], "a\"b\\c\nd");
+        ck_assert_str_eq(f[1][4], "system");
+        ck_assert_str_eq(f[1][5], "4096");
+        ck_assert_str_eq(f[2][3], "ctl\001name");
+        ck_assert_str_eq(f[3][1], "カメラ");
+        ck_assert_str_eq(f[4][3], "bad\xef\xbf\xbdname"); /* U+FFFD, as the JSON */
+        ck_assert_str_eq(f[6][3], "<none>"); /* a name, not the table's word for none */
+        csv_free(f, n, 10);
+        ck_assert(strstr(sb.buf, "\r\n6100,\"ev\"\"il\\app\",61,\"a\"\"b\\c\nd\",\"system\",4096,4096,1,1,1\r\n"));
+        strbuf_reset(&sb);
+
+        ck_assert_int_eq(dmabuf_dump_buffer_table_csv(&sb, s, 6200), 0);
+        n = csv_parse(sb.buf, 11, f);
+        ck_assert_uint_eq(n, 1 + 2);
+        ck_assert_str_eq(f[0][7], "pid");
+        ck_assert_str_eq(f[1][0], "63");
+        ck_assert_str_eq(f[1][7], "6200");
+        ck_assert_str_eq(f[2][0], "64");
+        csv_free(f, n, 11);
+        strbuf_reset(&sb);
+        ck_assert_int_eq(dmabuf_dump_buffer_table_csv(&sb, s, 0), 0);
+        ck_assert(strstr(sb.buf, "\r\n67,28672,\"system\",,1,0,0,,,,\r\n")); /* unnamed, unheld */
+        strbuf_reset(&sb);
+
+        ck_assert_int_eq(dmabuf_dump_exporters_csv(&sb, s), 0);
+        ck_assert_str_eq(sb.buf, "exporter,buffers,bytes\r\n\"system\",7,114688\r\n");
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
+/* Unknown figures are empty fields, never 0 or UINT64_MAX; a buffer no process
+ * holds is one -a record with the holder's fields empty. */
+START_TEST(test_csv_unknown_tree) {
+        DmabufState *s = tu_collect_tree(TU_UNKNOWN_TREE);
+        char *f[CSV_KEEP][16] = {};
+        StrBuf sb = STRBUF_INIT;
+        size_t n;
+
+        ck_assert_int_eq(dmabuf_dump_processes_csv(&sb, s, 4300), 0);
+        tu_assert_no_unknown_number(sb.buf, "csv");
+        ck_assert_str_eq(sb.buf, "pid,comm,inode,name,exporter,size_bytes,pss_bytes,nr_procs,fds,maps\r\n"
+                                 "4300,\"orphan-mapper\",2003,\"orphan-map\",,,,1,0,1\r\n"
+                                 "4300,\"orphan-mapper\",2004,\"dup-in-two\",\"system\",65536,32768,2,1,0\r\n");
+        strbuf_reset(&sb);
+
+        ck_assert_int_eq(dmabuf_dump_buffer_table_csv(&sb, s, 0), 0);
+        tu_assert_no_unknown_number(sb.buf, "csv -a");
+        n = csv_parse(sb.buf, 11, f);
+        ck_assert_uint_eq(n, 1 + 6); /* a record per holder: 2001 and 2004 have two */
+        csv_free(f, n, 11);
+        ck_assert(strstr(sb.buf, "\r\n2003,,,\"orphan-map\",,0,1,4300,\"orphan-mapper\",0,1\r\n"));
+        strbuf_reset(&sb);
+
+        ck_assert_int_eq(dmabuf_dump_exporters_csv(&sb, s), 0);
+        ck_assert_str_eq(sb.buf, "exporter,buffers,bytes\r\n\"system\",,\r\n\"udmabuf\",,\r\n");
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+
+        s = tu_collect_tree("linux-6.1");
+        ck_assert_int_eq(dmabuf_dump_buffer_table_csv(&sb, s, 0), 0);
+        ck_assert(strstr(sb.buf, "\r\n7,1048576,\"system\",,1,0,0,,,,\r\n"));
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("dump");
         TCase *tc = tcase_create("unknown");
 
         tcase_add_test(tc, test_tables_unknown_tree);
         tcase_add_test(tc, test_status_size_unknown);
+        tcase_add_test(tc, test_csv_hostile);
+        tcase_add_test(tc, test_csv_unknown_tree);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
