@@ -122,8 +122,8 @@ static bool drm_size_parse(const char *v, size_t len, uint64_t *ret) {
                 len--;
         while (digits < len && v[digits] >= '0' && v[digits] <= '9')
                 digits++;
-        if (digits == 0 || safe_atou64_n(v, digits, &n) < 0)
-                return false;
+        if (digits == 0 || safe_atou64_n(v, digits, &n) < 0 || n == UINT64_MAX)
+                return false; /* UINT64_MAX is DMABUF_UNKNOWN */
         if (digits == len) {
                 *ret = n;
                 return true;
@@ -185,13 +185,18 @@ static bool drm_line_parse(const char *line, size_t line_len, DmabufDrmFdinfo *f
                 return safe_atou64_n(v, vlen, &fi->client_id) >= 0 && fi->client_id != DMABUF_UNKNOWN;
 #undef KEY
 
+        /* drm-total-cycles-<engine> is utilisation (xe prints it), not a region. */
+        if (key_len > STRLEN("drm-total-cycles-") && memcmp(line, "drm-total-cycles-", STRLEN("drm-total-cycles-")) == 0)
+                return true;
         for (size_t kind = 0; kind <= DRM_KIND_MEMORY; kind++) {
                 size_t plen = strlen(drm_key_prefix[kind]), name_len, r;
                 const char *name;
                 uint64_t bytes;
 
-                if (key_len <= plen || memcmp(line, drm_key_prefix[kind], plen) != 0)
+                if (key_len < plen || memcmp(line, drm_key_prefix[kind], plen) != 0)
                         continue;
+                if (key_len == plen)
+                        return false; /* no region named */
                 name = line + plen;
                 name_len = key_len - plen;
                 if (name_len > DMABUF_DRM_NAME_MAX || memchr(name, '\0', name_len) ||
