@@ -76,7 +76,11 @@ static void *worker(void *userdata) {
                 c->queued = NULL;
                 c->queued_tail = &c->queued;
                 c->running = true;
-                opts = (DmabufCollectOptions){ .bpf = c->bpf, .no_bpf = c->no_bpf, .cgroup_depth = c->cgroup_depth };
+                opts = (DmabufCollectOptions){
+                        .bpf = c->bpf,
+                        .no_bpf = c->no_bpf,
+                        .cgroup_depth = c->cgroup_depth,
+                };
                 pthread_mutex_unlock(&c->lock);
 
                 r = dmabuf_collect(c->root_fd, &opts, &state);

@@ -255,8 +255,8 @@ int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_
                 if (r.kind == DMABUF_BPF_RECORD_DRM_FD) {
                         /* Only the driver prints its statistics: the one file of
                          * the fd that the kernel said is a DRM device. */
-                        k = dmabuf_procfs_scan_drm_fd(proc_fd, (pid_t) r.tgid, (int) MIN(r.fd, (uint32_t) INT32_MAX), b,
-                                                      scratch);
+                        k = dmabuf_procfs_scan_drm_fd(proc_fd, (pid_t) r.tgid,
+                                                      (int) MIN(r.fd, (uint32_t) INT32_MAX), b, scratch);
                         if (k == -ENOMEM)
                                 return k;
                         if (k == -ENOENT || k == -ESRCH)

@@ -1202,9 +1202,12 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         b->n_index = 0;
 
         /* Only processes that reference something are worth listing. */
-        for (size_t i = 0; i < b->n_processes; i++)
-                if (b->processes[i].n_refs > 0 || b->processes[i].unidentified_fds > 0 || b->processes[i].n_drm > 0)
-                        b->processes[np++] = b->processes[i];
+        for (size_t i = 0; i < b->n_processes; i++) {
+                const BProcess *p = &b->processes[i];
+
+                if (p->n_refs > 0 || p->unidentified_fds > 0 || p->n_drm > 0)
+                        b->processes[np++] = *p;
+        }
         b->n_processes = np;
 
         if (sort_permutation(nb, cmp_buffer_index, b->buffers, &bperm) < 0 ||

@@ -186,8 +186,10 @@ static bool drm_line_parse(const char *line, size_t line_len, DmabufDrmFdinfo *f
 #undef KEY
 
         /* drm-total-cycles-<engine> is utilisation (xe prints it), not a region. */
-        if (key_len > STRLEN("drm-total-cycles-") && memcmp(line, "drm-total-cycles-", STRLEN("drm-total-cycles-")) == 0)
+#define TOTAL_CYCLES "drm-total-cycles-"
+        if (key_len > STRLEN(TOTAL_CYCLES) && memcmp(line, TOTAL_CYCLES, STRLEN(TOTAL_CYCLES)) == 0)
                 return true;
+#undef TOTAL_CYCLES
         for (size_t kind = 0; kind <= DRM_KIND_MEMORY; kind++) {
                 size_t plen = strlen(drm_key_prefix[kind]), name_len, r;
                 const char *name;

@@ -335,7 +335,10 @@ static uint64_t drm_rank_bytes(const DmabufProcess *p) {
         for (size_t c = 0; c < p->n_drm_clients; c++)
                 for (size_t r = 0; r < p->drm_clients[c].n_regions; r++) {
                         const uint64_t *b = p->drm_clients[c].regions[r].bytes;
-                        uint64_t v = b[DMABUF_DRM_TOTAL] != DMABUF_UNKNOWN ? b[DMABUF_DRM_TOTAL] : b[DMABUF_DRM_RESIDENT];
+                        uint64_t v = b[DMABUF_DRM_TOTAL];
+
+                        if (v == DMABUF_UNKNOWN)
+                                v = b[DMABUF_DRM_RESIDENT];
 
                         if (v != DMABUF_UNKNOWN)
                                 sum = v > UINT64_MAX - 1 - sum ? UINT64_MAX - 1 : sum + v;
