@@ -24,6 +24,8 @@
 #include "strv.h"
 
 #define TOP_MAX 100000
+/* Deeper than any cgroup tree systemd or a container runtime makes. */
+#define CGROUP_DEPTH_MAX 64
 #define INTERVAL_MIN 0.05
 #define INTERVAL_MAX 86400
 #define COOLDOWN_MAX 86400
@@ -169,6 +171,26 @@ const DmabufdConfigKey dmabufd_config_keys[] = {
                        "0 to 8640 (an hour at the default interval: 360); 0 turns the history off.\n"
                        "360 take about 330 KB; an entry is at most 6.5 KB (top 10 processes, 32\n"
                        "exporters).",
+        },
+        {
+                .section = "dmabufd",
+                .name = "top_cgroups",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(top_cgroups),
+                .max = TOP_MAX,
+                .defaults = DEFAULTS("20"),
+                .doc = "Cgroups (top by pss) that get dmabuf_cgroup_rss_bytes/_pss_bytes series,\n"
+                       "0 to 100000; 0 turns them off.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "cgroup_depth",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(cgroup_depth),
+                .max = CGROUP_DEPTH_MAX,
+                .defaults = DEFAULTS("0"),
+                .doc = "Cgroups are rolled up to their first N path components (1: /system.slice),\n"
+                       "0 to 64; 0 keeps the whole path.",
         },
         {
                 .section = "dmabufd",

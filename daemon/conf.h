@@ -27,6 +27,8 @@ typedef struct DmabufdConfig {
         unsigned top_processes;
         unsigned top_names;
         unsigned history; /* collections kept for GET /api/v1/history, 0: none */
+        unsigned top_cgroups;
+        unsigned cgroup_depth; /* 0: the whole path */
 
         uint64_t snapshot_max_count;
         uint64_t snapshot_max_bytes;

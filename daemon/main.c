@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,9 +51,9 @@ static void help_option(const DmabufdConfigKey *k) {
 
 static void help(void) {
         printf("Usage: dmabufd [OPTIONS]\n"
-               "       dmabufd dump [--root DIR] [--format table|json|prom|csv] [-a] [-b] [PID]\n"
+               "       dmabufd dump [--root DIR] [--format table|json|prom|csv] [-a] [-b] [--by cgroup] [PID]\n"
                "       dmabufd dump --snapshot FILE|ID [--before] [--config FILE] [--state-dir DIR]\n"
-               "                    [--format table|json|prom|csv] [-a] [-b] [PID]\n"
+               "                    [--format table|json|prom|csv] [-a] [-b] [--by cgroup] [PID]\n"
                "\n"
                "Accounts for DMA-BUF memory and serves it as Prometheus metrics and JSON.\n"
                "\n"
@@ -64,7 +65,8 @@ static void help(void) {
                "      --version           show the version\n"
                "\n"
                "dump collects once, prints and exits: a per-process table by default,\n"
-               "-a a buffer x process table, -b per-buffer and per-exporter totals.\n"
+               "-a a buffer x process table, -b per-buffer and per-exporter totals,\n"
+               "--by cgroup rss and pss per cgroup (json: the cgroups array; prom: their series).\n"
                "--snapshot prints a stored snapshot's state (--before: its before) the same\n"
                "way, after a summary of its trigger (on stderr for json, prom and csv). ID\n"
                "names a snapshot in the state directory; a FILE name contains a '/'.\n");
@@ -184,6 +186,7 @@ static int run_dump(int argc, char **argv) {
                 { "before", no_argument, NULL, ARG_BEFORE },
                 { "config", required_argument, NULL, 'c' },
                 { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "by", required_argument, NULL, 'B' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -192,7 +195,7 @@ static int run_dump(int argc, char **argv) {
         _cleanup_close_ int root_fd = -EBADF;
         _cleanup_(dmabuf_snapshot_file_freep) DmabufSnapshotFile *snapshot_file = NULL;
         const char *root = NULL, *format = "table", *snapshot = NULL;
-        bool all = false, buffers = false, before = false;
+        bool all = false, buffers = false, before = false, by_cgroup = false;
         _cleanup_strbuf_ StrBuf summary = STRBUF_INIT;
         Args args = {};
         _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
@@ -229,6 +232,11 @@ static int run_dump(int argc, char **argv) {
                 case 'b':
                         buffers = true;
                         break;
+                case 'B':
+                        if (!streq(optarg, "cgroup"))
+                                return usage_error("dump: invalid --by '%s': expected cgroup", optarg);
+                        by_cgroup = true;
+                        break;
                 case 'h':
                         help();
                         return EXIT_SUCCESS;
@@ -249,6 +257,12 @@ static int run_dump(int argc, char **argv) {
                                    before ? "--before" : args.config_path ? "--config" : "--state-dir");
         if (snapshot && root)
                 return usage_error("dump: --root and --snapshot cannot be combined: a snapshot is read, not collected");
+        if (by_cgroup && (all || buffers))
+                return usage_error("dump: --by cgroup cannot be combined with %s", all ? "-a" : "-b");
+        if (by_cgroup && opts.only_pid > 0)
+                return usage_error("dump: --by cgroup lists every cgroup and takes no PID");
+        if (by_cgroup && streq(format, "csv"))
+                return usage_error("dump: --by cgroup prints a table, json or prom, not csv");
 
         if (snapshot) {
                 r = read_snapshot(snapshot, &args, before, opts.only_pid, &snapshot_file, &s);
@@ -285,14 +299,29 @@ static int run_dump(int argc, char **argv) {
                                 dmabuf_state_scan_stats(s)->first_error);
         }
 
-        if (streq(format, "json")) {
+        if (by_cgroup && streq(format, "json")) {
+                json_object *o = dmabuf_json_cgroups(s);
+
+                r = o ? 0 : -ENOMEM;
+                if (o)
+                        strbuf_puts(&out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                strbuf_putc(&out, '\n');
+        } else if (by_cgroup && streq(format, "prom"))
+                /* Every cgroup: a dump has no series budget to keep. */
+                r = dmabuf_prom_write_cgroups(&out, s, UINT_MAX, DMABUF_PROM_TEXT);
+        else if (by_cgroup)
+                r = dmabuf_dump_cgroups(&out, s);
+        else if (streq(format, "json")) {
                 r = dmabuf_json_write_state(&out, s);
                 strbuf_putc(&out, '\n');
         } else if (streq(format, "prom")) {
                 /* dump reads no file: the built-in top-N, as the daemon's metrics have them. */
                 dmabufd_config_init(&defaults);
                 DmabufPromOptions popts = { .top_processes = defaults.top_processes,
-                                            .top_names = defaults.top_names };
+                                            .top_names = defaults.top_names,
+                                            .top_cgroups = defaults.top_cgroups };
                 r = dmabuf_prom_write(&out, s, &popts, DMABUF_PROM_TEXT);
         } else if (streq(format, "csv")) {
                 if (all)

@@ -247,7 +247,7 @@ fi
 n_proc=$(jq '[.processes[]] | length' "$E")
 n_names=$(jq '[.buffers[] | .name | select(. != null and . != "")] | unique | length' "$E")
 conf="$TMP/top.conf"
-printf '# limit the per-process and per-name series\ntop_processes = 1\ntop_names = 1\n' >"$conf"
+printf '# limit the per-process, per-name and per-cgroup series\ntop_processes = 1\ntop_names = 1\ntop_cgroups = 1\n' >"$conf"
 start_daemon --config "$conf" --root "$(tree $C)"
 fetch "$BASE/metrics"
 cp "$TMP/b" "$TMP/top.txt"
@@ -276,6 +276,13 @@ if [ "$got" = "$want" ]; then
         pass "top_names = 1: $got dmabuf_name_bytes series ($n_names names)"
 else
         failc "top_names = 1: $want dmabuf_name_bytes series ($n_names names)" "got $got" "$(grep -a '^dmabuf_name_bytes' "$TMP/top.txt" | head -n 5)"
+fi
+n_cg=$(series_count "$TMP/metrics.txt" dmabuf_cgroup_pss_bytes)
+got=$(series_count "$TMP/top.txt" dmabuf_cgroup_pss_bytes)
+if [ "$got" = $((n_cg > 0 ? 1 : 0)) ] && [ "$(series_count "$TMP/top.txt" dmabuf_cgroup_rss_bytes)" = "$got" ]; then
+        pass "top_cgroups = 1: $got dmabuf_cgroup_pss_bytes and _rss_bytes series ($n_cg cgroups without it)"
+else
+        failc "top_cgroups = 1: one series per cgroup family ($n_cg cgroups without it)" "got $got" "$(grep -a '^dmabuf_cgroup' "$TMP/top.txt" | head -n 5)"
 fi
 got=$(series_count "$TMP/metrics.txt" dmabuf_process_rss_bytes)
 if [ "$n_proc" -le 1 ] || [ "$got" -gt 1 ]; then

@@ -30,6 +30,22 @@ check "the daemon is still running" kill -0 "$DAEMON_PID"
 fetch "$BASE/healthz"
 check "the same listener still answers /healthz after reload" test "$HTTP_CODE" = 200 -a "$PORT" = "$port_before"
 
+# cgroup_depth reaches the collection thread: every cgroup of the tree is under
+# /user.slice, so at depth 1 the state has that one cgroup and one pss series.
+printf 'interval = 0.2\ntop_processes = 1\ntop_names = 5\ncgroup_depth = 1\n' >"$CONF"
+kill -HUP "$DAEMON_PID"
+for ((i = 0; i < 50; i++)); do
+        fetch "$BASE/api/v1/state"
+        paths=$(jq -r '[.cgroups[].path] | join(" ")' "$TMP/b" 2>/dev/null)
+        [ "$paths" = /user.slice ] && break
+        sleep 0.1
+done
+check "after SIGHUP with cgroup_depth = 1, the state's cgroups are rolled up (got: $paths)" test "$paths" = /user.slice
+fetch "$BASE/metrics"
+check "and the metrics show /user.slice alone" \
+        test "$(grep -a -c '^dmabuf_cgroup_pss_bytes{cgroup="/user.slice",unit=""}' "$TMP/b")" = 1 -a \
+        "$(series_count "$TMP/b" dmabuf_cgroup_pss_bytes)" = 1
+
 # Invalid change: reported with file:line, old configuration kept.
 printf 'interval = 0.2\ntop_processes = 3\nbogus = 1\n' >"$CONF"
 kill -HUP "$DAEMON_PID"
