@@ -220,6 +220,9 @@ static void push_done(DmabufdRunner *r, int result, void *userdata) {
         /* The runner has logged the helper's words and how it ended. */
         dmabufd_publication_count_hook(h->publication, DMABUFD_HOOK_PUSH_FAILURE);
         h->pushing[0] = '\0';
+        /* The bound spared the entry in flight; now it applies to it too. */
+        if (h->spool_fd >= 0)
+                spool_trim(h);
         h->backoff_usec = h->backoff_usec == 0 ? DMABUFD_HOOKS_PUSH_BACKOFF_MIN_USEC
                                                : MIN(h->backoff_usec * 2, DMABUFD_HOOKS_PUSH_BACKOFF_MAX_USEC);
         q = sd_event_add_time_relative(h->event, &h->retry_source, CLOCK_MONOTONIC, h->backoff_usec, 0, on_retry, h);
