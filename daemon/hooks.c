@@ -363,6 +363,9 @@ int dmabufd_snapshot_hooks_configure(DmabufdSnapshotHooks *h, const DmabufdConfi
         }
         strv_free(h->exec_argv);
         h->exec_argv = argv;
+        /* snapshot_exec removed: what waited for it will not run. */
+        if (!argv)
+                h->exec_queued = 0;
         h->exec_timeout_usec = (uint64_t) (c->snapshot_exec_timeout_sec * (double) USEC_PER_SEC);
         free(h->push_url);
         h->push_url = url;

@@ -84,7 +84,10 @@ static void take_output(DmabufdRunner *r, const char *buf, size_t n) {
                         log_line(r);
                         continue;
                 }
-                r->line[r->line_len++] = buf[i];
+                /* Escape sequences and other controls stay out of the log. */
+                r->line[r->line_len++] = (unsigned char) buf[i] < ' ' && buf[i] != '\t' ? '?'
+                                         : buf[i] == 0x7f                        ? '?'
+                                                                                 : buf[i];
                 if (r->line_len == DMABUFD_RUNNER_LINE_MAX)
                         log_line(r);
         }
