@@ -8,6 +8,7 @@
  * sd-event child source. The outcome is logged here, once; the caller counts
  * and decides what comes next. SIGCHLD must be blocked in every thread. */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <systemd/sd-event.h>
