@@ -57,7 +57,8 @@ check "SIGTERM stops it with status 0" test "$DAEMON_RC" = 0
 
 # ---- the init script ----
 export DAEMON="$DMABUFD" PIDFILE="$TMP/dmabufd.pid" LOGFILE="$TMP/dmabufd.log" START_TIMEOUT=20
-export DAEMON_ARGS="--config $CONF --root $(tree $C) --state-dir $TMP/initd-state --listen 127.0.0.1:0"
+TREE=$(tree $C)
+export DAEMON_ARGS="--config $CONF --root $TREE --state-dir $TMP/initd-state --listen 127.0.0.1:0"
 init() { "${NO_SYSTEMD[@]}" "$INIT" "$@" </dev/null >"$TMP/init.out" 2>&1; }
 # The daemon the pid file names, registered so that a failed test still stops it.
 pid_of() { cat "$PIDFILE" 2>/dev/null; }
