@@ -34,7 +34,7 @@ printf '#!/bin/sh\necho "about to fail"\nexit 3\n' >"$TMP/fail.sh"
 cat >"$TMP/hang.sh" <<EOF
 #!/bin/sh
 sleep 300 &
-echo \$! >"$OUT/hang-child.pid"
+echo \$! >"$OUT/hang-child.\$DMABUFD_SNAPSHOT_ID.pid"
 echo "hanging"
 sleep 300
 EOF
@@ -163,7 +163,8 @@ write_conf "$TMP/hang.sh" 1
 reload || fail "no reload within 10 s"
 t0=$(date +%s%N)
 post
-wait_file "$OUT/hang-child.pid" || failc "the hanging program did not start within 10 s"
+HID=$POST_ID
+wait_file "$OUT/hang-child.$HID.pid" || failc "the hanging program did not start within 10 s"
 fetch "$BASE/metrics"
 t1=$(date +%s%N)
 check "while it hangs, /metrics answers ($(( (t1 - t0) / 1000000 )) ms after the POST)" test "$HTTP_CODE" = 200
@@ -173,9 +174,15 @@ check "... and the next snapshot is taken (201)" test "$HTTP_CODE" = 201
 wait_failures 2 || failc "the hanging program was not counted within 15 s" "$(tail -n 5 "$DAEMON_ERR")"
 check "killed at the 1 s timeout and counted (dmabufd_snapshot_exec_failures_total 2)" \
         grep -qE 'snapshot_exec\[[0-9]+\]: killed after 1\.0 s \(timeout\)' "$DAEMON_ERR"
-CHILD=$(cat "$OUT/hang-child.pid")
-for ((i = 0; i < 50; i++)); do kill -0 "$CHILD" 2>/dev/null || break; sleep 0.1; done
-check "... with its process group: its child $CHILD is gone too" sh -c "! kill -0 $CHILD 2>/dev/null"
+CHILD=$(cat "$OUT/hang-child.$HID.pid")
+# alive PID: running, not a zombie (an orphan waits for whoever adopted it to reap it).
+alive() {
+        local state
+        state=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+        [ -n "$state" ] && [ "$state" != Z ]
+}
+for ((i = 0; i < 50; i++)); do alive "$CHILD" || break; sleep 0.1; done
+check "... with its process group: its child $CHILD is gone too" sh -c "! test -d /proc/$CHILD || grep -q '^State:.*Z' /proc/$CHILD/status"
 # The second snapshot's run hangs in turn; the 1 s timeout ends it as well.
 wait_failures 3 || failc "the second hanging run was not counted within 15 s"
 check "the snapshot taken meanwhile ($ID2) had its run too, killed in turn (failures 3)" test "$(exec_failures)" = 3
