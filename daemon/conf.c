@@ -267,8 +267,18 @@ const DmabufdConfigKey dmabufd_config_keys[] = {
                 .min = 1,
                 .max = PUSH_QUEUE_MAX,
                 .defaults = DEFAULTS("16"),
-                .doc = "Snapshots waiting to be pushed, 1 to 10000; beyond that the oldest is dropped\n"
-                       "and counted in dmabufd_snapshot_push_dropped_total.",
+                .doc = "The push queue's bounds, in snapshots (1 to 10000) and bytes (K, M, G, T; at\n"
+                       "least 64K): beyond either the oldest waiting is dropped and counted in\n"
+                       "dmabufd_snapshot_push_dropped_total. The newest is always kept. Its files are\n"
+                       "the store's too, but stay when the store's retention deletes them.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_push_queue_max_bytes",
+                .type = DMABUFD_CONFIG_SIZE,
+                FIELD(snapshot_push_queue_max_bytes),
+                .min = SNAPSHOT_BYTES_MIN,
+                .defaults = DEFAULTS("256M"),
         },
         {
                 .section = "dmabufd",

@@ -38,6 +38,7 @@ typedef struct DmabufdConfig {
         char *snapshot_push; /* an http:// or https:// URL, NULL: none */
         double snapshot_push_timeout_sec;
         unsigned snapshot_push_queue_max;
+        uint64_t snapshot_push_queue_max_bytes;
         bool bpf;               /* bpf = auto: load the BPF programs where the kernel allows */
 
         /* libmicrohttpd's limits, per listening address. */

@@ -43,6 +43,7 @@ struct DmabufdSnapshotHooks {
         char *push_url; /* NULL: no snapshot_push */
         uint64_t push_timeout_usec;
         unsigned push_queue_max;
+        uint64_t push_queue_max_bytes;
         DmabufdRunner *push_runner;
         int spool_fd; /* <state_dir>/push, or -EBADF */
         char pushing[DMABUFD_SNAPSHOT_ID_MAX]; /* the entry the helper has, "" when none */
@@ -157,10 +158,12 @@ static int spool_list(DmabufdSnapshotHooks *h, char ***ret, size_t *ret_n) {
         return 0;
 }
 
-/* Drops the oldest entries beyond the bound (never the one being pushed), and
- * publishes how many wait. */
+/* Drops the oldest entries beyond either bound (never the newest, nor the one
+ * being pushed), and publishes how many wait. */
 static void spool_trim(DmabufdSnapshotHooks *h) {
         _cleanup_(strv_freep) char **names = NULL;
+        _cleanup_free_ uint64_t *sizes = NULL;
+        uint64_t bytes = 0;
         size_t n = 0, left;
         int r;
 
@@ -169,8 +172,23 @@ static void spool_trim(DmabufdSnapshotHooks *h) {
                 log_warning_errno(r, "cannot list the push queue %s/" SPOOL_DIR ": %m", h->state_dir);
                 return;
         }
+        sizes = calloc(MAX(n, (size_t) 1), sizeof(uint64_t));
+        if (!sizes) {
+                log_warning_errno(-ENOMEM, "cannot bound the push queue: out of memory");
+                return;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char name[DMABUFD_SNAPSHOT_ID_MAX + STRLEN(SUFFIX)];
+                struct stat st;
+
+                snprintf(name, sizeof(name), "%s" SUFFIX, names[i]);
+                /* Gone meanwhile: 0 bytes, and it is dropped as anything else would be. */
+                if (fstatat(h->spool_fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                        sizes[i] = (uint64_t) st.st_size;
+                bytes += sizes[i];
+        }
         left = n;
-        for (size_t i = 0; i < n && left > h->push_queue_max; i++) {
+        for (size_t i = 0; i + 1 < n && (left > h->push_queue_max || bytes > h->push_queue_max_bytes); i++) {
                 char name[DMABUFD_SNAPSHOT_ID_MAX + STRLEN(SUFFIX)];
 
                 if (streq(names[i], h->pushing))
@@ -181,7 +199,9 @@ static void spool_trim(DmabufdSnapshotHooks *h) {
                         continue;
                 }
                 left--;
-                log_warning("snapshot %s dropped from the push queue: more than %u wait", names[i], h->push_queue_max);
+                bytes -= sizes[i];
+                log_warning("snapshot %s dropped from the push queue: more than %u snapshots or %" PRIu64
+                            " bytes wait", names[i], h->push_queue_max, h->push_queue_max_bytes);
                 dmabufd_publication_count_hook(h->publication, DMABUFD_HOOK_PUSH_DROPPED);
         }
         dmabufd_publication_set_push_queue(h->publication, left);
@@ -371,6 +391,7 @@ int dmabufd_snapshot_hooks_configure(DmabufdSnapshotHooks *h, const DmabufdConfi
         h->push_url = url;
         h->push_timeout_usec = (uint64_t) (c->snapshot_push_timeout_sec * (double) USEC_PER_SEC);
         h->push_queue_max = c->snapshot_push_queue_max;
+        h->push_queue_max_bytes = c->snapshot_push_queue_max_bytes;
 
         if (h->push_url && h->spool_fd < 0) {
                 if (!h->state_dir)

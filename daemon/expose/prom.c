@@ -466,7 +466,7 @@ int dmabuf_prom_write_daemon(StrBuf *sb, const DmabufState *s, const DmabufPromL
                        "Pushes that failed or timed out (each is retried).");
                 sample_u64(&w, "dmabufd_snapshot_push_failures_total", live->snapshot_push_failures);
                 family(&w, "dmabufd_snapshot_push_dropped_total", "counter",
-                       "Snapshots dropped from the push queue unpushed (the oldest, over snapshot_push_queue_max).");
+                       "Snapshots dropped unpushed from the push queue: the oldest, beyond its bounds.");
                 sample_u64(&w, "dmabufd_snapshot_push_dropped_total", live->snapshot_push_dropped);
                 family(&w, "dmabufd_snapshot_push_queue", "gauge", "Snapshots waiting to be pushed.");
                 sample_u64(&w, "dmabufd_snapshot_push_queue", live->snapshot_push_queue);

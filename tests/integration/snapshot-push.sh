@@ -3,7 +3,8 @@
 # that answers 500, then hangs, then answers garbage, then accepts: each failure
 # is counted and retried with backoff while the daemon keeps serving, and the
 # body finally POSTed gunzips to the snapshot file byte for byte. With the
-# endpoint gone, the queue holds snapshot_push_queue_max entries, the oldest
+# endpoint gone, the queue holds snapshot_push_queue_max entries (and then no
+# more than snapshot_push_queue_max_bytes), the oldest
 # dropped and counted; a restart finds the queue and delivers it. A URL that is
 # not http(s) is refused at start-up and on reload with file:line.
 . "$(dirname "$0")/lib.sh"
@@ -19,7 +20,7 @@ command -v gzip >/dev/null || fail "gzip is missing"
 
 STATE="$TMP/state"
 CONF="$TMP/dmabufd.conf"
-write_conf() { # URL [QUEUE_MAX]
+write_conf() { # URL [QUEUE_MAX [QUEUE_MAX_BYTES]]
         cat >"$CONF" <<EOF
 interval = 0.5
 cooldown_manual = 0
@@ -28,6 +29,7 @@ kmsg = no
 snapshot_push = $1
 snapshot_push_timeout = 1
 snapshot_push_queue_max = ${2:-16}
+snapshot_push_queue_max_bytes = ${3:-256M}
 EOF
 }
 
@@ -148,6 +150,32 @@ check "after a restart the queue left behind is delivered (2 pushes)" test "$(me
 check "... each body gunzips to its snapshot" \
         sh -c "gzip -dc '$SINK_DIR/0.body' | cmp - '$STATE/${ids[3]}.json' && gzip -dc '$SINK_DIR/1.body' | cmp - '$STATE/${ids[4]}.json'"
 check "... and the queue is empty" test -z "$(queued)"
+
+# ---- the bound in bytes ----
+stop_sink
+write_conf "http://127.0.0.1:$SINK_PORT/ingest" 100 64K
+kill -HUP "$DAEMON_PID"
+for ((i = 0; i < 100; i++)); do [ "$(grep -c 'configuration reloaded' "$DAEMON_ERR")" -ge 1 ] && break; sleep 0.1; done
+dropped0=$(metric dmabufd_snapshot_push_dropped_total)
+ids=()
+for ((i = 0; i < 14; i++)); do
+        post
+        [ "$HTTP_CODE" = 201 ] && ids+=("$POST_ID")
+done
+size=$(stat -c %s "$STATE/${ids[0]}.json")
+note "14 snapshots of about $size bytes against a 64K bound"
+# Settled: the queue's entries are the newest, and no more are dropped.
+for ((i = 0; i < 100; i++)); do
+        [ "$(queued | wc -l)" = "$(metric dmabufd_snapshot_push_queue)" ] && break
+        sleep 0.1
+done
+left=$(queued | wc -l)
+bytes=$(cd "$STATE/push" && cat -- *.json | wc -c)
+dropped=$(( $(metric dmabufd_snapshot_push_dropped_total) - dropped0 ))
+check "snapshot_push_queue_max_bytes = 64K: the queue holds $bytes bytes ($left snapshots)" test "$bytes" -le 65536
+check "... and one more would not fit" test $((bytes + size)) -gt 65536
+check "... the newest $left of the 14" diff <(printf '%s\n' "${ids[@]:$((14 - left))}") <(queued)
+check "... each one dropped counted ($dropped)" test "$dropped" = $((14 - left))
 
 # ---- a bad URL on reload ----
 write_conf "gopher://127.0.0.1/"
