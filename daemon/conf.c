@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <ini.h>
@@ -8,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "fileio.h"
@@ -35,6 +38,9 @@
  * LimitNOFILE and the memory bound keep far above this. */
 #define HTTP_CONNECTIONS_MAX 4096
 #define HTTP_TIMEOUT_MAX 3600
+#define HOOK_TIMEOUT_MIN 0.1
+#define HOOK_TIMEOUT_MAX 3600
+#define PUSH_QUEUE_MAX 10000
 
 #define FIELD(f) .offset = offsetof(DmabufdConfig, f), .size = sizeof(((DmabufdConfig *) NULL)->f)
 #define DEFAULTS(...) ((const char *const[]){ __VA_ARGS__, NULL })
@@ -43,6 +49,8 @@ static int check_listen(const DmabufdConfig *c, const char *value, char *err, si
 static int check_psi_trigger(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
 static int check_cgroup(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
 static int check_journal_match(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
+static int check_snapshot_exec(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
+static int check_snapshot_push(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
 
 /* The shipped file's opening, before the keys. */
 static const char example_preamble[] =
@@ -235,6 +243,77 @@ const DmabufdConfigKey dmabufd_config_keys[] = {
                 .words = { "loopback", "any" },
                 .defaults = DEFAULTS("loopback"),
                 .doc = "Who may POST /api/v1/snapshots: loopback, or any address the daemon listens on.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_exec",
+                .type = DMABUFD_CONFIG_STRING,
+                FIELD(snapshot_exec),
+                .check = check_snapshot_exec,
+                .empty_means_none = true,
+                .defaults = DEFAULTS(""),
+                .heading = "after each snapshot",
+                .doc = "A program run after each complete snapshot (empty: none): an absolute path to\n"
+                       "an executable, then arguments split at blanks (no quoting). Its environment\n"
+                       "names the file (DMABUFD_SNAPSHOT_FILE, DMABUFD_SNAPSHOT_ID) and the trigger\n"
+                       "(DMABUFD_TRIGGER_KIND, DMABUFD_VICTIM_PID, DMABUFD_VICTIM_COMM). One runs at a\n"
+                       "time; up to 4 more wait, and a snapshot beyond that is not run for and counted\n"
+                       "in dmabufd_snapshot_exec_failures_total, as is a run that fails or times out.\n"
+                       "Its output goes to the log, line by line.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_exec_timeout",
+                .type = DMABUFD_CONFIG_SECONDS,
+                FIELD(snapshot_exec_timeout_sec),
+                .min = HOOK_TIMEOUT_MIN,
+                .max = HOOK_TIMEOUT_MAX,
+                .defaults = DEFAULTS("60"),
+                .doc = "Seconds, 0.1 to 3600, after which snapshot_exec's process group is killed.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_push",
+                .type = DMABUFD_CONFIG_STRING,
+                FIELD(snapshot_push),
+                .check = check_snapshot_push,
+                .empty_means_none = true,
+                .defaults = DEFAULTS(""),
+                .doc = "An http:// or https:// URL (empty: none) each complete snapshot is POSTed to,\n"
+                       "gzipped (Content-Encoding: gzip), by the helper dmabufd-push. Snapshots wait\n"
+                       "in <state_dir>/push/, which survives restarts, and a failure is retried after\n"
+                       "1 s, doubling to 5 min.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_push_timeout",
+                .type = DMABUFD_CONFIG_SECONDS,
+                FIELD(snapshot_push_timeout_sec),
+                .min = HOOK_TIMEOUT_MIN,
+                .max = HOOK_TIMEOUT_MAX,
+                .defaults = DEFAULTS("30"),
+                .doc = "Seconds, 0.1 to 3600, one push may take; then it is killed and retried.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_push_queue_max",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(snapshot_push_queue_max),
+                .min = 1,
+                .max = PUSH_QUEUE_MAX,
+                .defaults = DEFAULTS("16"),
+                .doc = "The push queue's bounds, in snapshots (1 to 10000) and bytes (K, M, G, T; at\n"
+                       "least 64K): beyond either the oldest waiting is dropped and counted in\n"
+                       "dmabufd_snapshot_push_dropped_total. The newest is always kept. Its files are\n"
+                       "the store's too, but stay when the store's retention deletes them.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "snapshot_push_queue_max_bytes",
+                .type = DMABUFD_CONFIG_SIZE,
+                FIELD(snapshot_push_queue_max_bytes),
+                .min = SNAPSHOT_BYTES_MIN,
+                .defaults = DEFAULTS("256M"),
         },
         {
                 .section = "dmabufd",
@@ -468,6 +547,99 @@ static int check_cgroup(const DmabufdConfig *c _unused_, const char *value, char
         return 0;
 }
 
+/* "PROGRAM [ARGS]": the program must be an executable file by an absolute path,
+ * since the daemon's PATH and working directory are the service manager's. */
+static int check_snapshot_exec(const DmabufdConfig *c, const char *value, char *err, size_t err_len) {
+        size_t n = strcspn(value, " \t");
+        char program[PATH_MAX];
+        struct stat st;
+
+        (void) c;
+        if (value[0] != '/') {
+                snprintf(err, err_len, "invalid snapshot_exec '%s': the program must be an absolute path", value);
+                return -EINVAL;
+        }
+        if (n >= sizeof(program)) {
+                snprintf(err, err_len, "invalid snapshot_exec '%.64s...': the program's path is too long", value);
+                return -EINVAL;
+        }
+        memcpy(program, value, n);
+        program[n] = '\0';
+        if (stat(program, &st) < 0) {
+                snprintf(err, err_len, "invalid snapshot_exec '%s': %s: %s", value, program, strerror(errno));
+                return -EINVAL;
+        }
+        if (!S_ISREG(st.st_mode) || access(program, X_OK) < 0) {
+                snprintf(err, err_len, "invalid snapshot_exec '%s': %s is not an executable file", value, program);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* What the helper's libcurl would accept, narrowed to what a POST can go to:
+ * http or https, a host, an optional port, then anything printable. */
+static int check_snapshot_push(const DmabufdConfig *c, const char *value, char *err, size_t err_len) {
+        const char *p, *why = NULL;
+        size_t host_len;
+
+        (void) c;
+        if (strncasecmp(value, "http://", STRLEN("http://")) == 0)
+                p = value + STRLEN("http://");
+        else if (strncasecmp(value, "https://", STRLEN("https://")) == 0)
+                p = value + STRLEN("https://");
+        else {
+                snprintf(err, err_len, "invalid snapshot_push '%s': expected an http:// or https:// URL", value);
+                return -EINVAL;
+        }
+        for (const char *q = value; *q && !why; q++)
+                if ((unsigned char) *q <= ' ' || *q == 0x7f)
+                        why = "spaces and control characters are not allowed";
+        host_len = strcspn(p, "/?#");
+        if (!why && host_len == 0)
+                why = "no host";
+        if (!why && memchr(p, '@', host_len))
+                why = "user names and passwords do not belong in the configuration file";
+        if (!why) {
+                const char *end = p + host_len, *colon = NULL;
+
+                if (*p == '[') {
+                        const char *close = memchr(p, ']', host_len);
+
+                        if (!close || close == p + 1)
+                                why = "an IPv6 host must be [ADDRESS]";
+                        else if (close + 1 < end && close[1] != ':')
+                                why = "junk after the IPv6 host";
+                        else if (close + 1 < end)
+                                colon = close + 1;
+                } else {
+                        colon = memchr(p, ':', host_len);
+                        for (const char *q = p; q < (colon ? colon : end) && !why; q++)
+                                if (!(isalnum((unsigned char) *q) || *q == '-' || *q == '.' || *q == '_'))
+                                        why = "the host has a character a host name cannot have";
+                        if (!why && colon == p)
+                                why = "no host";
+                }
+                if (!why && colon) {
+                        unsigned long port = 0;
+                        const char *q = colon + 1;
+
+                        if (q == end)
+                                why = "no port after ':'";
+                        for (; q < end && !why; q++) {
+                                if (!isdigit((unsigned char) *q) || (port = port * 10 + (unsigned) (*q - '0')) > 65535)
+                                        why = "the port is not a number from 1 to 65535";
+                        }
+                        if (!why && port == 0)
+                                why = "the port is not a number from 1 to 65535";
+                }
+        }
+        if (why) {
+                snprintf(err, err_len, "invalid snapshot_push '%s': %s", value, why);
+                return -EINVAL;
+        }
+        return 0;
+}
+
 static int check_journal_match(const DmabufdConfig *c, const char *value, char *err, size_t err_len) {
         _cleanup_(dmabufd_journal_match_freep) DmabufdJournalMatch *match = NULL;
         size_t n = 0;
@@ -555,6 +727,11 @@ static int set_value(DmabufdConfig *c, const DmabufdConfigKey *k, const char *va
                 if (!*value) {
                         snprintf(err, err_len, "%s must not be empty", k->name);
                         return -EINVAL;
+                }
+                if (k->check) {
+                        r = k->check(c, value, err, err_len);
+                        if (r < 0)
+                                return r;
                 }
                 copy = strdup(value);
                 if (!copy)
@@ -667,6 +844,14 @@ int dmabufd_config_set(DmabufdConfig *c, const char *key, const char *value, cha
         /* "psi_trigger =": no triggers at all, so the source is off. */
         if (k->type == DMABUFD_CONFIG_LIST && k->empty_means_none && !*value)
                 return reset_list(field_of(c, k));
+        /* "snapshot_exec =": none. */
+        if (k->type == DMABUFD_CONFIG_STRING && k->empty_means_none && !*value) {
+                char **field = field_of(c, k);
+
+                free(*field);
+                *field = NULL;
+                return 0;
+        }
         return set_value(c, k, value, err, err_len);
 }
 

@@ -34,6 +34,14 @@ typedef struct DmabufdConfig {
         uint64_t snapshot_max_bytes;
         double cooldown_sec[_DMABUFD_EVENT_KIND_MAX];
         bool snapshot_post_any; /* POST /api/v1/snapshots from any address, not only loopback */
+
+        /* What runs after each complete snapshot (hooks.c). */
+        char *snapshot_exec; /* "PROGRAM [ARGS]", NULL: none */
+        double snapshot_exec_timeout_sec;
+        char *snapshot_push; /* an http:// or https:// URL, NULL: none */
+        double snapshot_push_timeout_sec;
+        unsigned snapshot_push_queue_max;
+        uint64_t snapshot_push_queue_max_bytes;
         bool bpf;               /* bpf = auto: load the BPF programs where the kernel allows */
 
         /* libmicrohttpd's limits, per listening address. */
@@ -72,9 +80,10 @@ typedef struct DmabufdConfigKey {
         const char *words[2];
         bool words0_is_true;
         /* LIST: checks one value against the list so far, writing what is wrong
-         * into err. The value is then appended. */
+         * into err. The value is then appended. STRING: checks the value before
+         * it is set. */
         int (*check)(const DmabufdConfig *c, const char *value, char *err, size_t err_len);
-        bool empty_means_none; /* LIST: "key =" leaves the list empty */
+        bool empty_means_none; /* LIST: "key =" leaves the list empty; STRING: unset */
         /* The defaults as text, NULL-terminated: more than one for a list. A
          * STRING or LIST field stays NULL, and these say what NULL means; the
          * others are set by dmabufd_config_init() from this text. */

@@ -31,6 +31,7 @@
 #include "source-psi.h"
 #include "state-json.h"
 #include "store.h"
+#include "hooks.h"
 #include "string-util.h"
 #include "strv.h"
 #include "time-util.h"
@@ -52,6 +53,7 @@ struct Manager {
         DmabufdHttpSettings http_settings;
         DmabufdHttp *http;
         DmabufdSnapshotStore *store; /* NULL: the state directory is unusable */
+        DmabufdSnapshotHooks *hooks; /* snapshot_exec and snapshot_push */
         DmabufBpf *bpf;              /* NULL: the bpf source is off or down; the worker's */
         DmabufdCollector *collector; /* the worker thread that collects */
         sd_event_source *watchdog;
@@ -311,6 +313,8 @@ typedef struct PendingSnapshot {
         bool folded;
         char id[DMABUFD_SNAPSHOT_ID_MAX];
         DmabufdEventKind kind;
+        pid_t victim_pid; /* 0: the trigger names none */
+        char victim_comm[64];
         DmabufSnapshot snap;
         DmabufState *before;
         uint64_t started, first; /* CLOCK_MONOTONIC: the event, the first part on disk */
@@ -356,6 +360,10 @@ static void complete_snapshot(Manager *m, PendingSnapshot *ps, int r, const Dmab
                 if (dmabufd_snapshot_store_complete(m->store, ps->id, write_snapshot, &ps->snap, &ps->info) < 0)
                         /* Listed and valid still, without its fresh state: a failure to count. */
                         count_snapshot(m, false);
+                else
+                        dmabufd_snapshot_hooks_snapshot_complete(m->hooks, ps->id,
+                                                                 dmabufd_event_kind_to_string(ps->kind), ps->victim_pid,
+                                                                 ps->victim_comm[0] ? ps->victim_comm : NULL);
                 snprintf(id_field, sizeof(id_field), "DMABUFD_SNAPSHOT_ID=%s", ps->id);
                 snprintf(kind_field, sizeof(kind_field), "DMABUFD_TRIGGER=%s", dmabufd_event_kind_to_string(ps->kind));
                 log_struct(LOG_INFO, DMABUFD_MESSAGE_SNAPSHOT_TAKEN, fields,
@@ -394,6 +402,8 @@ static int take_snapshot(Manager *m, const DmabufdEvent *e, const DmabufdPolicyD
         }
         ps->started = now_usec(CLOCK_MONOTONIC);
         ps->kind = e->kind;
+        ps->victim_pid = e->pid > 0 ? e->pid : 0;
+        snprintf(ps->victim_comm, sizeof(ps->victim_comm), "%s", e->comm ? e->comm : "");
         ps->number = d->snapshot;
         ps->before = dmabuf_state_ref(d->before);
         ps->suppressed = *dmabufd_policy_suppressed(m->policy);
@@ -834,6 +844,7 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
                 dmabufd_snapshot_store_set_limits(m->store, &limits);
         if (restart_sources)
                 (void) start_sources(m);
+        (void) dmabufd_snapshot_hooks_configure(m->hooks, &m->config);
         if (bpf_changed)
                 start_bpf(m);
         log_info("configuration reloaded%s", restart_sources ? ", event sources restarted" : "");
@@ -911,6 +922,8 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGHUP);
         sigaddset(&mask, SIGUSR1);
+        /* snapshot_exec's and snapshot_push's programs end through child sources. */
+        sigaddset(&mask, SIGCHLD);
         /* sd-event reads these through a signalfd, which needs them blocked; HTTP
          * threads started later inherit the mask and so never take them. */
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
@@ -928,6 +941,19 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
         }
 
         open_store(m);
+        /* The store's directory: state_dir stays as it is until a restart. */
+        r = dmabufd_snapshot_hooks_new(m->event,
+                                       !m->store               ? NULL
+                                       : m->config.state_dir ? m->config.state_dir
+                                                             : DMABUFD_DEFAULT_STATE_DIR,
+                                       m->publication, &m->hooks);
+        if (r < 0) {
+                log_error_errno(r, "out of memory");
+                goto fail;
+        }
+        r = dmabufd_snapshot_hooks_configure(m->hooks, &m->config);
+        if (r < 0)
+                goto fail;
         start_bpf(m);
 
         m->requests_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -1037,6 +1063,8 @@ Manager *manager_free(Manager *m) {
         /* HTTP threads next: after this nothing else reads the state or the store. */
         dmabufd_http_stop(m->http);
         stop_sources(m);
+        /* Before the store: a push cut short stays queued for the next start. */
+        m->hooks = dmabufd_snapshot_hooks_free(m->hooks);
         sd_event_source_unref(m->timer);
         sd_event_source_unref(m->watchdog);
         sd_event_source_unref(m->sigterm);

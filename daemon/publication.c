@@ -97,6 +97,31 @@ void dmabufd_publication_count_snapshot(DmabufdPublication *p, bool ok) {
         pthread_mutex_unlock(&p->lock);
 }
 
+void dmabufd_publication_count_hook(DmabufdPublication *p, DmabufdHookCount which) {
+        pthread_mutex_lock(&p->lock);
+        switch (which) {
+        case DMABUFD_HOOK_EXEC_FAILURE:
+                p->live.snapshot_exec_failures++;
+                break;
+        case DMABUFD_HOOK_PUSHED:
+                p->live.snapshot_pushes++;
+                break;
+        case DMABUFD_HOOK_PUSH_FAILURE:
+                p->live.snapshot_push_failures++;
+                break;
+        case DMABUFD_HOOK_PUSH_DROPPED:
+                p->live.snapshot_push_dropped++;
+                break;
+        }
+        pthread_mutex_unlock(&p->lock);
+}
+
+void dmabufd_publication_set_push_queue(DmabufdPublication *p, uint64_t n) {
+        pthread_mutex_lock(&p->lock);
+        p->live.snapshot_push_queue = n;
+        pthread_mutex_unlock(&p->lock);
+}
+
 void dmabufd_publication_set_sources_up(DmabufdPublication *p, const bool up[_DMABUFD_EVENT_SOURCE_MAX]) {
         pthread_mutex_lock(&p->lock);
         memcpy(p->live.source_up, up, sizeof(p->live.source_up));

@@ -39,6 +39,15 @@ bool dmabufd_publication_alive(DmabufdPublication *p, uint64_t now_usec);
 void dmabufd_publication_get_live(DmabufdPublication *p, DmabufPromLive *ret);
 void dmabufd_publication_count_event(DmabufdPublication *p, DmabufdEventKind kind);
 void dmabufd_publication_count_snapshot(DmabufdPublication *p, bool ok);
+
+typedef enum DmabufdHookCount {
+        DMABUFD_HOOK_EXEC_FAILURE,
+        DMABUFD_HOOK_PUSHED,
+        DMABUFD_HOOK_PUSH_FAILURE,
+        DMABUFD_HOOK_PUSH_DROPPED,
+} DmabufdHookCount;
+void dmabufd_publication_count_hook(DmabufdPublication *p, DmabufdHookCount which);
+void dmabufd_publication_set_push_queue(DmabufdPublication *p, uint64_t n);
 void dmabufd_publication_set_sources_up(DmabufdPublication *p, const bool up[_DMABUFD_EVENT_SOURCE_MAX]);
 
 /* The history starts with capacity 0 (disabled). Returns 0, -EINVAL past

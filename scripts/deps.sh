@@ -12,7 +12,7 @@ set -eu
 
 build_pkgs="build-essential autoconf automake libtool pkg-config \
 libmicrohttpd-dev libjson-c-dev libsystemd-dev libinih-dev check systemd \
-clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev"
+clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev"
 # Debian's minbase (a container image) has only the Essential and Priority:
 # required packages: coreutils, util-linux (setpriv, unshare, flock), mawk,
 # diffutils, findutils, grep, sed, tar, gzip. Everything else is named here.

@@ -627,6 +627,19 @@ int dmabuf_prom_write_daemon(StrBuf *sb, const DmabufState *s, const DmabufPromL
                 family(&w, "dmabufd_snapshot_failures_total", "counter",
                        "Snapshots that could not be written (disk full, I/O error, no state directory).");
                 sample_u64(&w, "dmabufd_snapshot_failures_total", live->snapshot_failures);
+                family(&w, "dmabufd_snapshot_exec_failures_total", "counter",
+                       "snapshot_exec runs that failed, timed out or could not start, and snapshots not run for.");
+                sample_u64(&w, "dmabufd_snapshot_exec_failures_total", live->snapshot_exec_failures);
+                family(&w, "dmabufd_snapshot_pushes_total", "counter", "Snapshots pushed to snapshot_push.");
+                sample_u64(&w, "dmabufd_snapshot_pushes_total", live->snapshot_pushes);
+                family(&w, "dmabufd_snapshot_push_failures_total", "counter",
+                       "Pushes that failed or timed out (each is retried).");
+                sample_u64(&w, "dmabufd_snapshot_push_failures_total", live->snapshot_push_failures);
+                family(&w, "dmabufd_snapshot_push_dropped_total", "counter",
+                       "Snapshots dropped unpushed from the push queue: the oldest, beyond its bounds.");
+                sample_u64(&w, "dmabufd_snapshot_push_dropped_total", live->snapshot_push_dropped);
+                family(&w, "dmabufd_snapshot_push_queue", "gauge", "Snapshots waiting to be pushed.");
+                sample_u64(&w, "dmabufd_snapshot_push_queue", live->snapshot_push_queue);
         }
 
         if (f == DMABUF_PROM_OPENMETRICS)

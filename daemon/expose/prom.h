@@ -37,6 +37,12 @@ typedef struct DmabufPromLive {
         uint64_t events[_DMABUFD_EVENT_KIND_MAX];
         uint64_t snapshots;
         uint64_t snapshot_failures;
+        /* snapshot_exec and snapshot_push (daemon/hooks.c). */
+        uint64_t snapshot_exec_failures;
+        uint64_t snapshot_pushes;
+        uint64_t snapshot_push_failures;
+        uint64_t snapshot_push_dropped;
+        uint64_t snapshot_push_queue; /* a gauge: entries waiting */
 } DmabufPromLive;
 
 /* The families a state determines, its counters included: these can be cached

@@ -96,7 +96,9 @@ def main():
     write("config", [conf,
                      b"[dmabufd]\nlisten = 127.0.0.1:10040\ninterval = 5s\n",
                      b"listen = :1\nlisten = [::1]:2\n",
-                     b"journal_match = earlyoom ^x ([0-9]+) \"(.*)\"\npsi_trigger = some 150ms 1s\n"])
+                     b"journal_match = earlyoom ^x ([0-9]+) \"(.*)\"\npsi_trigger = some 150ms 1s\n",
+                     b"snapshot_exec = /bin/true a b\nsnapshot_exec_timeout = 0.5\n"
+                     b"snapshot_push = http://[::1]:8080/in?x=1\nsnapshot_push_queue_max = 3\nsnapshot_push =\n"])
     snapshot = (b'{"schema":"dmabufd.snapshot/1","id":"s-1","taken_at":"2026-11-21T10:15:00Z",'
                 b'"trigger":{"pid":42,"detail":{"kind":"nested"},"kind":"oom_kill","line":"l"},'
                 b'"memory":{"meminfo":{"MemTotal":123456789012345678901234567890}},'

@@ -58,6 +58,38 @@ START_TEST(test_valid) {
 }
 END_TEST
 
+/* snapshot_exec and snapshot_push: what is accepted, and "key =" for none. */
+START_TEST(test_snapshot_hooks) {
+        static const char *const urls[] = {
+                "http://127.0.0.1:8080/ingest?x=1#f", "HTTPS://collector.example", "http://[::1]:9/", "http://h_1.example/",
+        };
+        DmabufdConfig c;
+        char err[512] = "", text[256];
+
+        for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+                dmabufd_config_init(&c);
+                snprintf(text, sizeof(text), "snapshot_push = %s\n", urls[i]);
+                ck_assert_msg(load(text, &c, err, sizeof(err)) == 0, "%s: %s", urls[i], err);
+                ck_assert_str_eq(c.snapshot_push, urls[i]);
+                dmabufd_config_done(&c);
+        }
+        dmabufd_config_init(&c);
+        ck_assert_int_eq(load("snapshot_exec = /bin/sh -c  'exit 0'\nsnapshot_exec_timeout = 0.5\n"
+                              "snapshot_push_timeout = 2\nsnapshot_push_queue_max = 3\n",
+                              &c, err, sizeof(err)),
+                         0);
+        ck_assert_str_eq(c.snapshot_exec, "/bin/sh -c  'exit 0'");
+        ck_assert(c.snapshot_exec_timeout_sec == 0.5);
+        ck_assert(c.snapshot_push_timeout_sec == 2);
+        ck_assert_uint_eq(c.snapshot_push_queue_max, 3);
+        ck_assert_ptr_null(c.snapshot_push);
+        /* A later file's "key =" turns it off again. */
+        ck_assert_int_eq(load("snapshot_exec =\n", &c, err, sizeof(err)), 0);
+        ck_assert_ptr_null(c.snapshot_exec);
+        dmabufd_config_done(&c);
+}
+END_TEST
+
 START_TEST(test_defaults) {
         DmabufdConfig c;
 
@@ -212,6 +244,26 @@ START_TEST(test_errors) {
                 { "listen =\n", ":1: invalid listen address ''" },
                 { "psi_trigger = sometimes 1ms 1s\n", ":1: invalid psi_trigger 'sometimes 1ms 1s'" },
                 { "cgroup = ../escape\n", ":1: invalid cgroup '../escape'" },
+                { "snapshot_exec = sh -c true\n",
+                  ":1: invalid snapshot_exec 'sh -c true': the program must be an absolute path" },
+                { "snapshot_exec = /nonexistent/hook arg\n",
+                  ":1: invalid snapshot_exec '/nonexistent/hook arg': /nonexistent/hook: No such file or directory" },
+                { "snapshot_exec = /proc/version\n", ":1: invalid snapshot_exec '/proc/version': /proc/version is not an executable file" },
+                { "snapshot_exec = /\n", ":1: invalid snapshot_exec '/': / is not an executable file" },
+                { "snapshot_exec_timeout = 0\n", ":1: invalid snapshot_exec_timeout '0': expected seconds between 0.1 and 3600" },
+                { "snapshot_push = ftp://host/x\n", ":1: invalid snapshot_push 'ftp://host/x': expected an http:// or https:// URL" },
+                { "snapshot_push = host:80/x\n", ":1: invalid snapshot_push 'host:80/x': expected an http:// or https:// URL" },
+                { "snapshot_push = http:///x\n", ":1: invalid snapshot_push 'http:///x': no host" },
+                { "snapshot_push = https://:443/\n", ":1: invalid snapshot_push 'https://:443/': no host" },
+                { "snapshot_push = http://a b/\n", ":1: invalid snapshot_push 'http://a b/': spaces and control characters" },
+                { "snapshot_push = http://u:p@h/\n", ":1: invalid snapshot_push 'http://u:p@h/': user names and passwords" },
+                { "snapshot_push = http://h:0/\n", ":1: invalid snapshot_push 'http://h:0/': the port is not a number" },
+                { "snapshot_push = http://h:65536/\n", ":1: invalid snapshot_push 'http://h:65536/': the port" },
+                { "snapshot_push = http://h:/\n", ":1: invalid snapshot_push 'http://h:/': no port after ':'" },
+                { "snapshot_push = http://[::1/\n", ":1: invalid snapshot_push 'http://[::1/': an IPv6 host must be" },
+                { "snapshot_push = http://h%2f/\n", ":1: invalid snapshot_push 'http://h%2f/': the host has a character" },
+                { "snapshot_push_queue_max = 0\n",
+                  ":1: invalid snapshot_push_queue_max '0': expected a whole number from 1 to 10000" },
         };
 
         for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -394,6 +446,7 @@ int main(void) {
         tcase_add_checked_fixture(tc, setup, teardown);
         tcase_add_test(tc, test_valid);
         tcase_add_test(tc, test_defaults);
+        tcase_add_test(tc, test_snapshot_hooks);
         tcase_add_test(tc, test_errors);
         tcase_add_test(tc, test_events_and_snapshots);
         tcase_add_test(tc, test_shipped_example);

@@ -90,6 +90,19 @@ START_TEST(test_live_counters) {
         ck_assert_uint_eq(live.events[DMABUFD_EVENT_MANUAL], 0);
         ck_assert_uint_eq(live.snapshots, 2);
         ck_assert_uint_eq(live.snapshot_failures, 1);
+
+        dmabufd_publication_count_hook(p, DMABUFD_HOOK_EXEC_FAILURE);
+        dmabufd_publication_count_hook(p, DMABUFD_HOOK_PUSH_FAILURE);
+        dmabufd_publication_count_hook(p, DMABUFD_HOOK_PUSH_FAILURE);
+        dmabufd_publication_count_hook(p, DMABUFD_HOOK_PUSHED);
+        dmabufd_publication_count_hook(p, DMABUFD_HOOK_PUSH_DROPPED);
+        dmabufd_publication_set_push_queue(p, 7);
+        dmabufd_publication_get_live(p, &live);
+        ck_assert_uint_eq(live.snapshot_exec_failures, 1);
+        ck_assert_uint_eq(live.snapshot_push_failures, 2);
+        ck_assert_uint_eq(live.snapshot_pushes, 1);
+        ck_assert_uint_eq(live.snapshot_push_dropped, 1);
+        ck_assert_uint_eq(live.snapshot_push_queue, 7);
         ck_assert(live.source_up[DMABUFD_EVENT_SOURCE_KMSG]);
         ck_assert(!live.source_up[DMABUFD_EVENT_SOURCE_PSI]);
         ck_assert(live.source_up[DMABUFD_EVENT_SOURCE_CGROUP]);
