@@ -84,6 +84,30 @@ else
         fi
 fi
 
+# docs/fleet.md's remote_write snippets: each, added to the fleet's config, is
+# a valid Prometheus configuration.
+DOC="$top_srcdir/docs/fleet.md"
+[ -f "$DOC" ] || fail "$DOC is missing"
+awk -v dir="$TMP" '
+        /^```yaml$/ { n++; f = dir "/remote-write." n ".yml"; inb = 1; next }
+        /^```$/ { inb = 0; next }
+        inb { print > f }' "$DOC"
+n=0
+for f in "$TMP"/remote-write.*.yml; do
+        [ -e "$f" ] || continue
+        head -n 1 "$f" | grep -q '^remote_write:$' || continue
+        n=$((n + 1))
+        url=$(sed -n 's/^ *- url: *//p' "$f" | head -n 1)
+        cat "$P/fleet/prometheus.yml" "$f" >"$P/fleet/remote-write.yml"
+        if out=$(pt check config "$P/fleet/remote-write.yml" 2>&1); then
+                pass "docs/fleet.md's remote_write to $url is a valid config"
+        else
+                failc "docs/fleet.md's remote_write to $url is a valid config" "$out"
+        fi
+        rm -f "$P/fleet/remote-write.yml"
+done
+check "docs/fleet.md has the Thanos, Mimir and VictoriaMetrics snippets ($n)" test "$n" = 3
+
 # ---- three daemons, one Prometheus ----
 # Three trees with different exporters: system on all three, udmabuf on two,
 # i915 and amdgpu on one each; every total known.
