@@ -268,11 +268,13 @@ if [ ! -s "$TMP/units.prom" ]; then
         skip "per-unit fleet sums equal the sums of the daemons' dmabuf_cgroup_pss_bytes" \
                 "this daemon serves no dmabuf_cgroup_pss_bytes"
 else
-        want=$(sed -n 's/.*[{,]unit="\([^"]*\)".*} \([0-9.e+]*\)$/\1 \2/p' "$TMP/units.prom" |
-                awk '{ s[$1] += $2 } END { for (u in s) printf "%s %.3f\n", u, s[u] }' | sort)
+        # unit<TAB>value; an empty unit label (a cgroup in no unit) is "-" on
+        # both sides, as Prometheus drops empty labels.
+        want=$(sed -n 's/.*[{,]unit="\([^"]*\)".*} \([0-9.e+]*\)$/\1\t\2/p' "$TMP/units.prom" |
+                awk -F '\t' '{ s[$1 == "" ? "-" : $1] += $2 } END { for (u in s) printf "%s\t%.3f\n", u, s[u] }' | sort)
         units() {
-                qjson 'job_unit:dmabuf_cgroup_pss_bytes:sum' | jq -r '.[] | "\(.metric.unit) \(.value)"' |
-                        awk '{ printf "%s %.3f\n", $1, $2 }' | sort
+                qjson 'job_unit:dmabuf_cgroup_pss_bytes:sum' | jq -r '.[] | "\(.metric.unit // "-")\t\(.value)"' |
+                        awk -F '\t' '{ printf "%s\t%.3f\n", $1, $2 }' | sort
         }
         for ((i = 0; i < 40; i++)); do
                 [ "$(units)" = "$want" ] && break
