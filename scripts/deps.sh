@@ -5,8 +5,8 @@
 #                   systemd-journal-remote; systemd-analyze, systemd-socket-activate and
 #                   journalctl come with systemd; procps for ps and for the unit's
 #                   ExecReload=/bin/kill, which `systemd-analyze verify` checks; libFuzzer
-#                   for the fuzzers; chromium, headless, for the web page's test),
-#                   and what tests/kernel needs
+#                   for the fuzzers; chromium, headless, for the web page's test;
+#                   debhelper and lintian for make check-deb), and what tests/kernel needs
 #   deps.sh kernel  what building kernels and booting them under QEMU needs
 set -eu
 
@@ -19,7 +19,9 @@ clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev"
 # libclang-rt-14-dev: libFuzzer and the sanitizer runtimes of Debian 12's clang (14),
 # for the fuzz build (./configure CC=clang --enable-fuzzers; clang only recommends it).
 # chromium: tests/integration/web.sh drives the page in it, headless.
-test_pkgs="curl jq prometheus valgrind systemd-journal-remote procps libclang-rt-14-dev chromium"
+# debhelper and lintian: make check-deb (the Debian package, built with
+# dpkg-buildpackage from dpkg-dev, which build-essential brings).
+test_pkgs="curl jq prometheus valgrind systemd-journal-remote procps libclang-rt-14-dev chromium debhelper lintian"
 # The real-kernel harness (tests/kernel): building Debian's kernels, and QEMU.
 # file: mk-initramfs.sh checks that busybox is static.
 kernel_pkgs="bison flex bc libelf-dev cpio busybox-static qemu-system-x86 xz-utils patch dwarves file"

@@ -67,7 +67,7 @@ check "the unit names a command besides dmabufd ($n found)" test "$n" -ge 1
 for prog in curl jq promtool prometheus valgrind systemd-analyze systemd-socket-activate journalctl \
         ps setpriv unshare timeout mkfifo objdump awk od diff paste stat sha256sum flock nproc \
         make autoreconf pkg-config gcc clang bpftool cpio gzip base64 file qemu-system-x86_64 \
-        pahole bison flex bc patch xz start-stop-daemon; do
+        pahole bison flex bc patch xz start-stop-daemon dpkg-buildpackage dpkg-deb dh lintian deb-systemd-helper; do
         path=$(command -v "$prog") || { failc "$prog is installed (run ./scripts/deps.sh test)"; continue; }
         covered "$(readlink -f "$path")" "the tests' $prog"
 done

@@ -22,4 +22,41 @@ else
         check "objdump is installed (binutils)" false
 fi
 
+# The Debian package builds with the same: debian/control's Build-Depends name
+# every package of scripts/deps.sh's build set (build-essential is implied),
+# and each pkg-config floor of configure.ac on its -dev package, as the same
+# version (an epoch aside: Debian's libbpf is 1:1.1.2).
+top=${top_srcdir:-$(dirname "$0")/../..}
+control="$top/debian/control"
+if [ -f "$control" ]; then
+        bd=$(awk '/^Build-Depends:/ { on = 1; sub(/^Build-Depends:/, ""); print; next }
+                on && /^[^ \t]/ { on = 0 } on { print }' "$control" | tr ',' '\n' |
+                sed 's/<[^>]*>//g; s/^[[:space:]]*//; s/[[:space:]]*$//' | grep -v '^$')
+        eval "$(sed -n '/^build_pkgs="/,/"$/p' "$top/scripts/deps.sh")"
+        for p in ${build_pkgs:-}; do
+                [ "$p" = build-essential ] && continue
+                if grep -q -E "^$p( |$)" <<<"$bd"; then
+                        pass "debian/control Build-Depends names $p (deps.sh build set)"
+                else
+                        failc "debian/control Build-Depends names $p (deps.sh build set)" "Build-Depends: $(paste -s -d ' ' <<<"$bd")"
+                fi
+        done
+        check "deps.sh's build set was read" test -n "${build_pkgs:-}"
+        # pkg-config module -> Debian package
+        for m in libmicrohttpd:libmicrohttpd-dev json-c:libjson-c-dev libsystemd:libsystemd-dev \
+                check:check libbpf:libbpf-dev; do
+                mod=${m%%:*} deb=${m#*:}
+                want=$(sed -n "s/.*PKG_CHECK_MODULES(\[[A-Z]*\], \[$mod >= \([0-9.]*\)\].*/\1/p" "$configure_ac")
+                got=$(sed -n "s/^$deb (>= \([0-9]*:\)\{0,1\}\([0-9.]*\))\$/\2/p" <<<"$bd")
+                if [ -n "$want" ] && [ "$got" = "$want" ]; then
+                        pass "debian/control: $deb (>= $want), configure.ac's floor for $mod"
+                else
+                        failc "debian/control: $deb (>= ${want:-?}), configure.ac's floor for $mod" \
+                                "configure.ac: '$want'; debian/control: '$(grep "^$deb" <<<"$bd")'"
+                fi
+        done
+else
+        failc "debian/control exists" "$control is missing"
+fi
+
 finish
