@@ -7,6 +7,8 @@
 #   bufinfo, fdinfo         what the kernel itself showed, for diagnosis
 #   attach, attach-state-*, attach-metrics-*   the attachment probe: what sysfs
 #                           showed at each step, and what dmabufd served meanwhile
+#   drm, drm-fdinfo, drm-state, drm-metrics   the DRM probe: its truth, the kernel's
+#                           fdinfo of its fds, and what dmabufd served meanwhile
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
 #   snap-list-memcg, metrics-memcg   the snapshot list and /metrics after the memcg kill
 #   events                  one line per event check
@@ -175,6 +177,34 @@ for f in attach.json attach-state-imported.json attach-metrics-imported.txt atta
         [ -s /tmp/$f ] && emit "${f%.*}" /tmp/$f
 done
 emit attach-out /tmp/attach.out
+
+# ---- the DRM probe: two vgem clients with GEM objects of known sizes ----
+# drm.json is the scenario's truth; drm-fdinfo what the kernel printed in each of the
+# probe's fdinfo files (read here, not through dmabufd); drm-state and drm-metrics
+# what dmabufd served meanwhile.
+/bin/scenario drm /tmp/drm.json /tmp/go-drm >/tmp/drm.out 2>&1 &
+DRMPROBE=$!
+if wait_until 30 grep -q '^DRM READY' /tmp/drm.out; then
+        sleep 3 # two collections (interval = 1)
+        get /api/v1/state /tmp/drm-state.json || event "FAIL GET /api/v1/state during the DRM probe"
+        get /metrics /tmp/drm-metrics.txt || event "FAIL GET /metrics during the DRM probe"
+        p=$(sed -n 's/^DRM READY pid=\([0-9]*\)$/\1/p' /tmp/drm.out)
+        for f in /proc/$p/fdinfo/*; do
+                echo "== ${f##*/} $(readlink "/proc/$p/fd/${f##*/}")"
+                cat "$f"
+        done >/tmp/drm-fdinfo 2>&1
+        touch /tmp/go-drm
+        wait_until 30 grep -q '^DRM DONE' /tmp/drm.out || event "FAIL DRM probe: no DRM DONE within 30 s: $(tail -n 2 /tmp/drm.out)"
+else
+        event "FAIL DRM probe did not start: $(tail -n 2 /tmp/drm.out)"
+fi
+kill $DRMPROBE 2>/dev/null
+wait $DRMPROBE 2>/dev/null
+for f in drm.json drm-state.json drm-metrics.txt; do
+        [ -s /tmp/$f ] && emit "${f%.*}" /tmp/$f
+done
+[ -s /tmp/drm-fdinfo ] && emit drm-fdinfo /tmp/drm-fdinfo
+emit drm-out /tmp/drm.out
 
 # ---- events: each must produce one snapshot naming the victim ----
 snapshot_of() { # KIND OUT: the newest snapshot of KIND, complete
