@@ -40,6 +40,7 @@ struct DmabufdCollector {
         Result *results, **results_tail;
         DmabufBpf *bpf;
         bool no_bpf;
+        unsigned cgroup_depth;
 };
 
 static void *worker(void *userdata) {
@@ -75,7 +76,7 @@ static void *worker(void *userdata) {
                 c->queued = NULL;
                 c->queued_tail = &c->queued;
                 c->running = true;
-                opts = (DmabufCollectOptions){ .bpf = c->bpf, .no_bpf = c->no_bpf };
+                opts = (DmabufCollectOptions){ .bpf = c->bpf, .no_bpf = c->no_bpf, .cgroup_depth = c->cgroup_depth };
                 pthread_mutex_unlock(&c->lock);
 
                 r = dmabuf_collect(c->root_fd, &opts, &state);
@@ -208,6 +209,12 @@ bool dmabufd_collector_busy(DmabufdCollector *c) {
         busy = c->running || c->requested;
         pthread_mutex_unlock(&c->lock);
         return busy;
+}
+
+void dmabufd_collector_set_cgroup_depth(DmabufdCollector *c, unsigned depth) {
+        pthread_mutex_lock(&c->lock);
+        c->cgroup_depth = depth;
+        pthread_mutex_unlock(&c->lock);
 }
 
 DmabufBpf *dmabufd_collector_swap_bpf(DmabufdCollector *c, DmabufBpf *bpf, bool no_bpf) {

@@ -45,3 +45,5 @@ bool dmabufd_collector_busy(DmabufdCollector *c);
  * its collection in hand (if any) ends, and hands back the previous handle for
  * the caller to free. Blocks the caller that long: for reloads only. */
 DmabufBpf *dmabufd_collector_swap_bpf(DmabufdCollector *c, DmabufBpf *bpf, bool no_bpf);
+/* The cgroup depth the next collection rolls up to (config cgroup_depth). */
+void dmabufd_collector_set_cgroup_depth(DmabufdCollector *c, unsigned depth);

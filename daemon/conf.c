@@ -23,6 +23,8 @@
 #include "strv.h"
 
 #define TOP_MAX 100000
+/* Deeper than any cgroup tree systemd or a container runtime makes. */
+#define CGROUP_DEPTH_MAX 64
 #define INTERVAL_MIN 0.05
 #define INTERVAL_MAX 86400
 #define COOLDOWN_MAX 86400
@@ -156,6 +158,26 @@ const DmabufdConfigKey dmabufd_config_keys[] = {
                 .defaults = DEFAULTS("20"),
                 .doc = "Buffer names (top by bytes) that get dmabuf_name_bytes series, 0 to 100000;\n"
                        "0 turns them off.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "top_cgroups",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(top_cgroups),
+                .max = TOP_MAX,
+                .defaults = DEFAULTS("20"),
+                .doc = "Cgroups (top by pss) that get dmabuf_cgroup_rss_bytes/_pss_bytes series,\n"
+                       "0 to 100000; 0 turns them off.",
+        },
+        {
+                .section = "dmabufd",
+                .name = "cgroup_depth",
+                .type = DMABUFD_CONFIG_UINT,
+                FIELD(cgroup_depth),
+                .max = CGROUP_DEPTH_MAX,
+                .defaults = DEFAULTS("0"),
+                .doc = "Cgroups are rolled up to their first N path components (1: /system.slice),\n"
+                       "0 to 64; 0 keeps the whole path.",
         },
         {
                 .section = "dmabufd",

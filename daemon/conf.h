@@ -26,6 +26,8 @@ typedef struct DmabufdConfig {
         int log_level;
         unsigned top_processes;
         unsigned top_names;
+        unsigned top_cgroups;
+        unsigned cgroup_depth; /* 0: the whole path */
 
         uint64_t snapshot_max_count;
         uint64_t snapshot_max_bytes;

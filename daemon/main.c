@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +50,7 @@ static void help_option(const DmabufdConfigKey *k) {
 
 static void help(void) {
         printf("Usage: dmabufd [OPTIONS]\n"
-               "       dmabufd dump [--root DIR] [--format table|json|prom] [-a] [-b] [PID]\n"
+               "       dmabufd dump [--root DIR] [--format table|json|prom] [-a] [-b] [--by cgroup] [PID]\n"
                "\n"
                "Accounts for DMA-BUF memory and serves it as Prometheus metrics and JSON.\n"
                "\n"
@@ -61,7 +62,8 @@ static void help(void) {
                "      --version           show the version\n"
                "\n"
                "dump collects once, prints and exits: a per-process table by default,\n"
-               "-a a buffer x process table, -b per-buffer and per-exporter totals.\n");
+               "-a a buffer x process table, -b per-buffer and per-exporter totals,\n"
+               "--by cgroup rss and pss per cgroup (json: the cgroups array; prom: their series).\n");
 }
 
 /* Opens the root a collection reads under; a missing or unusable --root is a usage
@@ -89,6 +91,7 @@ static int run_dump(int argc, char **argv) {
         static const struct option options[] = {
                 { "root", required_argument, NULL, 'r' },
                 { "format", required_argument, NULL, 'f' },
+                { "by", required_argument, NULL, 'B' },
                 { "help", no_argument, NULL, 'h' },
                 {},
         };
@@ -96,7 +99,7 @@ static int run_dump(int argc, char **argv) {
         _cleanup_state_ DmabufState *s = NULL;
         _cleanup_close_ int root_fd = -EBADF;
         const char *root = "/", *format = "table";
-        bool all = false, buffers = false;
+        bool all = false, buffers = false, by_cgroup = false;
         _cleanup_(dmabuf_bpf_freep) DmabufBpf *bpf = NULL;
         DmabufCollectOptions opts = { 0 };
         DmabufdConfig defaults;
@@ -118,6 +121,11 @@ static int run_dump(int argc, char **argv) {
                 case 'b':
                         buffers = true;
                         break;
+                case 'B':
+                        if (!streq(optarg, "cgroup"))
+                                return usage_error("dump: invalid --by '%s': expected cgroup", optarg);
+                        by_cgroup = true;
+                        break;
                 case 'h':
                         help();
                         return EXIT_SUCCESS;
@@ -133,6 +141,10 @@ static int run_dump(int argc, char **argv) {
                 return usage_error("dump: invalid PID '%s'", argv[optind]);
         if (all && buffers)
                 return usage_error("dump: -a and -b cannot be combined");
+        if (by_cgroup && (all || buffers))
+                return usage_error("dump: --by cgroup cannot be combined with %s", all ? "-a" : "-b");
+        if (by_cgroup && opts.only_pid > 0)
+                return usage_error("dump: --by cgroup lists every cgroup and takes no PID");
 
         root_fd = open_root(root, "--root");
         if (root_fd < 0)
@@ -151,14 +163,29 @@ static int run_dump(int argc, char **argv) {
                 fprintf(stderr, "dmabufd: warning: malformed kernel data, skipped: %s\n",
                         dmabuf_state_scan_stats(s)->first_error);
 
-        if (streq(format, "json")) {
+        if (by_cgroup && streq(format, "json")) {
+                json_object *o = dmabuf_json_cgroups(s);
+
+                r = o ? 0 : -ENOMEM;
+                if (o)
+                        strbuf_puts(&out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                                                   JSON_C_TO_STRING_NOSLASHESCAPE));
+                json_object_put(o);
+                strbuf_putc(&out, '\n');
+        } else if (by_cgroup && streq(format, "prom"))
+                /* Every cgroup: a dump has no series budget to keep. */
+                r = dmabuf_prom_write_cgroups(&out, s, UINT_MAX, DMABUF_PROM_TEXT);
+        else if (by_cgroup)
+                r = dmabuf_dump_cgroups(&out, s);
+        else if (streq(format, "json")) {
                 r = dmabuf_json_write_state(&out, s);
                 strbuf_putc(&out, '\n');
         } else if (streq(format, "prom")) {
                 /* dump reads no file: the built-in top-N, as the daemon's metrics have them. */
                 dmabufd_config_init(&defaults);
                 DmabufPromOptions popts = { .top_processes = defaults.top_processes,
-                                            .top_names = defaults.top_names };
+                                            .top_names = defaults.top_names,
+                                            .top_cgroups = defaults.top_cgroups };
                 r = dmabuf_prom_write(&out, s, &popts, DMABUF_PROM_TEXT);
         } else if (all)
                 r = dmabuf_dump_buffer_table(&out, s, opts.only_pid);

@@ -732,7 +732,9 @@ static DmabufdSnapshotLimits snapshot_limits(const DmabufdConfig *c) {
 
 static DmabufdHttpSettings http_settings(const DmabufdConfig *c) {
         return (DmabufdHttpSettings){
-                .prom = { .top_processes = c->top_processes, .top_names = c->top_names },
+                .prom = { .top_processes = c->top_processes,
+                          .top_names = c->top_names,
+                          .top_cgroups = c->top_cgroups },
                 .snapshot_post_any = c->snapshot_post_any,
         };
 }
@@ -802,6 +804,8 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         dmabufd_policy_set_cooldowns(m->policy, m->config.cooldown_sec);
         m->http_settings = http_settings(&m->config);
         dmabufd_http_set_settings(m->http, &m->http_settings);
+        if (m->collector)
+                dmabufd_collector_set_cgroup_depth(m->collector, m->config.cgroup_depth);
         if (interval_changed) {
                 m->interval_usec = (uint64_t) (m->config.interval_sec * (double) USEC_PER_SEC);
                 (void) sd_event_source_set_time_relative(m->timer, m->interval_usec);
@@ -919,7 +923,13 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
 
         /* The first one on this thread: once manager_new returns, the HTTP API has
          * something to serve. */
-        r = dmabuf_collect(m->root_fd, &(DmabufCollectOptions){ .bpf = m->bpf, .no_bpf = !m->config.bpf }, &first);
+        r = dmabuf_collect(m->root_fd,
+                           &(DmabufCollectOptions){
+                                   .bpf = m->bpf,
+                                   .no_bpf = !m->config.bpf,
+                                   .cgroup_depth = m->config.cgroup_depth,
+                           },
+                           &first);
         r = collected(m, r, first, false);
         if (r < 0) {
                 log_error_errno(r, "first collection failed: %m");
@@ -932,6 +942,7 @@ int manager_new(const DmabufdConfig *config, int root_fd, DmabufdListener *liste
                 goto fail;
         }
         (void) dmabufd_collector_swap_bpf(m->collector, m->bpf, !m->config.bpf);
+        dmabufd_collector_set_cgroup_depth(m->collector, m->config.cgroup_depth);
         /* After the first collection: a kill's snapshot needs a `before`. */
         r = start_sources(m);
         if (r < 0) {

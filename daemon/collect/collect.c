@@ -110,8 +110,10 @@ int dmabuf_collect(int root_fd, const DmabufCollectOptions *opts, DmabufState **
         b = dmabuf_builder_new();
         if (!b)
                 return -ENOMEM;
-        if (opts)
+        if (opts) {
                 dmabuf_builder_set_only_pid(b, opts->only_pid);
+                dmabuf_builder_set_cgroup_depth(b, opts->cgroup_depth);
+        }
 
         r = read_kernel_release(root_fd, b, &scratch);
         if (r < 0)

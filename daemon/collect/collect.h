@@ -11,6 +11,7 @@ typedef struct DmabufCollectOptions {
         pid_t only_pid; /* list only this process (0: all); every process is still scanned */
         DmabufBpf *bpf; /* loaded programs, or NULL; used by one collection at a time */
         bool no_bpf;    /* config `bpf = off`: no BPF program and no pinned iterator is read */
+        unsigned cgroup_depth; /* cgroups rolled up to this many path components (0: whole) */
 } DmabufCollectOptions;
 
 /* root_fd is an O_DIRECTORY fd for "/" or a --root tree. Returns 0 and a new state,

@@ -135,6 +135,10 @@ struct DmabufState {
         uint32_t *process_buffers;
         DmabufExporter *exporters;
         size_t n_exporters;
+        DmabufDrmClient *drm_clients;
+        DmabufDrmRegion *drm_regions;
+        DmabufCgroup *cgroups;
+        size_t n_cgroups;
         Arena arena;
 
         pthread_mutex_t render_lock;
@@ -164,6 +168,18 @@ const char *dmabuf_scan_counter_to_string(DmabufScanCounter c) {
         return c >= 0 && c < _DMABUF_SCAN_COUNTER_MAX ? scan_counter_names[c] : NULL;
 }
 
+static const char *const drm_kind_names[_DMABUF_DRM_KIND_MAX] = {
+        [DMABUF_DRM_TOTAL] = "total",
+        [DMABUF_DRM_SHARED] = "shared",
+        [DMABUF_DRM_RESIDENT] = "resident",
+        [DMABUF_DRM_PURGEABLE] = "purgeable",
+        [DMABUF_DRM_ACTIVE] = "active",
+};
+
+const char *dmabuf_drm_kind_to_string(DmabufDrmKind k) {
+        return k >= 0 && k < _DMABUF_DRM_KIND_MAX ? drm_kind_names[k] : NULL;
+}
+
 static DmabufState *state_free(DmabufState *s) {
         free(s->buffers);
         free(s->holders);
@@ -171,6 +187,9 @@ static DmabufState *state_free(DmabufState *s) {
         free(s->processes);
         free(s->process_buffers);
         free(s->exporters);
+        free(s->drm_clients);
+        free(s->drm_regions);
+        free(s->cgroups);
         for (size_t i = 0; i < _DMABUF_RENDER_MAX; i++)
                 free(s->render[i].data);
         pthread_mutex_destroy(&s->render_lock);
@@ -253,6 +272,12 @@ size_t dmabuf_state_n_exporters(const DmabufState *s) {
 }
 const DmabufExporter *dmabuf_state_exporters(const DmabufState *s) {
         return s->exporters;
+}
+size_t dmabuf_state_n_cgroups(const DmabufState *s) {
+        return s->n_cgroups;
+}
+const DmabufCgroup *dmabuf_state_cgroups(const DmabufState *s) {
+        return s->cgroups;
 }
 
 const DmabufBuffer *dmabuf_state_find_buffer(const DmabufState *s, uint64_t inode) {
@@ -359,8 +384,18 @@ typedef struct BProcess {
         pid_t pid;
         uint32_t unidentified_fds;
         uint32_t first_ref, n_refs; /* its references: refs[first_ref..+n_refs) */
+        uint32_t first_drm, n_drm;  /* its DRM clients: drm[first_drm..+n_drm) */
         const char *comm, *cgroup;
 } BProcess;
+
+/* A DRM client while the process's fds are read; its regions are
+ * drm_regions[first_region..+n_regions). */
+typedef struct BDrmClient {
+        const char *driver, *pdev;
+        uint64_t client_id;
+        uint32_t fds;
+        uint32_t first_region, n_regions;
+} BDrmClient;
 
 struct DmabufBuilder {
         Arena arena;
@@ -381,7 +416,12 @@ struct DmabufBuilder {
         size_t n_attachments, cap_attachments;
         BProcess *processes;
         size_t n_processes, cap_processes;
+        BDrmClient *drm;
+        size_t n_drm, cap_drm;
+        DmabufDrmRegion *drm_regions;
+        size_t n_drm_regions, cap_drm_regions;
         pid_t only_pid;
+        unsigned cgroup_depth;
 };
 
 static int grow(void **array, size_t *cap, size_t need, size_t elem) {
@@ -415,6 +455,8 @@ DmabufBuilder *dmabuf_builder_free(DmabufBuilder *b) {
         free(b->refs);
         free(b->attachments);
         free(b->processes);
+        free(b->drm);
+        free(b->drm_regions);
         free(b->interned.slots);
         arena_done(&b->arena);
         free(b);
@@ -427,6 +469,10 @@ void dmabuf_builder_freep(DmabufBuilder **b) {
 
 void dmabuf_builder_set_only_pid(DmabufBuilder *b, pid_t pid) {
         b->only_pid = pid;
+}
+
+void dmabuf_builder_set_cgroup_depth(DmabufBuilder *b, unsigned depth) {
+        b->cgroup_depth = depth;
 }
 
 void dmabuf_builder_set_source_up(DmabufBuilder *b, DmabufSource src, bool up) {
@@ -634,7 +680,12 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
         if (grow((void **) &b->processes, &b->cap_processes, b->n_processes + 1, sizeof(BProcess)) < 0)
                 return -ENOMEM;
         p = &b->processes[b->n_processes];
-        *p = (BProcess){ .pid = pid, .unidentified_fds = unidentified_fds, .first_ref = (uint32_t) b->n_refs };
+        *p = (BProcess){
+                .pid = pid,
+                .unidentified_fds = unidentified_fds,
+                .first_ref = (uint32_t) b->n_refs,
+                .first_drm = (uint32_t) b->n_drm,
+        };
         if (comm && !(p->comm = arena_strndup(&b->arena, comm, strlen(comm))))
                 return -ENOMEM;
         /* Processes of one service share a cgroup. */
@@ -692,6 +743,64 @@ static int add_ref(DmabufBuilder *b, pid_t pid, const DmabufBufferInfo *info, bo
                 b->refs[buf->last_ref].maps++;
         else
                 b->refs[buf->last_ref].fds++;
+        return 0;
+}
+
+static int cmp_drm_region(const void *a, const void *b) {
+        return strcmp(((const DmabufDrmRegion *) a)->name, ((const DmabufDrmRegion *) b)->name);
+}
+
+int dmabuf_builder_add_drm_client(DmabufBuilder *b, pid_t pid, const DmabufDrmClientInfo *info) {
+        const char *driver, *pdev = NULL;
+        BProcess *p;
+        BDrmClient *c;
+
+        if (b->n_processes == 0 || b->processes[b->n_processes - 1].pid != pid)
+                return -ESRCH;
+        p = &b->processes[b->n_processes - 1];
+        /* A few drivers and devices per machine: interned, and compared as pointers. */
+        driver = intern(&b->interned, &b->arena, info->driver, strlen(info->driver));
+        if (!driver)
+                return -ENOMEM;
+        if (info->pdev && !(pdev = intern(&b->interned, &b->arena, info->pdev, strlen(info->pdev))))
+                return -ENOMEM;
+
+        /* Every fd of one drm_file prints the same client id: dup(), fork() and
+         * SCM_RIGHTS share the client, and its memory once. Without an id there is
+         * no telling, so each such fd stands alone. */
+        if (info->client_id != DMABUF_UNKNOWN)
+                for (size_t i = p->first_drm; i < (size_t) p->first_drm + p->n_drm; i++) {
+                        c = &b->drm[i];
+                        if (c->driver == driver && c->pdev == pdev && c->client_id == info->client_id) {
+                                c->fds++;
+                                return 0;
+                        }
+                }
+
+        if (grow((void **) &b->drm, &b->cap_drm, b->n_drm + 1, sizeof(BDrmClient)) < 0 ||
+            grow((void **) &b->drm_regions, &b->cap_drm_regions, b->n_drm_regions + info->n_regions,
+                 sizeof(DmabufDrmRegion)) < 0)
+                return -ENOMEM;
+        for (size_t i = 0; i < info->n_regions; i++) {
+                DmabufDrmRegion *r = &b->drm_regions[b->n_drm_regions + i];
+
+                *r = info->regions[i];
+                r->name = intern(&b->interned, &b->arena, info->regions[i].name, strlen(info->regions[i].name));
+                if (!r->name)
+                        return -ENOMEM;
+        }
+        if (info->n_regions > 1)
+                qsort(b->drm_regions + b->n_drm_regions, info->n_regions, sizeof(DmabufDrmRegion), cmp_drm_region);
+        b->drm[b->n_drm++] = (BDrmClient){
+                .driver = driver,
+                .pdev = pdev,
+                .client_id = info->client_id,
+                .fds = 1,
+                .first_region = (uint32_t) b->n_drm_regions,
+                .n_regions = (uint32_t) info->n_regions,
+        };
+        b->n_drm_regions += info->n_regions;
+        p->n_drm++;
         return 0;
 }
 
@@ -908,11 +1017,161 @@ static DmabufProcess *process_with_room(DmabufState *s, const uint32_t *pstart, 
         return NULL;
 }
 
+static int cmp_drm_client(const void *a, const void *b) {
+        const DmabufDrmClient *x = a, *y = b;
+        int c = strcmp(x->driver, y->driver);
+
+        if (c != 0)
+                return c;
+        if (x->pdev != y->pdev)
+                return !x->pdev ? -1 : !y->pdev ? 1 : strcmp(x->pdev, y->pdev);
+        return x->client_id < y->client_id ? -1 : x->client_id > y->client_id;
+}
+
+/* The DRM clients become the state's: one array, each process's clients a slice
+ * of it (in the order the processes were added), their regions the builder's. */
+static int drm_to_state(DmabufBuilder *b, DmabufState *s) {
+        s->drm_clients = malloc(MAX(b->n_drm, (size_t) 1) * sizeof(DmabufDrmClient));
+        if (!s->drm_clients)
+                return -ENOMEM;
+        s->drm_regions = TAKE_PTR(b->drm_regions);
+        for (size_t i = 0; i < b->n_drm; i++) {
+                const BDrmClient *c = &b->drm[i];
+
+                s->drm_clients[i] = (DmabufDrmClient){
+                        .driver = c->driver,
+                        .pdev = c->pdev,
+                        .client_id = c->client_id,
+                        .fds = c->fds,
+                        .n_regions = c->n_regions,
+                        .regions = s->drm_regions ? s->drm_regions + c->first_region : NULL,
+                };
+        }
+        b->drm = mfree(b->drm);
+        return 0;
+}
+
+/* The first depth components of a cgroup path ("/a/b/c" at 2 is "/a/b"); all of
+ * it at depth 0. */
+static size_t cgroup_rollup_len(const char *path, unsigned depth) {
+        size_t len = strlen(path);
+        unsigned seen = 0;
+
+        if (depth == 0)
+                return len;
+        for (size_t i = 1; i < len; i++)
+                if (path[i] == '/' && ++seen == depth)
+                        return i;
+        return len;
+}
+
+static bool has_suffix(const char *s, size_t len, const char *suffix) {
+        size_t n = strlen(suffix);
+        return len > n && memcmp(s + len - n, suffix, n) == 0;
+}
+
+/* The systemd unit a cgroup belongs to: its last ".service" or ".scope"
+ * component, as in /user.slice/user-1000.slice/user@1000.service/app.slice/x.scope. */
+static bool cgroup_unit(const char *path, size_t len, const char **ret, size_t *ret_len) {
+        size_t end = len;
+
+        while (end > 0) {
+                size_t start = end;
+
+                while (start > 0 && path[start - 1] != '/')
+                        start--;
+                if (has_suffix(path + start, end - start, ".service") ||
+                    has_suffix(path + start, end - start, ".scope")) {
+                        *ret = path + start;
+                        *ret_len = end - start;
+                        return true;
+                }
+                if (start == 0)
+                        break;
+                end = start - 1;
+        }
+        return false;
+}
+
+typedef struct CgroupKey {
+        const char *path; /* interned: equal paths are equal pointers */
+        uint32_t process;
+} CgroupKey;
+
+static int cmp_cgroup_key(const void *a, const void *b) {
+        const CgroupKey *x = a, *y = b;
+
+        if (x->path == y->path)
+                return x->process < y->process ? -1 : x->process > y->process;
+        return !x->path ? 1 : !y->path ? -1 : strcmp(x->path, y->path);
+}
+
+/* Groups the state's processes by their cgroup rolled up to the builder's depth:
+ * fills s->cgroups (unsorted, figures 0) and ret_group[i], process i's cgroup. */
+static int cgroups_group(DmabufBuilder *b, DmabufState *s, uint32_t *ret_group) {
+        size_t np = s->n_processes, n = 0;
+        _cleanup_free_ CgroupKey *keys = malloc(MAX(np, (size_t) 1) * sizeof(CgroupKey));
+
+        if (!keys)
+                return -ENOMEM;
+        for (size_t i = 0; i < np; i++) {
+                const char *path = s->processes[i].cgroup;
+
+                if (path && b->cgroup_depth > 0) {
+                        path = intern(&b->interned, &b->arena, path, cgroup_rollup_len(path, b->cgroup_depth));
+                        if (!path)
+                                return -ENOMEM;
+                }
+                keys[i] = (CgroupKey){ .path = path, .process = (uint32_t) i };
+        }
+        qsort(keys, np, sizeof(CgroupKey), cmp_cgroup_key);
+
+        s->cgroups = calloc(MAX(np, (size_t) 1), sizeof(DmabufCgroup));
+        if (!s->cgroups)
+                return -ENOMEM;
+        for (size_t i = 0; i < np; i++) {
+                DmabufCgroup *g;
+
+                if (n == 0 || s->cgroups[n - 1].path != keys[i].path) {
+                        const char *unit;
+                        size_t unit_len;
+
+                        g = &s->cgroups[n++];
+                        g->path = keys[i].path;
+                        if (g->path && cgroup_unit(g->path, strlen(g->path), &unit, &unit_len) &&
+                            !(g->unit = intern(&b->interned, &b->arena, unit, unit_len)))
+                                return -ENOMEM;
+                }
+                g = &s->cgroups[n - 1];
+                g->processes++;
+                ret_group[keys[i].process] = (uint32_t) (n - 1);
+        }
+        s->n_cgroups = n;
+        return 0;
+}
+
+static int cmp_cgroup(const void *a, const void *b) {
+        const DmabufCgroup *x = a, *y = b;
+
+        /* Unknown pss cannot be ranked: last, as in the process metrics. */
+        if (x->pss_bytes != y->pss_bytes) {
+                if (x->pss_bytes == DMABUF_UNKNOWN)
+                        return 1;
+                if (y->pss_bytes == DMABUF_UNKNOWN)
+                        return -1;
+                return x->pss_bytes > y->pss_bytes ? -1 : 1;
+        }
+        if (x->path == y->path)
+                return 0;
+        return !x->path ? 1 : !y->path ? -1 : strcmp(x->path, y->path);
+}
+
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret) {
         _cleanup_free_ uint32_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *hstart = NULL, *pstart = NULL,
                                 *astart = NULL;
         _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
+        _cleanup_free_ uint32_t *proc_cgroup = NULL, *cgroup_last_buffer = NULL;
         DmabufState *s = NULL;
         size_t nb = b->n_buffers, np = 0, n_exp = 0, cap_exp = 0, n_refs = b->n_refs;
         bool global_up;
@@ -937,7 +1196,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
 
         /* Only processes that reference something are worth listing. */
         for (size_t i = 0; i < b->n_processes; i++)
-                if (b->processes[i].n_refs > 0 || b->processes[i].unidentified_fds > 0)
+                if (b->processes[i].n_refs > 0 || b->processes[i].unidentified_fds > 0 || b->processes[i].n_drm > 0)
                         b->processes[np++] = b->processes[i];
         b->n_processes = np;
 
@@ -1043,7 +1302,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         s->n_buffers = nb;
 
         s->processes = calloc(MAX(np, (size_t) 1), sizeof(DmabufProcess));
-        if (!s->processes)
+        if (!s->processes || drm_to_state(b, s) < 0)
                 goto fail;
         for (size_t i = 0; i < np; i++) {
                 const BProcess *src = &b->processes[pperm[i]];
@@ -1057,9 +1316,23 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                         .maps = (uint32_t) MIN(proc_maps[i], (uint64_t) UINT32_MAX),
                         .buffer_index = NULL,
                         .n_buffers = 0,
+                        .n_drm_clients = src->n_drm,
+                        .drm_clients = s->drm_clients + src->first_drm,
                 };
+                if (src->n_drm > 1)
+                        qsort((void *) s->processes[i].drm_clients, src->n_drm, sizeof(DmabufDrmClient),
+                              cmp_drm_client);
         }
         s->n_processes = np;
+
+        proc_cgroup = malloc(MAX(np, (size_t) 1) * sizeof(uint32_t));
+        if (!proc_cgroup || cgroups_group(b, s, proc_cgroup) < 0)
+                goto fail;
+        /* Which buffer each cgroup's rss counted last: a buffer's holders are
+         * visited together, so a buffer two of its processes hold counts once. */
+        cgroup_last_buffer = calloc(MAX(s->n_cgroups, (size_t) 1), sizeof(uint32_t));
+        if (!cgroup_last_buffer)
+                goto fail;
 
         /* Each process's buffers, made from the holders now that the references
          * are gone: visiting buffers in inode order lists each process's sorted. */
@@ -1074,9 +1347,16 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 for (size_t h = 0; h < buf->n_holders; h++) {
                         DmabufProcess *p = process_with_room(s, pstart, buf->holders[h].pid);
 
+                        DmabufCgroup *g;
+
                         if (!p)
                                 continue; /* cannot happen: each holder came from one reference */
                         ((uint32_t *) p->buffer_index)[p->n_buffers++] = (uint32_t) i;
+                        g = &s->cgroups[proc_cgroup[p - s->processes]];
+                        if (cgroup_last_buffer[g - s->cgroups] != i + 1) {
+                                cgroup_last_buffer[g - s->cgroups] = (uint32_t) (i + 1);
+                                g->rss_bytes = add_or_unknown(g->rss_bytes, buf->size);
+                        }
                         p->rss_bytes = add_or_unknown(p->rss_bytes, buf->size);
                         /* pss as dmabuf_dump computes it: each holder gets an equal,
                          * rounded-down share. */
@@ -1084,6 +1364,14 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                                 p->pss_bytes, buf->size == DMABUF_UNKNOWN ? DMABUF_UNKNOWN : buf->size / buf->n_holders);
                 }
         }
+        /* A cgroup's pss is its processes' own, rounded-down shares included, so
+         * that the cgroups sum to the userspace pss `dump` shows. */
+        for (size_t i = 0; i < np; i++) {
+                DmabufCgroup *g = &s->cgroups[proc_cgroup[i]];
+                g->pss_bytes = add_or_unknown(g->pss_bytes, s->processes[i].pss_bytes);
+        }
+        qsort(s->cgroups, s->n_cgroups, sizeof(DmabufCgroup), cmp_cgroup);
+
         if (b->only_pid > 0) {
                 size_t kept = 0;
                 for (size_t i = 0; i < np; i++)

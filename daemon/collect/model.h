@@ -52,6 +52,33 @@ typedef struct DmabufBuffer {
         bool attachments_known;
 } DmabufBuffer;
 
+/* The kinds of memory drm-usage-stats.rst defines per region. */
+typedef enum DmabufDrmKind {
+        DMABUF_DRM_TOTAL,
+        DMABUF_DRM_SHARED,
+        DMABUF_DRM_RESIDENT,
+        DMABUF_DRM_PURGEABLE,
+        DMABUF_DRM_ACTIVE,
+        _DMABUF_DRM_KIND_MAX,
+} DmabufDrmKind;
+
+const char *dmabuf_drm_kind_to_string(DmabufDrmKind k);
+
+typedef struct DmabufDrmRegion {
+        const char *name;                     /* as the driver names it: "vram", "system0" */
+        uint64_t bytes[_DMABUF_DRM_KIND_MAX]; /* DMABUF_UNKNOWN: the driver did not print it */
+} DmabufDrmRegion;
+
+/* One DRM client (a struct drm_file) a process holds through one or more fds. */
+typedef struct DmabufDrmClient {
+        const char *driver;
+        const char *pdev;   /* NULL: not printed */
+        uint64_t client_id; /* DMABUF_UNKNOWN: not printed, so never merged with another fd's */
+        uint32_t fds;
+        uint32_t n_regions;
+        const DmabufDrmRegion *regions; /* sorted by name */
+} DmabufDrmClient;
+
 typedef struct DmabufProcess {
         pid_t pid;
         const char *comm;   /* NULL: unreadable */
@@ -61,11 +88,27 @@ typedef struct DmabufProcess {
         uint32_t fds;       /* dma-buf fds */
         uint32_t maps;      /* dma-buf mappings */
         uint32_t unidentified_fds; /* anon_inode:dmabuf fds (kernels before 5.3) */
+        uint32_t n_drm_clients;
         size_t n_buffers;
         /* Indices into dmabuf_state_buffers(), ascending, so in inode order: half
          * the size of the inodes, in a state that lists tens of thousands. */
         const uint32_t *buffer_index;
+        /* DRM clients with memory stats in their fdinfo, sorted by driver, pdev and
+         * client id. These figures are the driver's, beside the dma-buf ones: a GEM
+         * object exported as a dma-buf is in both, so they are never added up. */
+        const DmabufDrmClient *drm_clients;
 } DmabufProcess;
+
+/* The processes of one cgroup, rolled up to the configured depth. pss is the sum
+ * of its processes' pss, so that the cgroups add up to the userspace pss; rss
+ * counts each distinct buffer its processes hold once. */
+typedef struct DmabufCgroup {
+        const char *path; /* NULL: the processes whose cgroup is unknown (v1 only, unreadable) */
+        const char *unit; /* the last ".service" or ".scope" component of path, NULL: none */
+        uint32_t processes;
+        uint64_t rss_bytes; /* DMABUF_UNKNOWN if a held buffer's size is unknown */
+        uint64_t pss_bytes;
+} DmabufCgroup;
 
 /* Per-exporter figures are only totals when some source listed every buffer.
  * Without one they would sum only what processes hold and look like totals, so
@@ -134,6 +177,9 @@ size_t dmabuf_state_n_processes(const DmabufState *s);
 const DmabufProcess *dmabuf_state_processes(const DmabufState *s);
 size_t dmabuf_state_n_exporters(const DmabufState *s);
 const DmabufExporter *dmabuf_state_exporters(const DmabufState *s);
+/* Sorted by pss, largest first (unknown last), then by path. */
+size_t dmabuf_state_n_cgroups(const DmabufState *s);
+const DmabufCgroup *dmabuf_state_cgroups(const DmabufState *s);
 const DmabufBuffer *dmabuf_state_find_buffer(const DmabufState *s, uint64_t inode);
 const DmabufProcess *dmabuf_state_find_process(const DmabufState *s, pid_t pid);
 
@@ -199,6 +245,23 @@ int dmabuf_builder_add_process(DmabufBuilder *b, pid_t pid, const char *comm, co
  * worth reading them: most processes hold no dma-buf and are dropped at finish. */
 int dmabuf_builder_update_process(DmabufBuilder *b, pid_t pid, const char *comm, const char *cgroup,
                                   uint32_t unidentified_fds);
+/* What the fdinfo of one DRM fd said; strings are the caller's and are copied. */
+typedef struct DmabufDrmClientInfo {
+        const char *driver;
+        const char *pdev; /* NULL: not printed */
+        uint64_t client_id; /* DMABUF_UNKNOWN: not printed */
+        size_t n_regions;
+        const DmabufDrmRegion *regions; /* distinct names */
+} DmabufDrmClientInfo;
+
+/* Adds a DRM fd of process pid (added last). An fd of a client the process
+ * already holds (same driver, pdev and client id) only counts as one more fd of
+ * it: the figures are the client's, not the fd's. */
+int dmabuf_builder_add_drm_client(DmabufBuilder *b, pid_t pid, const DmabufDrmClientInfo *info);
+
+/* Rolls cgroups up to their first depth path components (0: the whole path). */
+void dmabuf_builder_set_cgroup_depth(DmabufBuilder *b, unsigned depth);
+
 /* Whether some source already gave inode's size in this collection: lets a costly
  * way of finding it (a stat of map_files) skip what is known. */
 bool dmabuf_builder_has_size(const DmabufBuilder *b, uint64_t inode);

@@ -15,6 +15,7 @@
 
 #define DMABUF_LINK_PREFIX "/dmabuf:"
 #define DMABUF_ANON_LINK "anon_inode:dmabuf"
+#define DRM_LINK_PREFIX "/dev/dri/"
 /* A maps file of a process at the kernel's default map limit is about 6 MiB. */
 #define MAPS_MAX ((size_t) 64 * 1024 * 1024)
 #define SMALL_FILE_MAX ((size_t) 64 * 1024)
@@ -30,6 +31,8 @@ DmabufLinkKind dmabuf_fd_link_classify(const char *target, size_t len, const cha
         }
         if (len == STRLEN(DMABUF_ANON_LINK) && memcmp(target, DMABUF_ANON_LINK, len) == 0)
                 return DMABUF_LINK_ANON;
+        if (len > STRLEN(DRM_LINK_PREFIX) && memcmp(target, DRM_LINK_PREFIX, STRLEN(DRM_LINK_PREFIX)) == 0)
+                return DMABUF_LINK_DRM;
         return DMABUF_LINK_OTHER;
 }
 
@@ -104,6 +107,142 @@ int dmabuf_fdinfo_parse(const char *buf, size_t len, DmabufFdinfo *ret) {
                 return -EBADMSG;
         *ret = fi;
         return 0;
+}
+
+/* "<uint>[ KiB| MiB| GiB]" in bytes; false if malformed or beyond 64 bits. */
+static bool drm_size_parse(const char *v, size_t len, uint64_t *ret) {
+        static const struct {
+                const char *unit;
+                unsigned shift;
+        } units[] = { { "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 } };
+        size_t digits = 0, i;
+        uint64_t n;
+
+        while (len > 0 && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+                len--;
+        while (digits < len && v[digits] >= '0' && v[digits] <= '9')
+                digits++;
+        if (digits == 0 || safe_atou64_n(v, digits, &n) < 0 || n == UINT64_MAX)
+                return false; /* UINT64_MAX is DMABUF_UNKNOWN */
+        if (digits == len) {
+                *ret = n;
+                return true;
+        }
+        for (i = digits; i < len && (v[i] == ' ' || v[i] == '\t'); i++)
+                ;
+        for (size_t u = 0; u < ELEMENTSOF(units); u++)
+                if (len - i == strlen(units[u].unit) && memcmp(v + i, units[u].unit, len - i) == 0) {
+                        if (n > (UINT64_MAX - 1) >> units[u].shift)
+                                return false; /* UINT64_MAX is DMABUF_UNKNOWN */
+                        *ret = n << units[u].shift;
+                        return true;
+                }
+        return false;
+}
+
+/* The memory keys of drm-usage-stats.rst; drm-memory- is the deprecated alias
+ * of drm-resident-, kept apart so that a driver printing both is not undone. */
+#define DRM_KIND_MEMORY _DMABUF_DRM_KIND_MAX
+static const char *const drm_key_prefix[_DMABUF_DRM_KIND_MAX + 1] = {
+        [DMABUF_DRM_TOTAL] = "drm-total-",
+        [DMABUF_DRM_SHARED] = "drm-shared-",
+        [DMABUF_DRM_RESIDENT] = "drm-resident-",
+        [DMABUF_DRM_PURGEABLE] = "drm-purgeable-",
+        [DMABUF_DRM_ACTIVE] = "drm-active-",
+        [DRM_KIND_MEMORY] = "drm-memory-",
+};
+
+/* Parses one drm- line; false if it is malformed. */
+static bool drm_line_parse(const char *line, size_t line_len, DmabufDrmFdinfo *fi,
+                           uint64_t memory[static DMABUF_DRM_REGIONS_MAX]) {
+        const char *colon = memchr(line, ':', line_len), *v;
+        size_t key_len, vlen;
+
+        if (!colon)
+                return false;
+        key_len = (size_t) (colon - line);
+        split_value(line, line_len, key_len, &v, &vlen);
+        for (size_t k = 0; k < key_len; k++)
+                if (line[k] == ' ' || line[k] == '\t')
+                        return false; /* keys hold no whitespace */
+
+#define KEY(k) (key_len == STRLEN(k) && memcmp(line, k, STRLEN(k)) == 0)
+        if (KEY("drm-driver")) {
+                if (vlen == 0 || vlen > DMABUF_DRM_NAME_MAX || memchr(v, '\0', vlen))
+                        return false;
+                fi->driver = v;
+                fi->driver_len = vlen;
+                return true;
+        }
+        if (KEY("drm-pdev")) {
+                if (vlen == 0 || vlen > DMABUF_DRM_NAME_MAX || memchr(v, '\0', vlen))
+                        return false;
+                fi->pdev = v;
+                fi->pdev_len = vlen;
+                return true;
+        }
+        if (KEY("drm-client-id"))
+                return safe_atou64_n(v, vlen, &fi->client_id) >= 0 && fi->client_id != DMABUF_UNKNOWN;
+#undef KEY
+
+        /* drm-total-cycles-<engine> is utilisation (xe prints it), not a region. */
+        if (key_len > STRLEN("drm-total-cycles-") && memcmp(line, "drm-total-cycles-", STRLEN("drm-total-cycles-")) == 0)
+                return true;
+        for (size_t kind = 0; kind <= DRM_KIND_MEMORY; kind++) {
+                size_t plen = strlen(drm_key_prefix[kind]), name_len, r;
+                const char *name;
+                uint64_t bytes;
+
+                if (key_len < plen || memcmp(line, drm_key_prefix[kind], plen) != 0)
+                        continue;
+                if (key_len == plen)
+                        return false; /* no region named */
+                name = line + plen;
+                name_len = key_len - plen;
+                if (name_len > DMABUF_DRM_NAME_MAX || memchr(name, '\0', name_len) ||
+                    !drm_size_parse(v, vlen, &bytes))
+                        return false;
+                for (r = 0; r < fi->n_regions; r++)
+                        if (fi->regions[r].name_len == name_len && memcmp(fi->regions[r].name, name, name_len) == 0)
+                                break;
+                if (r == fi->n_regions) {
+                        if (r == DMABUF_DRM_REGIONS_MAX)
+                                return false;
+                        fi->regions[r] = (DmabufDrmFdinfoRegion){ .name = name, .name_len = name_len };
+                        for (size_t k = 0; k < _DMABUF_DRM_KIND_MAX; k++)
+                                fi->regions[r].bytes[k] = DMABUF_UNKNOWN;
+                        memory[r] = DMABUF_UNKNOWN;
+                        fi->n_regions++;
+                }
+                if (kind == DRM_KIND_MEMORY)
+                        memory[r] = bytes;
+                else
+                        fi->regions[r].bytes[kind] = bytes;
+                return true;
+        }
+        return true; /* drm-engine-*, drm-cycles-* and the like: not ours */
+}
+
+int dmabuf_drm_fdinfo_parse(const char *buf, size_t len, DmabufDrmFdinfo *ret) {
+        uint64_t memory[DMABUF_DRM_REGIONS_MAX];
+        const char *line;
+        size_t pos = 0, line_len;
+
+        *ret = (DmabufDrmFdinfo){ .client_id = DMABUF_UNKNOWN };
+        while (next_line(buf, len, &pos, &line, &line_len)) {
+                if (line_len < 4 || memcmp(line, "drm-", 4) != 0)
+                        continue; /* pos:, flags:, and driver-specific keys (amd-*) */
+                if (drm_line_parse(line, line_len, ret, memory))
+                        continue;
+                if (ret->malformed++ == 0) {
+                        ret->first_malformed = line;
+                        ret->first_malformed_len = line_len;
+                }
+        }
+        for (size_t r = 0; r < ret->n_regions; r++)
+                if (ret->regions[r].bytes[DMABUF_DRM_RESIDENT] == DMABUF_UNKNOWN)
+                        ret->regions[r].bytes[DMABUF_DRM_RESIDENT] = memory[r];
+        return ret->driver ? 0 : -ENOMSG;
 }
 
 static bool is_hex(char c) {
@@ -256,6 +395,7 @@ typedef struct ProcessScan {
         char pid_str[16];
         uint32_t refs;
         uint32_t unidentified;
+        uint32_t drm_fds; /* DRM fds with memory statistics */
         /* map_files refused: EPERM (no capability) holds for the whole scan, while
          * EACCES (ptrace access) is this process's own. */
         bool *map_files_eperm;
@@ -276,18 +416,22 @@ static void parse_error(ProcessScan *ps, const char *file, const char *fd_name, 
         dmabuf_builder_parse_error(ps->builder, DMABUF_SOURCE_PROCFS, path, what);
 }
 
+static int read_fdinfo(ProcessScan *ps, const char *fd_name) {
+        if (ps->fdinfo_fd < 0) {
+                ps->fdinfo_fd = openat(ps->pid_fd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (ps->fdinfo_fd < 0)
+                        return negative_errno();
+        }
+        return read_file_at(ps->fdinfo_fd, fd_name, SMALL_FILE_MAX, ps->scratch);
+}
+
 static int scan_fd(ProcessScan *ps, const char *fd_name, const char *link_name, size_t link_name_len) {
         DmabufFdinfo fi;
         char exporter[128];
         DmabufBufferInfo info;
         int r;
 
-        if (ps->fdinfo_fd < 0) {
-                ps->fdinfo_fd = openat(ps->pid_fd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (ps->fdinfo_fd < 0)
-                        return negative_errno();
-        }
-        r = read_file_at(ps->fdinfo_fd, fd_name, SMALL_FILE_MAX, ps->scratch);
+        r = read_fdinfo(ps, fd_name);
         if (r < 0)
                 return r;
         r = dmabuf_fdinfo_parse(ps->scratch->buf, ps->scratch->len, &fi);
@@ -323,6 +467,58 @@ static int scan_fd(ProcessScan *ps, const char *fd_name, const char *link_name, 
         if (r < 0)
                 return r;
         ps->refs++;
+        return 0;
+}
+
+/* A DRM fd's client statistics. Most processes that hold one (every GL or Vulkan
+ * user) hold no dma-buf fd, so this is read for DRM links only, in the same walk. */
+static int scan_drm_fd(ProcessScan *ps, const char *fd_name) {
+        DmabufDrmFdinfo fi;
+        DmabufDrmRegion regions[DMABUF_DRM_REGIONS_MAX];
+        char driver[DMABUF_DRM_NAME_MAX + 1], pdev[DMABUF_DRM_NAME_MAX + 1];
+        char names[DMABUF_DRM_REGIONS_MAX][DMABUF_DRM_NAME_MAX + 1];
+        int r;
+
+        r = read_fdinfo(ps, fd_name);
+        if (r < 0)
+                return r;
+        r = dmabuf_drm_fdinfo_parse(ps->scratch->buf, ps->scratch->len, &fi);
+        if (fi.malformed > 0) {
+                char what[160], line[96];
+                size_t n = MIN(fi.first_malformed_len, sizeof(line) - 1);
+
+                /* The line goes into logs and stderr: control bytes are shown as '?'. */
+                for (size_t i = 0; i < n; i++) {
+                        unsigned char c = (unsigned char) fi.first_malformed[i];
+                        line[i] = c < 0x20 && c != '\t' ? '?' : c == 0x7f ? '?' : (char) c;
+                }
+                line[n] = '\0';
+                snprintf(what, sizeof(what), "malformed DRM fdinfo line \"%s\", skipped", line);
+                parse_error(ps, "fdinfo", fd_name, what);
+                dmabuf_builder_scan_stats(ps->builder)->parse_errors[DMABUF_SOURCE_PROCFS] += fi.malformed - 1;
+        }
+        if (r == -ENOMSG || fi.n_regions == 0)
+                return 0; /* no memory statistics from this driver, or no longer a DRM fd */
+
+        snprintf(driver, sizeof(driver), "%.*s", (int) fi.driver_len, fi.driver);
+        if (fi.pdev)
+                snprintf(pdev, sizeof(pdev), "%.*s", (int) fi.pdev_len, fi.pdev);
+        for (size_t i = 0; i < fi.n_regions; i++) {
+                snprintf(names[i], sizeof(names[i]), "%.*s", (int) fi.regions[i].name_len, fi.regions[i].name);
+                regions[i].name = names[i];
+                memcpy(regions[i].bytes, fi.regions[i].bytes, sizeof(regions[i].bytes));
+        }
+        r = dmabuf_builder_add_drm_client(ps->builder, ps->pid,
+                                          &(DmabufDrmClientInfo){
+                                                  .driver = driver,
+                                                  .pdev = fi.pdev ? pdev : NULL,
+                                                  .client_id = fi.client_id,
+                                                  .n_regions = fi.n_regions,
+                                                  .regions = regions,
+                                          });
+        if (r < 0)
+                return r;
+        ps->drm_fds++;
         return 0;
 }
 
@@ -370,6 +566,15 @@ static int scan_fds(ProcessScan *ps) {
                         break;
                 case DMABUF_LINK_ANON:
                         ps->unidentified++;
+                        break;
+                case DMABUF_LINK_DRM:
+                        r = scan_drm_fd(ps, de->d_name);
+                        if (r == -ENOMEM)
+                                return r;
+                        if (is_gone(r))
+                                dmabuf_builder_count(ps->builder, DMABUF_SCAN_FDS_VANISHED);
+                        else if (r < 0)
+                                dmabuf_builder_count(ps->builder, DMABUF_SCAN_UNREADABLE);
                         break;
                 case DMABUF_LINK_OTHER:
                         break;
@@ -509,11 +714,11 @@ static int scan_process(int proc_fd, const char *pid_str, pid_t pid, DmabufBuild
         r = scan_maps(&ps);
         if (r == -ENOMEM)
                 return r;
-        if (r < 0 && ps.refs == 0)
+        if (r < 0 && ps.refs == 0 && ps.drm_fds == 0)
                 goto skip;
         /* A process that exits after its fds were read still held them then. */
 
-        if (ps.refs > 0 || ps.unidentified > 0)
+        if (ps.refs > 0 || ps.unidentified > 0 || ps.drm_fds > 0)
                 return scan_details(&ps);
         return 0;
 

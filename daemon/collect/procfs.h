@@ -16,6 +16,7 @@ typedef enum DmabufLinkKind {
         DMABUF_LINK_OTHER,
         DMABUF_LINK_NAMED, /* "/dmabuf:<name>", kernels 5.3 and later */
         DMABUF_LINK_ANON,  /* "anon_inode:dmabuf", before 5.3: no identity */
+        DMABUF_LINK_DRM,   /* "/dev/dri/card0", "/dev/dri/renderD128": a DRM client */
 } DmabufLinkKind;
 
 /* Classifies an fd's link target. For DMABUF_LINK_NAMED, ret_name points into
@@ -38,6 +39,39 @@ typedef struct DmabufFdinfo {
  * newlines, so it runs to the end of the file. Returns 0; -EBADMSG when a number is
  * malformed or size/exp_name is missing (a truncated file). */
 int dmabuf_fdinfo_parse(const char *buf, size_t len, DmabufFdinfo *ret);
+
+/* Bounds on what one DRM fdinfo may hold; more is counted as malformed. */
+#define DMABUF_DRM_REGIONS_MAX 16
+#define DMABUF_DRM_NAME_MAX 63
+
+typedef struct DmabufDrmFdinfoRegion {
+        const char *name; /* points into the parsed buffer */
+        size_t name_len;
+        uint64_t bytes[_DMABUF_DRM_KIND_MAX]; /* DMABUF_UNKNOWN: not printed */
+} DmabufDrmFdinfoRegion;
+
+typedef struct DmabufDrmFdinfo {
+        const char *driver; /* points into the parsed buffer */
+        size_t driver_len;
+        const char *pdev;   /* NULL: not printed */
+        size_t pdev_len;
+        uint64_t client_id; /* DMABUF_UNKNOWN: not printed */
+        size_t n_regions;   /* regions in the order first printed */
+        DmabufDrmFdinfoRegion regions[DMABUF_DRM_REGIONS_MAX];
+        unsigned malformed; /* drm- lines skipped as malformed */
+        const char *first_malformed; /* the first of them */
+        size_t first_malformed_len;
+} DmabufDrmFdinfo;
+
+/* Parses the fdinfo of a DRM fd (Documentation/gpu/drm-usage-stats.rst): drm-driver,
+ * drm-client-id, drm-pdev and drm-{total,shared,resident,purgeable,active}-<region>,
+ * whose values may end in KiB, MiB or GiB and are returned in bytes. The deprecated
+ * drm-memory-<region> is the documented alias of drm-resident-<region>, used when
+ * that is absent. A drm- line that does not parse is skipped and counted in
+ * ret->malformed; keys it does not know (drm-engine-*, amd-*) are ignored.
+ * Returns 0, or -ENOMSG if there is no drm-driver line: no DRM client statistics
+ * (a driver without them, or the fd number now names another file). */
+int dmabuf_drm_fdinfo_parse(const char *buf, size_t len, DmabufDrmFdinfo *ret);
 
 typedef struct DmabufMapsEntry {
         uint64_t start, end; /* the mapping's address range */

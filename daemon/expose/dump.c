@@ -232,6 +232,26 @@ int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
         return strbuf_status(sb);
 }
 
+int dmabuf_dump_cgroups(StrBuf *sb, const DmabufState *s) {
+        strbuf_puts(sb, "             Rss              Pss    Procs  Unit                            Cgroup\n");
+        for (size_t i = 0; i < dmabuf_state_n_cgroups(s); i++) {
+                const DmabufCgroup *g = &dmabuf_state_cgroups(s)[i];
+                char procs[16];
+
+                put_kb(sb, g->rss_bytes, 16);
+                put_kb(sb, g->pss_bytes, 17);
+                snprintf(procs, sizeof(procs), "%" PRIu32, g->processes);
+                put_right(sb, procs, 9);
+                strbuf_puts(sb, "  ");
+                put_printable(sb, g->unit ? g->unit : "-", 31);
+                strbuf_puts(sb, " ");
+                put_printable(sb, g->path ? g->path : "(unknown)", 0);
+                strbuf_puts(sb, "\n");
+        }
+        put_summary(sb, s);
+        return strbuf_status(sb);
+}
+
 static void put_mib(StrBuf *sb, uint64_t bytes) {
         if (bytes == DMABUF_UNKNOWN)
                 strbuf_puts(sb, "? MiB");

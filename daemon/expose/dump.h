@@ -16,6 +16,9 @@ int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid);
 int dmabuf_dump_buffer_table(StrBuf *sb, const DmabufState *s, pid_t only_pid);
 /* -b: per-buffer and per-exporter totals. */
 int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s);
+/* --by cgroup: rss, pss and process count per cgroup, largest pss first. */
+int dmabuf_dump_cgroups(StrBuf *sb, const DmabufState *s);
+
 /* The one-line summary for `systemctl status` (STATUS=). A figure no source could
  * give is said to be unknown, never printed as a number. */
 int dmabuf_dump_status_line(StrBuf *sb, const DmabufState *s, uint64_t snapshots);

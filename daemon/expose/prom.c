@@ -274,6 +274,160 @@ static int write_processes(Writer *w, const DmabufState *s, unsigned top) {
         return 0;
 }
 
+/* Top cgroups by pss: the state lists them largest first, unknown last. */
+static void write_cgroups(Writer *w, const DmabufState *s, unsigned top) {
+        size_t n = MIN(dmabuf_state_n_cgroups(s), (size_t) top);
+        const DmabufCgroup *cg = dmabuf_state_cgroups(s);
+        static const struct {
+                const char *name, *help;
+                bool pss;
+        } metrics[] = {
+                { "dmabuf_cgroup_rss_bytes",
+                  "Bytes of distinct buffers the processes of a cgroup hold, each buffer once, top cgroups by pss.",
+                  false },
+                { "dmabuf_cgroup_pss_bytes",
+                  "Sum of the pss of a cgroup's processes: the cgroups add up to the userspace pss.", true },
+        };
+
+        for (size_t m = 0; m < ELEMENTSOF(metrics); m++) {
+                bool any = false;
+
+                for (size_t i = 0; i < n; i++) {
+                        uint64_t v = metrics[m].pss ? cg[i].pss_bytes : cg[i].rss_bytes;
+
+                        if (v == DMABUF_UNKNOWN)
+                                continue;
+                        if (!any)
+                                family(w, metrics[m].name, "gauge", metrics[m].help);
+                        any = true;
+                        strbuf_puts(w->sb, metrics[m].name);
+                        /* "" for the processes whose cgroup is unknown, as for a missing unit. */
+                        label_str(w, true, "cgroup", cg[i].path);
+                        label_str(w, false, "unit", cg[i].unit);
+                        strbuf_printf(w->sb, "} %" PRIu64 "\n", v);
+                }
+        }
+}
+
+/* What a process's DRM clients hold, summed per driver, region and kind: two
+ * clients of one driver (two opens of a render node, or two GPUs) would
+ * otherwise give two samples with one label set. */
+typedef struct DrmSample {
+        const char *driver, *region;
+        DmabufDrmKind kind;
+        uint64_t bytes;
+} DrmSample;
+
+static int cmp_drm_sample(const void *a, const void *b) {
+        const DrmSample *x = a, *y = b;
+        int c = strcmp(x->driver, y->driver);
+
+        if (c == 0)
+                c = strcmp(x->region, y->region);
+        return c != 0 ? c : (int) x->kind - (int) y->kind;
+}
+
+/* The figure processes are ranked by: each region's total, or its resident
+ * memory where the driver prints no total. */
+static uint64_t drm_rank_bytes(const DmabufProcess *p) {
+        uint64_t sum = 0;
+
+        for (size_t c = 0; c < p->n_drm_clients; c++)
+                for (size_t r = 0; r < p->drm_clients[c].n_regions; r++) {
+                        const uint64_t *b = p->drm_clients[c].regions[r].bytes;
+                        uint64_t v = b[DMABUF_DRM_TOTAL] != DMABUF_UNKNOWN ? b[DMABUF_DRM_TOTAL] : b[DMABUF_DRM_RESIDENT];
+
+                        if (v != DMABUF_UNKNOWN)
+                                sum = v > UINT64_MAX - 1 - sum ? UINT64_MAX - 1 : sum + v;
+                }
+        return sum;
+}
+
+typedef struct DrmRank {
+        const DmabufProcess *p;
+        uint64_t bytes;
+} DrmRank;
+
+static int cmp_drm_rank(const void *a, const void *b) {
+        const DrmRank *x = a, *y = b;
+
+        if (x->bytes != y->bytes)
+                return x->bytes > y->bytes ? -1 : 1;
+        return x->p->pid < y->p->pid ? -1 : x->p->pid > y->p->pid;
+}
+
+static int write_drm(Writer *w, const DmabufState *s, unsigned top) {
+        size_t np = dmabuf_state_n_processes(s), n = 0;
+        const DmabufProcess *procs = dmabuf_state_processes(s);
+        _cleanup_free_ DrmRank *rank = NULL;
+        bool any = false;
+
+        if (top == 0)
+                return 0;
+        for (size_t i = 0; i < np; i++)
+                n += procs[i].n_drm_clients > 0;
+        if (n == 0)
+                return 0;
+        rank = malloc(n * sizeof(DrmRank));
+        if (!rank)
+                return -ENOMEM;
+        n = 0;
+        for (size_t i = 0; i < np; i++)
+                if (procs[i].n_drm_clients > 0)
+                        rank[n++] = (DrmRank){ &procs[i], drm_rank_bytes(&procs[i]) };
+        qsort(rank, n, sizeof(DrmRank), cmp_drm_rank);
+
+        for (size_t i = 0; i < MIN(n, (size_t) top); i++) {
+                const DmabufProcess *p = rank[i].p;
+                _cleanup_free_ DrmSample *v = NULL;
+                size_t nv = 0, k = 0;
+                char pid[16];
+
+                for (size_t c = 0; c < p->n_drm_clients; c++)
+                        nv += p->drm_clients[c].n_regions * _DMABUF_DRM_KIND_MAX;
+                v = malloc(MAX(nv, (size_t) 1) * sizeof(DrmSample));
+                if (!v)
+                        return -ENOMEM;
+                nv = 0;
+                for (size_t c = 0; c < p->n_drm_clients; c++)
+                        for (size_t r = 0; r < p->drm_clients[c].n_regions; r++)
+                                for (DmabufDrmKind kind = 0; kind < _DMABUF_DRM_KIND_MAX; kind++) {
+                                        uint64_t b = p->drm_clients[c].regions[r].bytes[kind];
+
+                                        if (b != DMABUF_UNKNOWN)
+                                                v[nv++] = (DrmSample){ p->drm_clients[c].driver,
+                                                                       p->drm_clients[c].regions[r].name, kind, b };
+                                }
+                if (nv == 0)
+                        continue;
+                qsort(v, nv, sizeof(DrmSample), cmp_drm_sample);
+                for (size_t j = 0; j < nv; j++) {
+                        if (k > 0 && cmp_drm_sample(&v[k - 1], &v[j]) == 0)
+                                v[k - 1].bytes = v[j].bytes > UINT64_MAX - 1 - v[k - 1].bytes
+                                                         ? UINT64_MAX - 1
+                                                         : v[k - 1].bytes + v[j].bytes;
+                        else
+                                v[k++] = v[j];
+                }
+                if (!any)
+                        family(w, "dmabuf_drm_client_bytes", "gauge",
+                               "Memory DRM clients hold by their fdinfo (drm-usage-stats), per process, driver, region "
+                               "and kind; a GEM object exported as a dma-buf also counts in the dma-buf figures.");
+                any = true;
+                snprintf(pid, sizeof(pid), "%d", (int) p->pid);
+                for (size_t j = 0; j < k; j++) {
+                        strbuf_puts(w->sb, "dmabuf_drm_client_bytes");
+                        label_str(w, true, "pid", pid);
+                        label_str(w, false, "comm", p->comm);
+                        label_str(w, false, "driver", v[j].driver);
+                        label_str(w, false, "region", v[j].region);
+                        label_str(w, false, "kind", dmabuf_drm_kind_to_string(v[j].kind));
+                        strbuf_printf(w->sb, "} %" PRIu64 "\n", v[j].bytes);
+                }
+        }
+        return 0;
+}
+
 typedef struct AttachGroup {
         const char *exporter, *device;
         uint64_t map_counter; /* DMABUF_UNKNOWN without sysfs attachment statistics */
@@ -388,6 +542,10 @@ int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufP
         r = write_processes(&w, s, opts->top_processes);
         if (r < 0)
                 return r;
+        write_cgroups(&w, s, opts->top_cgroups);
+        r = write_drm(&w, s, opts->top_processes);
+        if (r < 0)
+                return r;
         r = write_names(&w, s, opts->top_names);
         if (r < 0)
                 return r;
@@ -425,6 +583,15 @@ int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufP
         strbuf_puts(sb, "dmabufd_build_info");
         label_str(&w, true, "version", DMABUFD_VERSION);
         strbuf_puts(sb, "} 1\n");
+        return strbuf_status(sb);
+}
+
+int dmabuf_prom_write_cgroups(StrBuf *sb, const DmabufState *s, unsigned top, DmabufPromFormat f) {
+        Writer w = { .sb = sb, .format = f };
+
+        write_cgroups(&w, s, top);
+        if (f == DMABUF_PROM_OPENMETRICS)
+                strbuf_puts(sb, "# EOF\n");
         return strbuf_status(sb);
 }
 

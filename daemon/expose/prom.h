@@ -19,6 +19,7 @@ typedef enum DmabufPromFormat {
 typedef struct DmabufPromOptions {
         unsigned top_processes; /* series per process metric */
         unsigned top_names;     /* series of dmabuf_name_bytes */
+        unsigned top_cgroups;   /* series per cgroup metric */
 } DmabufPromOptions;
 
 /* Picks the format an Accept header prefers; text when it names neither. */
@@ -45,5 +46,7 @@ int dmabuf_prom_write_collection(StrBuf *sb, const DmabufState *s, const DmabufP
 /* dmabufd_source_up, the event and snapshot counters when live is given, and
  * "# EOF" for OpenMetrics: what follows the collection's families. */
 int dmabuf_prom_write_daemon(StrBuf *sb, const DmabufState *s, const DmabufPromLive *live, DmabufPromFormat f);
+/* Only the dmabuf_cgroup_* families, for the top cgroups by pss (dump --by cgroup). */
+int dmabuf_prom_write_cgroups(StrBuf *sb, const DmabufState *s, unsigned top, DmabufPromFormat f);
 /* Both, without live figures (dmabufd dump). Returns 0 or -ENOMEM. */
 int dmabuf_prom_write(StrBuf *sb, const DmabufState *s, const DmabufPromOptions *opts, DmabufPromFormat f);

@@ -201,6 +201,45 @@ static void put_buffer(StrBuf *sb, const DmabufBuffer *b) {
         strbuf_puts(sb, "]}");
 }
 
+/* "drm": {"clients": [...]}, each region an object of only the kinds its driver
+ * printed. */
+static void put_drm(StrBuf *sb, const DmabufProcess *p) {
+        strbuf_puts(sb, ",\"drm\":{\"clients\":[");
+        for (size_t i = 0; i < p->n_drm_clients; i++) {
+                const DmabufDrmClient *c = &p->drm_clients[i];
+
+                strbuf_puts(sb, i > 0 ? ",{\"driver\":" : "{\"driver\":");
+                put_string(sb, c->driver);
+                strbuf_puts(sb, ",\"client_id\":");
+                put_known(sb, c->client_id);
+                strbuf_puts(sb, ",\"pdev\":");
+                put_string(sb, c->pdev);
+                strbuf_puts(sb, ",\"fds\":");
+                put_u64(sb, c->fds);
+                strbuf_puts(sb, ",\"regions\":{");
+                for (size_t r = 0; r < c->n_regions; r++) {
+                        bool first = true;
+
+                        if (r > 0)
+                                strbuf_putc(sb, ',');
+                        put_string(sb, c->regions[r].name);
+                        strbuf_puts(sb, ":{");
+                        for (DmabufDrmKind k = 0; k < _DMABUF_DRM_KIND_MAX; k++) {
+                                if (c->regions[r].bytes[k] == DMABUF_UNKNOWN)
+                                        continue;
+                                if (!first)
+                                        strbuf_putc(sb, ',');
+                                first = false;
+                                strbuf_printf(sb, "\"%s\":", dmabuf_drm_kind_to_string(k));
+                                put_u64(sb, c->regions[r].bytes[k]);
+                        }
+                        strbuf_putc(sb, '}');
+                }
+                strbuf_puts(sb, "}}");
+        }
+        strbuf_puts(sb, "]}");
+}
+
 static void put_process(StrBuf *sb, const DmabufState *s, const DmabufProcess *p) {
         strbuf_puts(sb, "{\"pid\":");
         put_int(sb, p->pid);
@@ -224,7 +263,11 @@ static void put_process(StrBuf *sb, const DmabufState *s, const DmabufProcess *p
                         strbuf_putc(sb, ',');
                 put_u64(sb, dmabuf_state_buffers(s)[p->buffer_index[i]].inode);
         }
-        strbuf_puts(sb, "]}");
+        strbuf_putc(sb, ']');
+        /* Only where a DRM fd gave memory statistics: most processes have none. */
+        if (p->n_drm_clients > 0)
+                put_drm(sb, p);
+        strbuf_putc(sb, '}');
 }
 
 static void write_head(StrBuf *sb, const DmabufState *s) {
@@ -263,12 +306,31 @@ static void write_head(StrBuf *sb, const DmabufState *s) {
         strbuf_puts(sb, ",\"buffers\":[");
 }
 
+json_object *dmabuf_json_cgroups(const DmabufState *s) {
+        json_object *o = json_object_new_array();
+
+        for (size_t i = 0; o && i < dmabuf_state_n_cgroups(s); i++) {
+                const DmabufCgroup *g = &dmabuf_state_cgroups(s)[i];
+                json_object *go = json_object_new_object();
+
+                json_object_object_add(go, "path", json_str0(g->path));
+                json_object_object_add(go, "unit", json_str0(g->unit));
+                json_object_object_add(go, "processes", json_object_new_uint64(g->processes));
+                json_object_object_add(go, "rss_bytes", dmabuf_json_u64(g->rss_bytes));
+                json_object_object_add(go, "pss_bytes", dmabuf_json_u64(g->pss_bytes));
+                json_object_array_add(o, go);
+        }
+        return o;
+}
+
 static void write_tail(StrBuf *sb, const DmabufState *s) {
         const DmabufScanStats *st = dmabuf_state_scan_stats(s);
         json_object *o, *pe;
         char d[32];
 
         strbuf_puts(sb, "]");
+        put_member(sb, "cgroups", dmabuf_json_cgroups(s), true);
+
         o = json_object_new_object();
         for (DmabufScanCounter c = 0; c < _DMABUF_SCAN_COUNTER_MAX; c++)
                 json_object_object_add(o, dmabuf_scan_counter_to_string(c), json_object_new_uint64(st->counters[c]));

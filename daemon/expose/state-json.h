@@ -20,6 +20,9 @@ json_object *dmabuf_json_u64(uint64_t v);
 /* Formats usec since the epoch as RFC 3339 UTC with milliseconds. */
 void dmabuf_json_format_time(uint64_t usec, char buf[static 32]);
 
+/* The state's "cgroups" array. NULL on allocation failure. */
+json_object *dmabuf_json_cgroups(const DmabufState *s);
+
 /* Appends the state object. Returns 0 or -ENOMEM. */
 int dmabuf_json_write_state(StrBuf *sb, const DmabufState *s);
 

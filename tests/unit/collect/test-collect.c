@@ -36,7 +36,7 @@ static void check_case(const char *name) {
 static const char *const cases[] = {
         "linux-5.10",        "linux-6.1",   "linux-6.1-nodebugfs", "linux-7.2-debugfs",
         "linux-7.2-nodebugfs", "attach-stats", "hostile",           "malformed",
-        "linux-7.2-pinned",  "linux-6.1-pinned-malformed",
+        "linux-7.2-pinned",  "linux-6.1-pinned-malformed", "drm-fdinfo",
 };
 
 START_TEST(test_fixture_tree) {
@@ -143,6 +143,118 @@ START_TEST(test_empty_root) {
 }
 END_TEST
 
+/* What the oracle cannot say by subset: a process without DRM statistics has no
+ * "drm" key, and one whose only DRM fd prints none (glxgears) is not listed. */
+START_TEST(test_drm_absent) {
+        char tree[PATH_MAX];
+        json_object *o, *procs;
+
+        snprintf(tree, sizeof(tree), "%s/drm-fdinfo", TREES);
+        o = collect_json(tree, 0);
+        ck_assert(json_object_object_get_ex(o, "processes", &procs));
+        for (size_t i = 0; i < json_object_array_length(procs); i++) {
+                json_object *p = json_object_array_get_idx(procs, i), *pid, *drm;
+                int v;
+
+                ck_assert(json_object_object_get_ex(p, "pid", &pid));
+                v = json_object_get_int(pid);
+                ck_assert_int_ne(v, 8600);
+                ck_assert_int_eq(json_object_object_get_ex(p, "drm", &drm), v != 8110);
+        }
+        json_object_put(o);
+}
+END_TEST
+
+/* cgroup_depth rolls cgroups up: a buffer two of the merged cgroups' processes
+ * hold still counts once in rss, and pss stays the sum of the processes'. */
+START_TEST(test_cgroup_depth) {
+        static const struct {
+                unsigned depth;
+                const char *path, *unit;
+                uint32_t processes;
+                uint64_t rss, pss;
+        } want[] = {
+                { 1, "/user.slice", NULL, 4, 8294400, 8294400 },
+                { 1, "/system.slice", NULL, 4, 0, 0 },
+                { 3, "/user.slice/user-1000.slice/user@1000.service", "user@1000.service", 4, 8294400, 8294400 },
+                { 2, "/system.slice/inference.service", "inference.service", 3, 0, 0 },
+                { 64, "/system.slice/weston.service", "weston.service", 1, 0, 0 },
+        };
+        char tree[PATH_MAX];
+
+        snprintf(tree, sizeof(tree), "%s/drm-fdinfo", TREES);
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                DmabufCollectOptions opts = { .cgroup_depth = want[i].depth };
+                const DmabufCgroup *found = NULL;
+                DmabufState *s = NULL;
+                int root_fd = tu_open_dir(tree);
+
+                ck_assert_int_eq(dmabuf_collect(root_fd, &opts, &s), 0);
+                close(root_fd);
+                for (size_t k = 0; k < dmabuf_state_n_cgroups(s); k++)
+                        if (streq(dmabuf_state_cgroups(s)[k].path, want[i].path))
+                                found = &dmabuf_state_cgroups(s)[k];
+                ck_assert_msg(found, "depth %u: no cgroup %s", want[i].depth, want[i].path);
+                if (want[i].unit)
+                        ck_assert_str_eq(found->unit, want[i].unit);
+                else
+                        ck_assert_ptr_null(found->unit);
+                ck_assert_uint_eq(found->processes, want[i].processes);
+                ck_assert_uint_eq(found->rss_bytes, want[i].rss);
+                ck_assert_uint_eq(found->pss_bytes, want[i].pss);
+                if (want[i].depth == 1)
+                        ck_assert_uint_eq(dmabuf_state_n_cgroups(s), 2);
+                dmabuf_state_unref(s);
+        }
+}
+END_TEST
+
+/* The DRM series: per process, driver, region and kind, the two i915 clients of
+ * gnome-shell summed; only the kinds a driver printed; none for Xwayland. */
+START_TEST(test_drm_prom) {
+        static const char *const want[] = {
+                "dmabuf_drm_client_bytes{pid=\"8100\",comm=\"gnome-shell\",driver=\"i915\",region=\"system0\","
+                "kind=\"total\"} 231645184\n",
+                "dmabuf_drm_client_bytes{pid=\"8100\",comm=\"gnome-shell\",driver=\"i915\",region=\"system0\","
+                "kind=\"resident\"} 201326592\n",
+                "dmabuf_drm_client_bytes{pid=\"8300\",comm=\"steamwebhelper\",driver=\"amdgpu\",region=\"vram\","
+                "kind=\"resident\"} 50331648\n",
+                "dmabuf_drm_client_bytes{pid=\"8500\",comm=\"weston\",driver=\"msm\",region=\"memory\","
+                "kind=\"shared\"} 6291456\n",
+                "dmabuf_cgroup_pss_bytes{cgroup=\"/system.slice/weston.service\",unit=\"weston.service\"} 0\n",
+        };
+        DmabufPromOptions opts = { .top_processes = 20, .top_cgroups = 20 };
+        char tree[PATH_MAX];
+        StrBuf sb = STRBUF_INIT;
+        DmabufState *s = NULL;
+        int root_fd;
+
+        snprintf(tree, sizeof(tree), "%s/drm-fdinfo", TREES);
+        root_fd = tu_open_dir(tree);
+        ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
+        close(root_fd);
+        ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
+        for (size_t i = 0; i < ELEMENTSOF(want); i++)
+                ck_assert_msg(strstr(sb.buf, want[i]), "missing %s", want[i]);
+        ck_assert_ptr_null(strstr(sb.buf, "dmabuf_drm_client_bytes{pid=\"8110\""));
+        ck_assert_ptr_null(strstr(sb.buf, "region=\"vram\",kind=\"total\"} 0")); /* 8300 printed no total */
+        ck_assert_ptr_null(strstr(sb.buf, "region=\"cycles-rcs\""));
+        strbuf_reset(&sb);
+
+        /* top_processes bounds the processes, top_cgroups the cgroups: one each. */
+        opts = (DmabufPromOptions){ .top_processes = 1, .top_cgroups = 1 };
+        ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
+        ck_assert_ptr_nonnull(strstr(sb.buf, "dmabuf_drm_client_bytes{pid=\"8400\"")); /* the largest: 3.3 GiB vram0 */
+        ck_assert_ptr_null(strstr(sb.buf, "dmabuf_drm_client_bytes{pid=\"8401\""));
+        ck_assert_ptr_null(strstr(sb.buf, "dmabuf_drm_client_bytes{pid=\"8100\""));
+        ck_assert_ptr_nonnull(strstr(sb.buf, "dmabuf_cgroup_pss_bytes{cgroup=\"/user.slice/user-1000.slice/user@1000.service/"
+                                             "session.slice/org.gnome.Shell@wayland.service\""));
+        ck_assert_ptr_null(strstr(sb.buf, "unit=\"app-steam-game-4242.scope\""));
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 /* The Prometheus form of every tree is produced without error and, for the hostile
  * tree, never carries a raw newline inside a sample. */
 START_TEST(test_prom_of_trees) {
@@ -179,6 +291,9 @@ int main(void) {
         tcase_add_test(tc, test_only_pid);
         tcase_add_test(tc, test_empty_root);
         tcase_add_test(tc, test_no_bpf);
+        tcase_add_test(tc, test_drm_absent);
+        tcase_add_test(tc, test_cgroup_depth);
+        tcase_add_test(tc, test_drm_prom);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }

@@ -130,6 +130,139 @@ START_TEST(test_world) {
 END_TEST
 
 /* procfs alone cannot know the total or a map-only buffer's size: null, not 0. */
+/* Cgroups of the world: 200 in c.service, 100 and 300 of unknown cgroup (400 holds
+ * nothing and is not listed). rss counts B once for 100 and 300 together; pss is
+ * the processes' own, so the cgroups add up to the userspace pss. */
+START_TEST(test_cgroups) {
+        DmabufState *s = build_world();
+        const DmabufCgroup *cg = dmabuf_state_cgroups(s);
+        uint64_t pss = 0;
+
+        ck_assert_uint_eq(dmabuf_state_n_cgroups(s), 2);
+        ck_assert_ptr_null(cg[0].path);
+        ck_assert_ptr_null(cg[0].unit);
+        ck_assert_uint_eq(cg[0].processes, 2);
+        ck_assert_uint_eq(cg[0].rss_bytes, 4096 + 8192 + 12288);
+        ck_assert_uint_eq(cg[0].pss_bytes, 2048 + 8192 / 3 + 12288 + 8192 / 3);
+        ck_assert_str_eq(cg[1].path, "/system.slice/c.service");
+        ck_assert_str_eq(cg[1].unit, "c.service");
+        ck_assert_uint_eq(cg[1].processes, 1);
+        ck_assert_uint_eq(cg[1].rss_bytes, 4096 + 8192);
+        ck_assert_uint_eq(cg[1].pss_bytes, 2048 + 8192 / 3);
+        for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++) {
+                const DmabufBuffer *b = &dmabuf_state_buffers(s)[i];
+                if (b->n_holders > 0)
+                        pss += b->size / b->n_holders * b->n_holders;
+        }
+        ck_assert_uint_eq(cg[0].pss_bytes + cg[1].pss_bytes, pss);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
+/* The unit is the last .service or .scope component, at any depth of roll-up. */
+START_TEST(test_cgroup_units) {
+        static const struct {
+                const char *path;
+                unsigned depth;
+                const char *want_path, *want_unit;
+        } cases[] = {
+                { "/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", 0,
+                  "/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", "app-x.scope" },
+                { "/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", 4,
+                  "/user.slice/user-1000.slice/user@1000.service/app.slice", "user@1000.service" },
+                { "/user.slice/user-1000.slice/user@1000.service/app.slice/app-x.scope", 2,
+                  "/user.slice/user-1000.slice", NULL },
+                { "/system.slice/docker-0123abcd.scope/init", 0, "/system.slice/docker-0123abcd.scope/init",
+                  "docker-0123abcd.scope" },
+                { "/", 0, "/", NULL },
+                { "/", 3, "/", NULL },
+                { "/.service", 0, "/.service", NULL }, /* no name before the suffix */
+                { "/kubepods/burstable/pod1/ctr", 9, "/kubepods/burstable/pod1/ctr", NULL },
+                { "/a\"b\\c\nd.service", 0, "/a\"b\\c\nd.service", "a\"b\\c\nd.service" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                DmabufBuilder *b = dmabuf_builder_new();
+                DmabufBufferInfo in = info(1, 4096, "system", NULL);
+                DmabufState *s = NULL;
+
+                dmabuf_builder_set_cgroup_depth(b, cases[i].depth);
+                ck_assert_int_eq(dmabuf_builder_add_process(b, 10, "p", cases[i].path, 0), 0);
+                ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 10, &in), 0);
+                ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+                dmabuf_builder_free(b);
+                ck_assert_uint_eq(dmabuf_state_n_cgroups(s), 1);
+                ck_assert_str_eq(dmabuf_state_cgroups(s)[0].path, cases[i].want_path);
+                if (cases[i].want_unit)
+                        ck_assert_str_eq(dmabuf_state_cgroups(s)[0].unit, cases[i].want_unit);
+                else
+                        ck_assert_ptr_null(dmabuf_state_cgroups(s)[0].unit);
+                dmabuf_state_unref(s);
+        }
+}
+END_TEST
+
+static int add_drm(DmabufBuilder *b, pid_t pid, const char *driver, const char *pdev, uint64_t id,
+                   uint64_t resident) {
+        DmabufDrmRegion regions[] = {
+                { .name = "vram", .bytes = { 1, 2, resident, DMABUF_UNKNOWN, DMABUF_UNKNOWN } },
+                { .name = "gtt", .bytes = { 3, 4, 5, 6, 7 } },
+        };
+        return dmabuf_builder_add_drm_client(b, pid,
+                                             &(DmabufDrmClientInfo){ .driver = driver,
+                                                                     .pdev = pdev,
+                                                                     .client_id = id,
+                                                                     .n_regions = ELEMENTSOF(regions),
+                                                                     .regions = regions });
+}
+
+/* Fds of one client (driver, pdev, id) are one client; another device with the
+ * same id is another; without an id nothing is merged. A process with DRM clients
+ * only is listed; the clients come out sorted, their regions by name. */
+START_TEST(test_drm_clients) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufState *s = NULL;
+        const DmabufProcess *p;
+        const DmabufDrmClient *c;
+
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 30, "nothing", NULL, 0), 0);
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 10, "game", "/app.scope", 0), 0);
+        ck_assert_int_eq(add_drm(b, 10, "msm", NULL, DMABUF_UNKNOWN, 100), 0);
+        ck_assert_int_eq(add_drm(b, 10, "amdgpu", "0000:0b:00.0", 5, 200), 0);
+        ck_assert_int_eq(add_drm(b, 10, "amdgpu", "0000:03:00.0", 5, 300), 0);
+        ck_assert_int_eq(add_drm(b, 10, "amdgpu", "0000:03:00.0", 5, 999), 0); /* same client: first figures stay */
+        ck_assert_int_eq(add_drm(b, 10, "msm", NULL, DMABUF_UNKNOWN, 100), 0);
+        ck_assert_int_eq(add_drm(b, 20, "i915", NULL, 1, 1), -ESRCH); /* not the process added last */
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        dmabuf_builder_free(b);
+
+        ck_assert_uint_eq(dmabuf_state_n_processes(s), 1);
+        p = dmabuf_state_find_process(s, 10);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p->rss_bytes, 0);
+        ck_assert_uint_eq(p->n_drm_clients, 4);
+        c = p->drm_clients;
+        ck_assert_str_eq(c[0].driver, "amdgpu");
+        ck_assert_str_eq(c[0].pdev, "0000:03:00.0");
+        ck_assert_uint_eq(c[0].fds, 2);
+        ck_assert_uint_eq(c[0].regions[1].bytes[DMABUF_DRM_RESIDENT], 300);
+        ck_assert_str_eq(c[1].pdev, "0000:0b:00.0");
+        ck_assert_uint_eq(c[1].fds, 1);
+        ck_assert_str_eq(c[2].driver, "msm");
+        ck_assert_ptr_null(c[2].pdev);
+        ck_assert_uint_eq(c[2].client_id, DMABUF_UNKNOWN);
+        ck_assert_uint_eq(c[2].fds, 1);
+        ck_assert_uint_eq(c[3].fds, 1);
+        ck_assert_uint_eq(c[0].n_regions, 2);
+        ck_assert_str_eq(c[0].regions[0].name, "gtt");
+        ck_assert_str_eq(c[0].regions[1].name, "vram");
+        ck_assert_uint_eq(c[0].regions[1].bytes[DMABUF_DRM_PURGEABLE], DMABUF_UNKNOWN);
+        ck_assert_uint_eq(dmabuf_state_n_cgroups(s), 1);
+        ck_assert_uint_eq(dmabuf_state_cgroups(s)[0].rss_bytes, 0);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 START_TEST(test_unknowns) {
         DmabufBuilder *b = dmabuf_builder_new();
         DmabufBufferInfo i;
@@ -449,6 +582,9 @@ int main(void) {
         TCase *tc = tcase_create("builder");
 
         tcase_add_test(tc, test_world);
+        tcase_add_test(tc, test_cgroups);
+        tcase_add_test(tc, test_cgroup_units);
+        tcase_add_test(tc, test_drm_clients);
         tcase_add_test(tc, test_unknowns);
         tcase_add_test(tc, test_priorities);
         tcase_add_loop_test(tc, test_lists_all, 0, 3);

@@ -21,6 +21,9 @@ START_TEST(test_link_classify) {
         ck_assert_int_eq(dmabuf_fd_link_classify("anon_inode:[eventfd]", 20, NULL, NULL), DMABUF_LINK_OTHER);
         ck_assert_int_eq(dmabuf_fd_link_classify("/dmabuf", 7, NULL, NULL), DMABUF_LINK_OTHER);
         ck_assert_int_eq(dmabuf_fd_link_classify("/dev/console", 12, NULL, NULL), DMABUF_LINK_OTHER);
+        ck_assert_int_eq(dmabuf_fd_link_classify("/dev/dri/card0", 14, NULL, NULL), DMABUF_LINK_DRM);
+        ck_assert_int_eq(dmabuf_fd_link_classify("/dev/dri/renderD128", 19, NULL, NULL), DMABUF_LINK_DRM);
+        ck_assert_int_eq(dmabuf_fd_link_classify("/dev/dri/", 9, NULL, NULL), DMABUF_LINK_OTHER);
         ck_assert_int_eq(dmabuf_fd_link_classify("socket:[1234]", 13, NULL, NULL), DMABUF_LINK_OTHER);
 }
 END_TEST
@@ -105,6 +108,127 @@ static int on_map(const DmabufMapsEntry *e, void *userdata) {
         s->n++;
         return 0;
 }
+
+#define LIT(s) s, sizeof(s) - 1
+
+static const DmabufDrmFdinfoRegion *drm_region(const DmabufDrmFdinfo *fi, const char *name) {
+        for (size_t i = 0; i < fi->n_regions; i++)
+                if (fi->regions[i].name_len == strlen(name) && memcmp(fi->regions[i].name, name, strlen(name)) == 0)
+                        return &fi->regions[i];
+        return NULL;
+}
+
+/* drm_print_memory_stats() output with units, an amdgpu with the legacy key and a
+ * space before the tab, xe's drm-total-cycles- (not a region), keys not ours. */
+START_TEST(test_drm_fdinfo) {
+        DmabufDrmFdinfo fi;
+        const DmabufDrmFdinfoRegion *r;
+
+        ck_assert_int_eq(dmabuf_drm_fdinfo_parse(LIT("pos:\t0\nflags:\t02100002\nmnt_id:\t23\nino:\t413\n"
+                                                     "drm-driver:\txe\n"
+                                                     "drm-client-id:\t40\n"
+                                                     "drm-pdev:\t0000:03:00.0\n"
+                                                     "drm-client-name:\tvulkan\n"
+                                                     "drm-total-vram0:\t3328 MiB\n"
+                                                     "drm-shared-vram0:\t12 KiB\n"
+                                                     "drm-resident-vram0:\t4097\n"
+                                                     "drm-purgeable-vram0:\t0\n"
+                                                     "drm-active-vram0:\t2 GiB\n"
+                                                     "drm-memory-vram0:\t1 KiB\n"
+                                                     "drm-memory-gtt: \t7 KiB\n"
+                                                     "drm-cycles-rcs:\t981234\n"
+                                                     "drm-total-cycles-rcs:\t1203330999\n"
+                                                     "drm-engine-render:\t8150307120 ns\n"
+                                                     "drm-engine-capacity-vcs:\t2\n"
+                                                     "drm-maxfreq-gpu:\t900000000 Hz\n"
+                                                     "drm-internal-vram0:\t5 KiB\n"
+                                                     "amd-evicted-vram:\t12288 KiB\n"),
+                                                 &fi),
+                         0);
+        ck_assert_uint_eq(fi.malformed, 0);
+        ck_assert_uint_eq(fi.driver_len, 2);
+        ck_assert(memcmp(fi.driver, "xe", 2) == 0);
+        ck_assert_uint_eq(fi.pdev_len, 12);
+        ck_assert(memcmp(fi.pdev, "0000:03:00.0", 12) == 0);
+        ck_assert_uint_eq(fi.client_id, 40);
+        ck_assert_uint_eq(fi.n_regions, 2);
+        r = drm_region(&fi, "vram0");
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_TOTAL], 3328ull << 20);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_SHARED], 12 * 1024);
+        /* drm-resident- wins over its deprecated alias drm-memory-. */
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_RESIDENT], 4097);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_PURGEABLE], 0);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_ACTIVE], 2ull << 30);
+        r = drm_region(&fi, "gtt");
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_RESIDENT], 7 * 1024);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_TOTAL], DMABUF_UNKNOWN);
+        ck_assert_ptr_null(drm_region(&fi, "cycles-rcs"));
+
+        /* No drm-driver: no client statistics (or not a DRM fd any more). */
+        ck_assert_int_eq(dmabuf_drm_fdinfo_parse(LIT("pos:\t0\nflags:\t02100002\nmnt_id:\t23\nino:\t413\n"), &fi),
+                         -ENOMSG);
+        /* A driver with engine statistics only: a client without regions. */
+        ck_assert_int_eq(dmabuf_drm_fdinfo_parse(LIT("drm-driver:\ti915\ndrm-engine-render:\t5 ns\n"), &fi), 0);
+        ck_assert_uint_eq(fi.n_regions, 0);
+        ck_assert_uint_eq(fi.client_id, DMABUF_UNKNOWN);
+        ck_assert_ptr_null(fi.pdev);
+}
+END_TEST
+
+/* Each malformed drm- line is counted and skipped; the first is kept to be named. */
+START_TEST(test_drm_fdinfo_malformed) {
+        static const struct {
+                const char *line;
+        } bad[] = {
+                { "drm-total-vram:\t12 XiB" },
+                { "drm-total-vram:\tlots" },
+                { "drm-total-vram:\t" },
+                { "drm-total-vram:\t-1" },
+                { "drm-total-vram:\t12KiBs" },
+                { "drm-total-vram:\t99999999999999999999" },
+                { "drm-total-vram:\t17592186044416 MiB" }, /* 2^64 bytes */
+                { "drm-total-vram:\t18446744073709551615" }, /* UINT64_MAX is "unknown" */
+                { "drm-total-:\t5" },
+                { "drm-client-id:\tx" },
+                { "drm-driver:\t" },
+                { "drm-pdev:\t" },
+                { "drm-total vram:\t5" },
+                { "drm-no-colon" },
+                { "drm-total-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa:\t5" }, /* 64 bytes */
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                char buf[256];
+                DmabufDrmFdinfo fi;
+                int n = snprintf(buf, sizeof(buf), "drm-driver:\tamdgpu\n%s\ndrm-resident-gtt:\t4 KiB\n", bad[i].line);
+
+                ck_assert_int_eq(dmabuf_drm_fdinfo_parse(buf, (size_t) n, &fi), 0);
+                ck_assert_msg(fi.malformed == 1, "%s: %u malformed", bad[i].line, fi.malformed);
+                ck_assert_uint_eq(fi.first_malformed_len, strlen(bad[i].line));
+                ck_assert(memcmp(fi.first_malformed, bad[i].line, fi.first_malformed_len) == 0);
+                ck_assert_ptr_nonnull(drm_region(&fi, "gtt"));
+                ck_assert_uint_eq(drm_region(&fi, "gtt")->bytes[DMABUF_DRM_RESIDENT], 4096);
+        }
+}
+END_TEST
+
+/* More regions than DMABUF_DRM_REGIONS_MAX: the extra ones are malformed lines. */
+START_TEST(test_drm_fdinfo_regions_max) {
+        StrBuf sb = STRBUF_INIT;
+        DmabufDrmFdinfo fi;
+
+        strbuf_puts(&sb, "drm-driver:\tamdgpu\n");
+        for (int i = 0; i < DMABUF_DRM_REGIONS_MAX + 3; i++)
+                strbuf_printf(&sb, "drm-total-r%d:\t%d\ndrm-resident-r%d:\t1 KiB\n", i, i, i);
+        ck_assert_int_eq(dmabuf_drm_fdinfo_parse(sb.buf, sb.len, &fi), 0);
+        ck_assert_uint_eq(fi.n_regions, DMABUF_DRM_REGIONS_MAX);
+        ck_assert_uint_eq(fi.malformed, 6);
+        ck_assert_uint_eq(fi.regions[DMABUF_DRM_REGIONS_MAX - 1].bytes[DMABUF_DRM_TOTAL], DMABUF_DRM_REGIONS_MAX - 1);
+        strbuf_done(&sb);
+}
+END_TEST
 
 START_TEST(test_maps) {
         const char *in =
@@ -462,6 +586,9 @@ int main(void) {
         tcase_add_test(tc, test_fdinfo_unnamed_and_510);
         tcase_add_test(tc, test_fdinfo_name_with_newline);
         tcase_add_test(tc, test_fdinfo_malformed);
+        tcase_add_test(tc, test_drm_fdinfo);
+        tcase_add_test(tc, test_drm_fdinfo_malformed);
+        tcase_add_test(tc, test_drm_fdinfo_regions_max);
         tcase_add_test(tc, test_maps);
         tcase_add_test(tc, test_maps_unescape);
         tcase_add_test(tc, test_cgroup);

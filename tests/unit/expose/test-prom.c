@@ -286,6 +286,43 @@ START_TEST(test_unknown_tree) {
 }
 END_TEST
 
+/* A cgroup or unit name holds any bytes a container runtime or a user's
+ * `systemd-run --unit` gave it: escaped like every label, invalid UTF-8 replaced. */
+START_TEST(test_cgroup_hostile) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufBufferInfo in = { .inode = 1, .size = 4096, .count = DMABUF_UNKNOWN, .exporter = "system" };
+        DmabufDrmRegion region = { .name = "v\"r\nam", .bytes = { 8192, DMABUF_UNKNOWN, DMABUF_UNKNOWN,
+                                                                   DMABUF_UNKNOWN, DMABUF_UNKNOWN } };
+        DmabufPromOptions opts = { .top_processes = 5, .top_cgroups = 5 };
+        StrBuf sb = STRBUF_INIT;
+        DmabufState *s = NULL;
+
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 7, "x\ny", "/system.slice/a\"b\\c\nd\xff}.service", 0), 0);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 7, &in), 0);
+        ck_assert_int_eq(dmabuf_builder_add_drm_client(b, 7,
+                                                       &(DmabufDrmClientInfo){ .driver = "dr\\v",
+                                                                               .client_id = 1,
+                                                                               .n_regions = 1,
+                                                                               .regions = &region }),
+                         0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        dmabuf_builder_free(b);
+        ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
+        ck_assert_ptr_nonnull(strstr(sb.buf, "dmabuf_cgroup_rss_bytes{cgroup=\"/system.slice/a\\\"b\\\\c\\nd\xef\xbf\xbd}.service\","
+                                             "unit=\"a\\\"b\\\\c\\nd\xef\xbf\xbd}.service\"} 4096\n"));
+        ck_assert_ptr_nonnull(strstr(sb.buf, "dmabuf_drm_client_bytes{pid=\"7\",comm=\"x\\ny\",driver=\"dr\\\\v\","
+                                             "region=\"v\\\"r\\nam\",kind=\"total\"} 8192\n"));
+        /* No raw newline inside any sample. */
+        for (char *line = sb.buf, *nl; *line; line = nl + 1) {
+                nl = strchr(line, '\n');
+                ck_assert_ptr_nonnull(nl);
+                ck_assert_msg(line[0] == '#' || strncmp(line, "dmabuf", 6) == 0, "stray line '%.60s'", line);
+        }
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("prom");
         TCase *tc = tcase_create("exposition");
@@ -298,6 +335,7 @@ int main(void) {
         tcase_add_test(tc, test_unknown_and_top);
         tcase_add_test(tc, test_top_order);
         tcase_add_test(tc, test_unknown_tree);
+        tcase_add_test(tc, test_cgroup_hostile);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }

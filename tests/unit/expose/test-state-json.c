@@ -111,6 +111,28 @@ START_TEST(test_same_as_json_c) {
         ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 7, &sized), 0);
         ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 7, &unsized), 0);
         ck_assert_int_eq(dmabuf_builder_add_map_ref(b, 7, &unsized), 0);
+        {
+                /* A DRM client whose names are every byte, and one with nothing but
+                 * its driver and one kind: the hand-written "drm" object too. */
+                DmabufDrmRegion regions[] = {
+                        { .name = all, .bytes = { 0, 1, UINT64_MAX - 1, 3, 4 } },
+                        { .name = bad_utf8, .bytes = { DMABUF_UNKNOWN, DMABUF_UNKNOWN, 5, DMABUF_UNKNOWN,
+                                                       DMABUF_UNKNOWN } },
+                };
+                ck_assert_int_eq(dmabuf_builder_add_drm_client(b, 7,
+                                                               &(DmabufDrmClientInfo){ .driver = all,
+                                                                                       .pdev = bad_utf8,
+                                                                                       .client_id = 0,
+                                                                                       .n_regions = 2,
+                                                                                       .regions = regions }),
+                                 0);
+                ck_assert_int_eq(dmabuf_builder_add_drm_client(b, 7,
+                                                               &(DmabufDrmClientInfo){ .driver = "msm",
+                                                                                       .client_id = DMABUF_UNKNOWN,
+                                                                                       .n_regions = 1,
+                                                                                       .regions = &regions[1] }),
+                                 0);
+        }
         ck_assert_int_eq(dmabuf_builder_add_process(b, 2147483647, NULL, NULL, 4294967295U), 0);
         ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 2147483647, &sized), 0);
         ck_assert_int_eq(dmabuf_builder_finish(b, 1700000000000000ULL, 0.5, &s), 0);
@@ -127,6 +149,14 @@ START_TEST(test_same_as_json_c) {
         ck_assert_ptr_nonnull(strstr(text, "\"comm\":null,\"cgroup\":null"));
         ck_assert_ptr_nonnull(strstr(text, "\"unidentified_fds\":4294967295"));
         ck_assert_ptr_nonnull(strstr(text, "18446744073709551614"));
+        ck_assert_ptr_nonnull(strstr(text, "{\"driver\":\"msm\",\"client_id\":null,\"pdev\":null,\"fds\":1,"
+                                           "\"regions\":{\"ok\xef\xbf\xbd(\xef\xbf\xbd"));
+        ck_assert_ptr_nonnull(strstr(text, "\":{\"resident\":5}}}]}"));
+        ck_assert_ptr_nonnull(strstr(text, "{\"total\":0,\"shared\":1,\"resident\":18446744073709551614,"
+                                           "\"purgeable\":3,\"active\":4}"));
+        /* pid 7's pss is unknown (an unsized buffer): its cgroup comes last. */
+        ck_assert_ptr_nonnull(strstr(text, "\"cgroups\":[{\"path\":null,\"unit\":null,\"processes\":1,"
+                                           "\"rss_bytes\":8192,\"pss_bytes\":4096},{\"path\":\"ok\xef\xbf\xbd"));
 
         free(text);
         json_object_put(o);
