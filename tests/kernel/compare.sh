@@ -314,7 +314,8 @@ fi
 # items hold the kernel to the scenario without dmabufd's parser. With VGEM_FDINFO=yes
 # (kernel-patches/7.2's vgem patch) vgem must print the standard memory stats of
 # drm_show_memory_stats(), exactly; without it, no line of any kernel here prints a
-# drm- key for vgem (docs/kernel-matrix.md), and none may appear.
+# drm- key for vgem (docs/kernel-matrix.md), and none may appear. Then what dmabufd
+# served meanwhile is held to the same.
 D="$dir/drm.json" DF="$dir/drm-fdinfo.out"
 drm_fail0=$N_FAIL
 # The fdinfo as {"FD": {"key": "value", ...}, ...}.
@@ -370,13 +371,53 @@ else
                 eq "DRM probe: no drm- key in vgem's fdinfo on a kernel without the vgem patch" '[]' \
                         "$(jq -c '[.[] | keys[] | select(startswith("drm-"))] | unique' <<<"$FI")"
         fi
+        # What dmabufd served meanwhile (drm-state.json, drm-metrics.txt): the probe's
+        # process carries one "drm" client per drm-client-id (its fds counted), with the
+        # kinds the kernel printed, and dmabuf_drm_client_bytes sums the clients.
+        # On a kernel with BTF the main daemon walks with BPF; drm-state-bpfoff.json is the
+        # bpf = off daemon's (the procfs walk), held to the same.
+        DS="$dir/drm-state.json" DM="$dir/drm-metrics.txt" DB="$dir/drm-state-bpfoff.json"
+        dpid=$(jq .pid "$D")
+        drm_of() { jq -c --argjson p "$dpid" '[.processes[] | select(.pid == $p)] | first | .drm // null' "$1" 2>&1; }
+        sdrm=$(drm_of "$DS")
+        series() { printf 'dmabuf_drm_client_bytes{pid="%s",comm="sc-drm",driver="vgem",region="memory",kind="%s"}' "$dpid" "$1"; }
+        if [ "${VGEM_FDINFO:-no}" = yes ]; then
+                want=$(jq -c --argjson fi "$FI" '{clients: [.clients[] | {driver: "vgem",
+                                client_id: ($fi[.fds[0] | tostring]["drm-client-id"] | tonumber), pdev: null,
+                                fds: (.fds | length), regions: {memory: ({total, shared} +
+                                        (if .resident == null then {} else {resident} end))}}] | sort_by(.client_id)}' "$D")
+                eq "DRM probe: dmabufd's drm of the probe's process (one client per drm-client-id; bpf $(src_up bpf))" \
+                        "$(jq -S -c . <<<"$want")" \
+                        "$(jq -S -c 'if . == null then null else .clients |= sort_by(.client_id) end' <<<"$sdrm" 2>&1)"
+                [ -s "$DB" ] && eq "DRM probe: the bpf = off daemon's drm of the probe's process" "$(jq -S -c . <<<"$want")" \
+                        "$(jq -S -c 'if . == null then null else .clients |= sort_by(.client_id) end' <<<"$(drm_of "$DB")" 2>&1)"
+                for m in "$DM" "$dir/drm-metrics-bpfoff.txt"; do
+                        [ "$m" = "$DM" ] || [ -s "$m" ] || continue
+                        from=""
+                        [ "$m" = "$DM" ] || from=" (the bpf = off daemon)"
+                        for k in total shared resident; do
+                                eq "DRM probe: metric $(series $k)$from" "$(jq "[.clients[].$k // 0] | add" "$D")" \
+                                        "$(metric_in "$m" "$(series $k)")"
+                        done
+                        for k in purgeable active; do
+                                eq "DRM probe: no metric $(series $k) (the kernel printed none)$from" "" \
+                                        "$(metric_in "$m" "$(series $k)")"
+                        done
+                done
+        else
+                eq "DRM probe: no drm in dmabufd's state for the probe's process" null "$sdrm"
+                [ -s "$DB" ] && eq "DRM probe: no drm in the bpf = off daemon's state for the probe's process" null \
+                        "$(drm_of "$DB")"
+                eq "DRM probe: no metric dmabuf_drm_client_bytes for the probe's process" 0 \
+                        "$(grep -c "^dmabuf_drm_client_bytes{pid=\"$dpid\"" "$DM" 2>/dev/null)"
+        fi
         if [ $N_FAIL -gt $drm_fail0 ]; then
                 drm="no: $((N_FAIL - drm_fail0)) DRM probe item(s) failed"
         elif [ "${VGEM_FDINFO:-no}" = yes ]; then
                 drm="vgem: $(jq -c '[.[] | keys[] | select(startswith("drm-"))] | unique' <<<"$FI" | tr -d '[]"' |
-                        sed 's/,/ /g'), exact"
+                        sed 's/,/ /g'), exact; dmabufd serves them per client"
         else
-                drm="vgem: no drm- keys"
+                drm="vgem: no drm- keys; dmabufd shows no drm"
         fi
 fi
 

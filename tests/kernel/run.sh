@@ -137,8 +137,8 @@ for v in $kernels; do
                 awk -v n="$name" '$0 == "@@END " n "@@" { on = 0 } on { print } $0 == "@@BEGIN " n "@@" { on = 1 }' \
                         "$d/console.txt" | base64 -d >"$d/$name.out" 2>/dev/null
                 case $name in
-                truth | state | state-* | snap-* | attach | attach-state-* | drm | drm-state) mv "$d/$name.out" "$d/$name.json" ;;
-                metrics | metrics-* | attach-metrics-* | drm-metrics) mv "$d/$name.out" "$d/$name.txt" ;;
+                truth | state | state-* | snap-* | attach | attach-state-* | drm | drm-state | drm-state-*) mv "$d/$name.out" "$d/$name.json" ;;
+                metrics | metrics-* | attach-metrics-* | drm-metrics | drm-metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
                 events) mv "$d/$name.out" "$d/events" ;;
                 bench-kernel) mv "$d/$name.out" "$d/bench-kernel.txt" ;;
                 bench-state-*) mv "$d/$name.out" "$d/$name.json" ;;
