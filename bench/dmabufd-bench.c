@@ -151,10 +151,15 @@ static void floor_pid(int proc_fd, const char *pid, Scratch *s, FloorCounts *c) 
                                 c->fds++;
                                 ssize_t l = readlinkat(fd_fd, name, link, sizeof link - 1);
                                 c->syscalls++;
-                                if (l < 8 || memcmp(link, "/dmabuf:", 8) != 0)
+                                /* A DRM fd's fdinfo has its client's memory statistics,
+                                 * which the collector reads too. */
+                                bool drm = l > 9 && memcmp(link, "/dev/dri/", 9) == 0;
+                                if (!drm && (l < 8 || memcmp(link, "/dmabuf:", 8) != 0))
                                         continue;
-                                c->dmabuf_fds++;
-                                any = true;
+                                if (!drm) {
+                                        c->dmabuf_fds++;
+                                        any = true;
+                                }
                                 if (fdinfo_fd < 0) {
                                         fdinfo_fd = openat(pid_fd, "fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                                         c->syscalls++;

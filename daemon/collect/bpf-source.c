@@ -19,6 +19,8 @@ static const char *kind_to_string(uint16_t kind) {
                 return "fd";
         case DMABUF_BPF_RECORD_VMA:
                 return "vma";
+        case DMABUF_BPF_RECORD_DRM_FD:
+                return "drm fd";
         default:
                 return "unknown";
         }
@@ -50,7 +52,8 @@ int dmabuf_bpf_records_check(const void *buf, size_t len, uint16_t kind, char *e
                                  sizeof(Record));
                         return -EBADMSG;
                 }
-                if (r.kind != kind) {
+                /* The fd walks also report DRM fds, in the same stream. */
+                if (r.kind != kind && !(kind == DMABUF_BPF_RECORD_FD && r.kind == DMABUF_BPF_RECORD_DRM_FD)) {
                         snprintf(err, err_size, "%s record %zu: kind %u", kind_to_string(kind), i, r.kind);
                         return -EBADMSG;
                 }
@@ -248,6 +251,19 @@ int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_
                         if (k < 0)
                                 return k;
                         current = r.tgid;
+                }
+                if (r.kind == DMABUF_BPF_RECORD_DRM_FD) {
+                        /* Only the driver prints its statistics: the one file of
+                         * the fd that the kernel said is a DRM device. */
+                        k = dmabuf_procfs_scan_drm_fd(proc_fd, (pid_t) r.tgid, (int) MIN(r.fd, (uint32_t) INT32_MAX), b,
+                                                      scratch);
+                        if (k == -ENOMEM)
+                                return k;
+                        if (k == -ENOENT || k == -ESRCH)
+                                dmabuf_builder_count(b, DMABUF_SCAN_FDS_VANISHED);
+                        else if (k < 0)
+                                dmabuf_builder_count(b, DMABUF_SCAN_UNREADABLE);
+                        continue;
                 }
                 /* The kernel's own struct says more than fdinfo or maps would:
                  * a mapping's row carries its buffer's exact size too. */

@@ -22,7 +22,8 @@ int dmabuf_bpf_records_check(const void *buf, size_t len, uint16_t kind, char *e
 int dmabuf_bpf_add_buffers(DmabufBuilder *b, const void *buf, size_t len);
 
 /* Adds the processes and references of an iter/task_file stream and an
- * iter/task_vma stream (both checked). A process's cgroup is read from
+ * iter/task_vma stream (both checked). For a DRM fd of the fd stream the
+ * client's statistics are read from /proc/<pid>/fdinfo/<fd>. A process's cgroup is read from
  * proc_fd (<root>/proc); a process that exited since the iterators ran keeps the
  * references it held then, without a cgroup. */
 int dmabuf_bpf_add_holders(DmabufBuilder *b, int proc_fd, const void *fds, size_t fds_len, const void *vmas,

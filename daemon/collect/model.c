@@ -1147,6 +1147,13 @@ static int cgroups_group(DmabufBuilder *b, DmabufState *s, uint32_t *ret_group) 
                 ret_group[keys[i].process] = (uint32_t) (n - 1);
         }
         s->n_cgroups = n;
+        /* A few services hold most processes: the room for one cgroup per
+         * process goes back (should that fail, the larger block serves). */
+        if (n > 0 && n < np) {
+                DmabufCgroup *shrunk = realloc(s->cgroups, n * sizeof(DmabufCgroup));
+                if (shrunk)
+                        s->cgroups = shrunk;
+        }
         return 0;
 }
 

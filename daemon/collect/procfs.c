@@ -763,6 +763,29 @@ int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch) {
         }
 }
 
+int dmabuf_procfs_scan_drm_fd(int proc_fd, pid_t pid, int fd, DmabufBuilder *b, StrBuf *scratch) {
+        _cleanup_close_ int pid_fd = -EBADF, fdinfo_fd = -EBADF;
+        ProcessScan ps = {
+                .builder = b,
+                .scratch = scratch,
+                .pid = pid,
+                .fd_dir_fd = -EBADF,
+                .fdinfo_fd = -EBADF,
+        };
+        char fd_name[16];
+        int r;
+
+        snprintf(ps.pid_str, sizeof(ps.pid_str), "%d", (int) pid);
+        snprintf(fd_name, sizeof(fd_name), "%d", fd);
+        pid_fd = openat(proc_fd, ps.pid_str, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (pid_fd < 0)
+                return negative_errno();
+        ps.pid_fd = pid_fd;
+        r = scan_drm_fd(&ps, fd_name);
+        fdinfo_fd = ps.fdinfo_fd;
+        return r;
+}
+
 int dmabuf_procfs_read_cgroup(int proc_fd, pid_t pid, StrBuf *scratch, char *buf, size_t size) {
         char path[32];
         const char *v;

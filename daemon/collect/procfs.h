@@ -102,6 +102,12 @@ int dmabuf_cgroup_parse(const char *buf, size_t len, const char **ret, size_t *r
  * Returns 0 or -errno if proc_fd itself cannot be listed. */
 int dmabuf_procfs_scan(int proc_fd, DmabufBuilder *b, StrBuf *scratch);
 
+/* Reads /proc/<pid>/fdinfo/<fd> of a DRM fd (which a BPF walk found) and adds its
+ * client to process pid, the process added last to b, as the procfs scan does:
+ * a malformed line is a procfs parse error, an fd without memory statistics adds
+ * nothing. Returns 0, -ENOENT/-ESRCH if the process or fd is gone, or -errno. */
+int dmabuf_procfs_scan_drm_fd(int proc_fd, pid_t pid, int fd, DmabufBuilder *b, StrBuf *scratch);
+
 /* Reads the cgroup v2 path of process pid under proc_fd into buf (cut to size),
  * for a source that learnt its references elsewhere (bpf). Returns 0, -ENOENT if
  * the process is gone or has no v2 line, or -errno. */

@@ -80,6 +80,40 @@ static void put_summary(StrBuf *sb, const DmabufState *s) {
         strbuf_puts(sb, "\n");
 }
 
+/* The DRM clients of a process, one row per region; "-" for a kind its driver
+ * does not print. These are the driver's figures, not part of the totals above. */
+static void put_drm_clients(StrBuf *sb, const DmabufProcess *p) {
+        for (size_t c = 0; c < p->n_drm_clients; c++) {
+                const DmabufDrmClient *cl = &p->drm_clients[c];
+
+                strbuf_puts(sb, "  DRM ");
+                put_printable(sb, cl->driver, 0);
+                if (cl->client_id != DMABUF_UNKNOWN)
+                        strbuf_printf(sb, " client %" PRIu64, cl->client_id);
+                if (cl->pdev) {
+                        strbuf_puts(sb, " on ");
+                        put_printable(sb, cl->pdev, 0);
+                }
+                strbuf_printf(sb, ", %" PRIu32 " fd%s\n", cl->fds, cl->fds == 1 ? "" : "s");
+                strbuf_puts(sb, "                Region            Total           Shared         Resident"
+                                "        Purgeable           Active\n");
+                for (size_t r = 0; r < cl->n_regions; r++) {
+                        StrBuf name = STRBUF_INIT;
+
+                        put_printable(&name, cl->regions[r].name, 0);
+                        put_right(sb, name.buf ? name.buf : "", 22);
+                        strbuf_done(&name);
+                        for (DmabufDrmKind k = 0; k < _DMABUF_DRM_KIND_MAX; k++) {
+                                if (cl->regions[r].bytes[k] == DMABUF_UNKNOWN)
+                                        put_right(sb, "-", 17);
+                                else
+                                        put_kb(sb, cl->regions[r].bytes[k], 17);
+                        }
+                        strbuf_puts(sb, "\n");
+                }
+        }
+}
+
 int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
         for (size_t i = 0; i < dmabuf_state_n_processes(s); i++) {
                 const DmabufProcess *p = &dmabuf_state_processes(s)[i];
@@ -114,6 +148,7 @@ int dmabuf_dump_processes(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
                 strbuf_puts(sb, "\n");
                 if (p->unidentified_fds > 0)
                         strbuf_printf(sb, "  (%u dma-buf fds without identity: kernel before 5.3)\n", p->unidentified_fds);
+                put_drm_clients(sb, p);
                 strbuf_puts(sb, "\n");
         }
         put_summary(sb, s);

@@ -79,6 +79,9 @@ expect_err "--interval abc" 2 abc "${D[@]}" --interval abc
 expect_err "--log-level bogus" 2 bogus "${D[@]}" --log-level bogus
 expect_err "dump --format bogus" 2 bogus "$DMABUFD" dump --format bogus
 expect_err "dump with a non-numeric PID" 2 notapid "$DMABUFD" dump notapid
+expect_err "dump --by bogus" 2 bogus "$DMABUFD" dump --by bogus
+expect_err "dump --by cgroup -a" 2 -a "$DMABUFD" dump --by cgroup -a
+expect_err "dump --by cgroup with a PID" 2 PID "$DMABUFD" dump --by cgroup 1
 for l in nope 127.0.0.1:99999 '[::1' ''; do
         expect_err "--listen '$l'" 2 "${l:-listen}" "$DMABUFD" --config /dev/null --state-dir "$TMP/state" --listen "$l"
 done
@@ -215,6 +218,35 @@ for c in $cases; do
                 check_totals_metrics "$c" "$TMP/$c.prom"
         else
                 failc "$c: dump --format prom exits 0" "exit $RC" "stderr: $(head -c 500 "$ERR")"
+        fi
+
+        # --by cgroup: the table names every cgroup of the oracle (plain ones: others are
+        # shown escaped), the JSON is the oracle's cgroups array, and the series lint.
+        if jq -e 'has("cgroups")' "$E" >/dev/null; then
+                run "$DMABUFD" dump --root "$T" --by cgroup
+                missing=
+                for g in $(jq -r '.cgroups[].path // empty | select(test("^[A-Za-z0-9/@._-]+$"))' "$E"); do
+                        grep -a -q -F -e " $g" "$OUT" || missing="$missing $g"
+                done
+                if [ $RC = 0 ] && [ -z "$missing" ]; then
+                        pass "$c: dump --by cgroup lists every cgroup"
+                else
+                        failc "$c: dump --by cgroup lists every cgroup" "exit $RC" "missing:$missing" "table: $(head -c 1500 "$OUT")"
+                fi
+                run "$DMABUFD" dump --root "$T" --by cgroup --format json
+                if [ $RC = 0 ] && jq -e --slurpfile e "$E" '. == $e[0].cgroups' "$OUT" >/dev/null; then
+                        pass "$c: dump --by cgroup --format json is the oracle's cgroups"
+                else
+                        failc "$c: dump --by cgroup --format json is the oracle's cgroups" "exit $RC" "$(head -c 800 "$OUT")"
+                fi
+                run "$DMABUFD" dump --root "$T" --by cgroup --format prom
+                lint=$(promtool check metrics <"$OUT" 2>&1)
+                if [ $RC = 0 ] && [ -z "$lint" ] &&
+                   [ "$(grep -c '^dmabuf_cgroup_pss_bytes{' "$OUT")" = "$(jq '[.cgroups[] | select(.pss_bytes != null)] | length' "$E")" ]; then
+                        pass "$c: dump --by cgroup --format prom: one pss series per cgroup, promtool accepts it"
+                else
+                        failc "$c: dump --by cgroup --format prom: one pss series per cgroup, promtool accepts it" "exit $RC" "$lint" "$(head -c 800 "$OUT")"
+                fi
         fi
 
         for opt in -a -b; do

@@ -64,7 +64,7 @@ if [ $rc = 0 ] && grep -q "SUCCESS" <<<"$out"; then
 else
         failc "promtool check rules accepts dmabufd-rules.yml" "exit $rc" "$out"
 fi
-for a in DmabufKernelOnlyBytesGrowing DmabufProcessPssGrowing DmabufdSnapshotFailures \
+for a in DmabufKernelOnlyBytesGrowing DmabufProcessPssGrowing DmabufUnitPssGrowing DmabufdSnapshotFailures \
         DmabufdSourceDown DmabufdDown DmabufdAbsent; do
         if grep -q -E "^[[:space:]]*- alert: $a\$" "$P/dmabufd-rules.yml" &&
                 grep -q -E "alertname: $a\$" "$P/dmabufd-rules.test.yml"; then
@@ -100,6 +100,21 @@ else
         fi
 fi
 
+# Nor for units: summing the cgroups without a unit (label unit="") into a
+# unit "" (a label Prometheus drops: the alert names no unit) must fail them.
+sed 's/dmabuf_cgroup_pss_bytes{unit!=""}/dmabuf_cgroup_pss_bytes/' "$P/dmabufd-rules.yml" >"$B/dmabufd-rules.yml"
+if cmp -s "$P/dmabufd-rules.yml" "$B/dmabufd-rules.yml"; then
+        failc "a unit sum that keeps unit-less cgroups fails the unit tests" "the sed found nothing to break: update this test"
+else
+        out=$(pt test rules "$B/dmabufd-rules.test.yml" 2>&1)
+        rc=$?
+        if [ $rc != 0 ] && grep -q -F 'memory of unit  is growing' <<<"$out"; then
+                pass "a unit sum that keeps unit-less cgroups fails the unit tests"
+        else
+                failc "a unit sum that keeps unit-less cgroups fails the unit tests" "exit $rc" "$out"
+        fi
+fi
+
 # ---- the metrics the rules use are the daemon's ----
 # The rules are only as good as the names they select: each family must be on
 # /metrics with the type the rules assume (deriv/delta on gauges, increase on
@@ -111,6 +126,7 @@ fetch "$BASE/metrics"
 [ "$HTTP_CODE" = 200 ] || fail "GET /metrics: status $HTTP_CODE"
 cp "$TMP/b" "$TMP/metrics.prom"
 for ft in dmabuf_kernel_only_bytes:gauge dmabuf_process_pss_bytes:gauge \
+        dmabuf_cgroup_pss_bytes:gauge dmabuf_cgroup_rss_bytes:gauge \
         dmabufd_snapshot_failures_total:counter dmabufd_source_up:gauge; do
         f=${ft%%:*} t=${ft#*:}
         if ! grep -q -E "(^|[^a-z_:])$f([^a-z_:]|\$)" "$P/dmabufd-rules.yml"; then

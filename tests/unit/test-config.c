@@ -64,6 +64,8 @@ START_TEST(test_defaults) {
         dmabufd_config_init(&c);
         ck_assert(c.interval_sec == 10.0);
         ck_assert_uint_eq(c.top_processes, 20);
+        ck_assert_uint_eq(c.top_cgroups, 20);
+        ck_assert_uint_eq(c.cgroup_depth, 0);
         ck_assert_int_eq(c.log_level, LOG_INFO);
         ck_assert_ptr_null(c.listen);
         ck_assert(c.bpf); /* bpf = auto */
@@ -176,6 +178,8 @@ START_TEST(test_errors) {
                 { "interval = nan\n", ":1: invalid interval 'nan'" },
                 { "\n\ntop_processes = abc\n", ":3: invalid top_processes 'abc'" },
                 { "top_names = 100001\n", ":1: invalid top_names '100001'" },
+                { "top_cgroups = -1\n", ":1: invalid top_cgroups '-1'" },
+                { "\ncgroup_depth = 65\n", ":2: invalid cgroup_depth '65'" },
                 { "log_level = loud\n", ":1: invalid log_level 'loud'" },
                 { "listen = nope\n", ":1: invalid listen address 'nope'" },
                 { "listen = 127.0.0.1:99999\n", ":1: invalid listen address" },
@@ -232,12 +236,16 @@ START_TEST(test_bounds) {
                            "cooldown_psi = 86400\n"
                            "cooldown_manual = 0\n"
                            "top_names = 100000\n"
+                           "top_cgroups = 0\n"
+                           "cgroup_depth = 64\n"
                            "snapshot_max_count = 100000\n"
                            "snapshot_max_bytes = 65536\n",
                            &c, err, sizeof(err)) == 0,
                       "%s", err);
         ck_assert(c.interval_sec == 0.05);
         ck_assert(c.cooldown_sec[DMABUFD_EVENT_PSI] == 86400);
+        ck_assert_uint_eq(c.top_cgroups, 0);
+        ck_assert_uint_eq(c.cgroup_depth, 64);
         ck_assert(c.cooldown_sec[DMABUFD_EVENT_MANUAL] == 0);
         ck_assert_uint_eq(c.top_names, 100000);
         ck_assert_uint_eq(c.snapshot_max_count, 100000);

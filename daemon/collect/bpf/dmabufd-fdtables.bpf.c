@@ -10,7 +10,8 @@
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
 /*
- * Every dma-buf fd of every process, walking each process's fd table itself
+ * Every dma-buf fd of every process (and every DRM fd, see walk_slot), walking
+ * each process's fd table itself
  * (iter/task with bpf_loop). iter/task_file costs a callback, a reference taken
  * and dropped, and the seq_file's bookkeeping for each of the tens of thousands
  * of fds a machine has, nearly none of them dma-bufs. Here the table is read 64
@@ -124,6 +125,23 @@ static long walk_slot(__u32 slot, struct fd_walk *w) {
         k = file_has_dmabuf_magic(file);
         if (k < 0)
                 return 0;
+        if (k == 0 && is_drm(file)) {
+                /* A DRM device: reported for the daemon to read its fdinfo, and
+                 * its f_op (a driver's) never remembered as "other", so that its
+                 * next files are looked at too. A machine has few of them. */
+                rec = &c->rec;
+                init_record(rec, DMABUF_BPF_RECORD_DRM_FD);
+                rec->tgid = w->tgid;
+                rec->fd = fd;
+                rec->cgroup_id = w->cgroup_id;
+                __builtin_memcpy(rec->comm, w->comm, sizeof(rec->comm));
+                rec->inode = file->f_inode->i_ino;
+                rec->name_len = DMABUF_BPF_LEN_NONE;
+                rec->exporter_len = DMABUF_BPF_LEN_NONE;
+                if (rec->inode)
+                        bpf_seq_write(w->seq, rec, sizeof(*rec));
+                return 0;
+        }
         if (k == 0) {
                 __u32 n = n_other_fops;
 

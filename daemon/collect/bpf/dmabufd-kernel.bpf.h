@@ -25,9 +25,18 @@ struct super_block {
 } __kernel_type;
 
 struct inode {
+        unsigned short i_mode; /* umode_t */
         unsigned long i_ino;
         struct super_block *i_sb;
+        __u32 i_rdev; /* dev_t */
 } __kernel_type;
+
+/* include/uapi/linux/major.h: DRM's character devices (/dev/dri/card*,
+ * renderD*). The kernel's own dev_t keeps the major above MINORBITS (20) bits. */
+#define DRM_MAJOR 226
+#define KERNEL_MINORBITS 20
+#define MODE_TYPE_MASK 0170000 /* S_IFMT */
+#define MODE_CHR 0020000       /* S_IFCHR */
 
 struct file {
         const void *f_op;
@@ -146,6 +155,19 @@ static __always_inline int is_dmabuf(struct file *file) {
                 return 0;
         sb = inode->i_sb;
         return sb && sb->s_magic == DMA_BUF_MAGIC;
+}
+
+/* A DRM device file, whose fdinfo carries the client's memory statistics: the
+ * daemon reads only those fdinfo files. The same plain loads as is_dmabuf(). */
+static __always_inline int is_drm(struct file *file) {
+        struct inode *inode;
+
+        if (!file)
+                return 0;
+        inode = file->f_inode;
+        if (!inode)
+                return 0;
+        return (inode->i_mode & MODE_TYPE_MASK) == MODE_CHR && (inode->i_rdev >> KERNEL_MINORBITS) == DRM_MAJOR;
 }
 
 /* The cgroup v2 a process is in, by its kernfs id: the daemon reads the path from

@@ -30,8 +30,9 @@ int dmabufd_buffers(struct bpf_iter__dmabuf *ctx) {
         return 0;
 }
 
-/* Every dma-buf fd of every process, 5.8 and later. Threads share their leader's
- * file table; only the leader is reported, as /proc/<pid>/fd does. */
+/* Every dma-buf fd of every process, 5.8 and later, and every DRM fd (whose
+ * fdinfo the daemon reads). Threads share their leader's file table; only the
+ * leader is reported, as /proc/<pid>/fd does. */
 SEC("iter/task_file")
 int dmabufd_fds(struct bpf_iter__task_file *ctx) {
         struct task_struct *task = ctx->task;
@@ -43,8 +44,20 @@ int dmabufd_fds(struct bpf_iter__task_file *ctx) {
                 return 0;
         if (task->pid != task->tgid)
                 return 0;
-        if (!is_dmabuf(file))
+        if (!is_dmabuf(file)) {
+                if (!is_drm(file))
+                        return 0;
+                init_record(&rec, DMABUF_BPF_RECORD_DRM_FD);
+                rec.tgid = BPF_CORE_READ(task, tgid);
+                rec.cgroup_id = cgroup_id(task);
+                bpf_core_read_str(rec.comm, sizeof(rec.comm), &task->comm);
+                rec.fd = ctx->fd;
+                rec.inode = BPF_CORE_READ(file, f_inode, i_ino);
+                rec.name_len = DMABUF_BPF_LEN_NONE;
+                rec.exporter_len = DMABUF_BPF_LEN_NONE;
+                bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
                 return 0;
+        }
         dmabuf = BPF_CORE_READ(file, private_data);
         if (!dmabuf)
                 return 0;

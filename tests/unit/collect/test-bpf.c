@@ -247,6 +247,94 @@ START_TEST(test_holders) {
 }
 END_TEST
 
+static Record drm_rec(uint32_t tgid, uint32_t fd, uint64_t inode) {
+        Record r = rec(DMABUF_BPF_RECORD_DRM_FD, tgid, inode, 0, NULL, NULL, 0);
+
+        r.fd = fd;
+        r.count = 0;
+        r.exporter_len = DMABUF_BPF_LEN_NONE;
+        return r;
+}
+
+/* The fd walks report DRM fds in the fd stream; no other stream may carry them. */
+START_TEST(test_check_drm_fd) {
+        Record r[2] = { rec(DMABUF_BPF_RECORD_FD, 10, 7, 4096, "system", NULL, 0), drm_rec(10, 5, 413) };
+        Record bad = drm_rec(0, 5, 413);
+        char err[256] = "";
+
+        ck_assert_int_eq(check(r, 2, DMABUF_BPF_RECORD_FD, err, sizeof(err)), 2);
+        ck_assert_int_eq(check(&r[1], 1, DMABUF_BPF_RECORD_VMA, err, sizeof(err)), -EBADMSG);
+        ck_assert_ptr_nonnull(strstr(err, "kind 4"));
+        ck_assert_int_eq(check(&r[1], 1, DMABUF_BPF_RECORD_BUFFER, err, sizeof(err)), -EBADMSG);
+        ck_assert_int_eq(check(&bad, 1, DMABUF_BPF_RECORD_FD, err, sizeof(err)), -EBADMSG); /* no pid */
+        bad = drm_rec(10, 5, 0);
+        ck_assert_int_eq(check(&bad, 1, DMABUF_BPF_RECORD_FD, err, sizeof(err)), -EBADMSG); /* no inode */
+}
+END_TEST
+
+/* A DRM fd row makes the reader parse that fd's fdinfo and nothing else: the
+ * client joins the process (with its dma-buf references, if any), two fds of one
+ * client are one, a DRM process with no memory statistics is dropped, a vanished
+ * fd is counted, and a malformed line is a procfs parse error. */
+START_TEST(test_holders_drm) {
+        static const char i915[] = "pos:\t0\nflags:\t02100002\nmnt_id:\t23\nino:\t413\n"
+                                   "drm-driver:\ti915\ndrm-client-id:\t13\ndrm-pdev:\t0000:00:02.0\n"
+                                   "drm-total-system0:\t193448 KiB\ndrm-shared-system0:\t8100 KiB\n"
+                                   "drm-resident-system0:\t160 MiB\ndrm-engine-render:\t5 ns\n";
+        Record fds[6] = {
+                drm_rec(10, 4, 413),
+                rec(DMABUF_BPF_RECORD_FD, 10, 100, 4096, "system", NULL, 0),
+                drm_rec(10, 5, 413),
+                drm_rec(20, 3, 413), /* engines only: not listed */
+                drm_rec(30, 9, 414), /* closed since the walk */
+                drm_rec(40, 3, 415),
+        };
+        char *root = tu_mkdtemp(), path[PATH_MAX];
+        DmabufBuilder *b = dmabuf_builder_new();
+        StrBuf scratch = STRBUF_INIT;
+        const DmabufProcess *p;
+        DmabufState *s;
+        int proc_fd;
+
+        tu_write_str(root, "proc/10/fdinfo/4", i915);
+        tu_write_str(root, "proc/10/fdinfo/5", i915);
+        tu_write_str(root, "proc/10/cgroup", "0::/system.slice/compositor.service\n");
+        tu_write_str(root, "proc/20/fdinfo/3", "pos:\t0\ndrm-driver:\ti915\ndrm-engine-render:\t4100 ns\n");
+        tu_write_str(root, "proc/30/cgroup", "0::/user.slice\n");
+        tu_write_str(root, "proc/40/fdinfo/3", "drm-driver:\tmsm\ndrm-client-id:\t3\ndrm-total-memory:\t9 XiB\n"
+                                               "drm-resident-memory:\t18 MiB\n");
+        snprintf(path, sizeof(path), "%s/proc", root);
+        proc_fd = tu_open_dir(path);
+
+        ck_assert_int_eq(dmabuf_bpf_add_holders(b, proc_fd, fds, sizeof(fds), NULL, 0, &scratch), 0);
+        s = finish(b);
+
+        ck_assert_uint_eq(dmabuf_state_n_processes(s), 2);
+        ck_assert_ptr_null(dmabuf_state_find_process(s, 20));
+        ck_assert_ptr_null(dmabuf_state_find_process(s, 30));
+        p = dmabuf_state_find_process(s, 10);
+        ck_assert_uint_eq(p->rss_bytes, 4096);
+        ck_assert_uint_eq(p->n_drm_clients, 1);
+        ck_assert_str_eq(p->drm_clients[0].driver, "i915");
+        ck_assert_uint_eq(p->drm_clients[0].client_id, 13);
+        ck_assert_uint_eq(p->drm_clients[0].fds, 2);
+        ck_assert_uint_eq(p->drm_clients[0].regions[0].bytes[DMABUF_DRM_TOTAL], 193448 * 1024ull);
+        ck_assert_uint_eq(p->drm_clients[0].regions[0].bytes[DMABUF_DRM_RESIDENT], 160ull << 20);
+        p = dmabuf_state_find_process(s, 40);
+        ck_assert_uint_eq(p->drm_clients[0].regions[0].bytes[DMABUF_DRM_TOTAL], DMABUF_UNKNOWN);
+        ck_assert_uint_eq(p->drm_clients[0].regions[0].bytes[DMABUF_DRM_RESIDENT], 18ull << 20);
+        ck_assert_uint_eq(dmabuf_state_scan_stats(s)->counters[DMABUF_SCAN_FDS_VANISHED], 1);
+        ck_assert_uint_eq(dmabuf_state_scan_stats(s)->parse_errors[DMABUF_SOURCE_PROCFS], 1);
+        ck_assert_str_eq(dmabuf_state_scan_stats(s)->first_error,
+                         "/proc/40/fdinfo/3: malformed DRM fdinfo line \"drm-total-memory:\t9 XiB\", skipped");
+
+        dmabuf_state_unref(s);
+        strbuf_done(&scratch);
+        close(proc_fd);
+        tu_rm_rf(root);
+}
+END_TEST
+
 static json_object *collect_json(const char *tree, DmabufBpf *bpf) {
         return tu_collect_json(tree, &(DmabufCollectOptions){ .bpf = bpf });
 }
@@ -357,6 +445,8 @@ int main(void) {
         tcase_add_test(tc, test_check_malformed);
         tcase_add_test(tc, test_buffers);
         tcase_add_loop_test(tc, test_holders, 0, 2);
+        tcase_add_test(tc, test_check_drm_fd);
+        tcase_add_test(tc, test_holders_drm);
         tcase_add_test(tc, test_collect_fallback);
         tcase_add_test(tc, test_load_refuses_a_root_tree);
         suite_add_tcase(s, tc);

@@ -71,12 +71,52 @@ START_TEST(test_status_size_unknown) {
 }
 END_TEST
 
+/* The per-process table shows each DRM client with a row per region ("-" for a
+ * kind not printed); --by cgroup one row per cgroup, a hostile unit escaped. */
+START_TEST(test_drm_and_cgroups) {
+        DmabufBuilder *b = dmabuf_builder_new();
+        DmabufBufferInfo in = { .inode = 5, .size = 8192, .count = DMABUF_UNKNOWN, .exporter = "i915" };
+        DmabufDrmRegion region = { .name = "system0",
+                                   .bytes = { 3 << 20, 8192, DMABUF_UNKNOWN, 0, DMABUF_UNKNOWN } };
+        DmabufDrmClientInfo client = { .driver = "i915", .pdev = "0000:00:02.0", .client_id = 13, .n_regions = 1,
+                                       .regions = &region };
+        StrBuf sb = STRBUF_INIT;
+        DmabufState *s = NULL;
+
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 8100, "gnome-shell", "/system.slice/a\nb.service", 0), 0);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 8100, &in), 0);
+        ck_assert_int_eq(dmabuf_builder_add_drm_client(b, 8100, &client), 0);
+        ck_assert_int_eq(dmabuf_builder_add_drm_client(b, 8100, &client), 0);
+        ck_assert_int_eq(dmabuf_builder_add_process(b, 8200, "glx", NULL, 0), 0);
+        ck_assert_int_eq(dmabuf_builder_add_fd_ref(b, 8200, &in), 0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        dmabuf_builder_free(b);
+
+        ck_assert_int_eq(dmabuf_dump_processes(&sb, s, 0), 0);
+        ck_assert_ptr_nonnull(strstr(sb.buf, "  DRM i915 client 13 on 0000:00:02.0, 2 fds\n"
+                                             "                Region            Total           Shared         Resident"
+                                             "        Purgeable           Active\n"
+                                             "               system0          3072 kB             8 kB                -"
+                                             "             0 kB                -\n"));
+        strbuf_reset(&sb);
+        ck_assert_int_eq(dmabuf_dump_cgroups(&sb, s), 0);
+        ck_assert_ptr_nonnull(strstr(sb.buf, "             Rss              Pss    Procs  Unit                            Cgroup\n"
+                                             "            8 kB             4 kB        1  a\\x0ab.service                  "
+                                             "/system.slice/a\\x0ab.service\n"
+                                             "            8 kB             4 kB        1  -                               "
+                                             "(unknown)\n"));
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 int main(void) {
         Suite *s = suite_create("dump");
         TCase *tc = tcase_create("unknown");
 
         tcase_add_test(tc, test_tables_unknown_tree);
         tcase_add_test(tc, test_status_size_unknown);
+        tcase_add_test(tc, test_drm_and_cgroups);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
