@@ -382,8 +382,8 @@ else
         sdrm=$(drm_of "$DS")
         series() { printf 'dmabuf_drm_client_bytes{pid="%s",comm="sc-drm",driver="vgem",region="memory",kind="%s"}' "$dpid" "$1"; }
         if [ "${VGEM_FDINFO:-no}" = yes ]; then
-                want=$(jq -c --argjson fi "$FI" '{clients: [.clients[] | {driver: "vgem",
-                                client_id: ($fi[.fds[0] | tostring]["drm-client-id"] | tonumber), pdev: null,
+                want=$(jq -c --argjson fdinfo "$FI" '{clients: [.clients[] | {driver: "vgem",
+                                client_id: ($fdinfo[.fds[0] | tostring]["drm-client-id"] | tonumber), pdev: null,
                                 fds: (.fds | length), regions: {memory: ({total, shared} +
                                         (if .resident == null then {} else {resident} end))}}] | sort_by(.client_id)}' "$D")
                 eq "DRM probe: dmabufd's drm of the probe's process (one client per drm-client-id; bpf $(src_up bpf))" \

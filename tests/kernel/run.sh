@@ -154,8 +154,12 @@ for v in $kernels; do
         # What the series adds, by its patches' names: the attachment statistics (the
         # 5.10, 6.1 and 6.12 series) and vgem's fdinfo memory stats (the 7.2 series).
         patched=no vgem_fdinfo=no
-        [ -n "$patches" ] && ls "$patches" | grep -q 'sysfs-stats-add-per-attachment-statistics\.patch$' && patched=yes
-        [ -n "$patches" ] && ls "$patches" | grep -q 'drm-vgem-print-the-standard-fdinfo-memory-stats\.patch$' && vgem_fdinfo=yes
+        for p in ${patches:+"$patches"/*.patch}; do
+                case ${p##*/} in
+                *-sysfs-stats-add-per-attachment-statistics.patch) patched=yes ;;
+                *-drm-vgem-print-the-standard-fdinfo-memory-stats.patch) vgem_fdinfo=yes ;;
+                esac
+        done
         VGEM_FDINFO=$vgem_fdinfo PATCHED=$patched "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
         crc=${PIPESTATUS[0]}
         PATCHED=$patched "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
