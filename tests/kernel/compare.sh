@@ -308,11 +308,124 @@ else
         attach="not in this kernel: dmabufd shows vgem from bufinfo, without a map counter"
 fi
 
+# ---- the DRM probe (scenario drm) ----
+# Two vgem clients with GEM objects of known sizes (drm.json); drm-fdinfo.out is the
+# kernel's fdinfo of each of the probe's fds, read in the guest with cat, so these
+# items hold the kernel to the scenario without dmabufd's parser. With VGEM_FDINFO=yes
+# (kernel-patches/7.2's vgem patch) vgem must print the standard memory stats of
+# drm_show_memory_stats(), exactly; without it, no line of any kernel here prints a
+# drm- key for vgem (docs/kernel-matrix.md), and none may appear. Then what dmabufd
+# served meanwhile is held to the same.
+D="$dir/drm.json" DF="$dir/drm-fdinfo.out"
+drm_fail0=$N_FAIL
+# The fdinfo as {"FD": {"key": "value", ...}, ...}.
+drm_fdinfo() {
+        awk '/^== [0-9]+ / { fd = $2; next } fd != "" && index($0, ":") { k = substr($0, 1, index($0, ":") - 1)
+                v = substr($0, index($0, ":") + 1); sub(/^[ \t]+/, "", v); print fd "\t" k "\t" v }' "$DF" |
+                jq -R -s 'split("\n") | map(select(. != "") | split("\t")) |
+                        reduce .[] as $l ({}; .[$l[0]][$l[1]] = $l[2])'
+}
+if ! jq -e .clients "$D" >/dev/null 2>&1 || [ ! -s "$DF" ]; then
+        failc "the DRM probe ran" "$(tail -n 3 "$dir/drm-out.out" 2>/dev/null)"
+        drm="no: the probe did not run"
+else
+        pass "the DRM probe ran"
+        FI=$(drm_fdinfo)
+        drm_fds=$(jq -r '[.clients[].fds[]] | map(tostring) | join(" ")' "$D")
+        eq "DRM probe: fdinfo was read for each of its $(wc -w <<<"$drm_fds") DRM fds" true \
+                "$(jq -c --argjson fds "$(jq -c '[.clients[].fds[] | tostring]' "$D")" '[$fds[] as $f | has($f)] | all' <<<"$FI")"
+        eq "DRM probe: the exported dma-buf's fdinfo size:" "$(jq .dmabuf.size "$D")" \
+                "$(jq -r --arg f "$(jq .dmabuf.fd "$D")" '.[$f].size // "missing"' <<<"$FI")"
+        eq "DRM probe: no drm- key on the fds that are not DRM fds" '[]' \
+                "$(jq -c --argjson fds "$(jq -c '[.clients[].fds[] | tostring]' "$D")" \
+                        '[to_entries[] | select(.key as $k | $fds | index($k) | not) | .value | keys[] |
+                          select(startswith("drm-"))] | unique' <<<"$FI")"
+        if [ "${VGEM_FDINFO:-no}" = yes ]; then
+                # fdinfo sizes: "%llu%s" with " KiB" or " MiB" when a multiple (drm_fdinfo_print_size).
+                bytes='def bytes: capture("^(?<n>[0-9]+)(?<u> KiB| MiB)?$") |
+                        (.n | tonumber) * ({" KiB": 1024, " MiB": 1048576}[.u // ""] // 1);'
+                nc=$(jq '.clients | length' "$D")
+                for c in $(seq 0 $((nc - 1))); do
+                        tc=$(jq -c ".clients[$c]" "$D")
+                        lab="DRM probe: client $c (fds $(jq -r '.fds | map(tostring) | join(",")' <<<"$tc"))"
+                        want=$(jq -c '{driver: "vgem", total, shared, resident}' <<<"$tc")
+                        for fd in $(jq -r '.fds[]' <<<"$tc"); do
+                                eq "$lab fd $fd: drm-driver and the memory stats" "$want" \
+                                        "$(jq -c --arg f "$fd" "$bytes"' .[$f] | {driver: .["drm-driver"],
+                                                total: (.["drm-total-memory"] // null | if . then bytes else null end),
+                                                shared: (.["drm-shared-memory"] // null | if . then bytes else null end),
+                                                resident: (.["drm-resident-memory"] // null | if . then bytes else null end)}' <<<"$FI" 2>&1)"
+                                eq "$lab fd $fd: no other drm- key (no drm-pdev on a faux device, no purgeable or active)" \
+                                        '["drm-client-id","drm-driver","drm-shared-memory","drm-total-memory"]' \
+                                        "$(jq -c --arg f "$fd" '[.[$f] | keys[] | select(startswith("drm-")) |
+                                                select(. != "drm-resident-memory")] | sort' <<<"$FI")"
+                        done
+                        eq "$lab: one drm-client-id on all its fds" 1 \
+                                "$(jq --argjson fds "$(jq -c '.fds | map(tostring)' <<<"$tc")" \
+                                        '[.[$fds[]]["drm-client-id"]] | unique | map(select(. != null)) | length' <<<"$FI")"
+                done
+                eq "DRM probe: the clients' drm-client-ids differ" "$nc" \
+                        "$(jq --argjson fds "$(jq -c '[.clients[].fds[0] | tostring]' "$D")" \
+                                '[.[$fds[]]["drm-client-id"]] | map(select(. != null)) | unique | length' <<<"$FI")"
+        else
+                eq "DRM probe: no drm- key in vgem's fdinfo on a kernel without the vgem patch" '[]' \
+                        "$(jq -c '[.[] | keys[] | select(startswith("drm-"))] | unique' <<<"$FI")"
+        fi
+        # What dmabufd served meanwhile (drm-state.json, drm-metrics.txt): the probe's
+        # process carries one "drm" client per drm-client-id (its fds counted), with the
+        # kinds the kernel printed, and dmabuf_drm_client_bytes sums the clients.
+        # On a kernel with BTF the main daemon walks with BPF; drm-state-bpfoff.json is the
+        # bpf = off daemon's (the procfs walk), held to the same.
+        DS="$dir/drm-state.json" DM="$dir/drm-metrics.txt" DB="$dir/drm-state-bpfoff.json"
+        dpid=$(jq .pid "$D")
+        drm_of() { jq -c --argjson p "$dpid" '[.processes[] | select(.pid == $p)] | first | .drm // null' "$1" 2>&1; }
+        sdrm=$(drm_of "$DS")
+        series() { printf 'dmabuf_drm_client_bytes{pid="%s",comm="sc-drm",driver="vgem",region="memory",kind="%s"}' "$dpid" "$1"; }
+        if [ "${VGEM_FDINFO:-no}" = yes ]; then
+                want=$(jq -c --argjson fdinfo "$FI" '{clients: [.clients[] | {driver: "vgem",
+                                client_id: ($fdinfo[.fds[0] | tostring]["drm-client-id"] | tonumber), pdev: null,
+                                fds: (.fds | length), regions: {memory: ({total, shared} +
+                                        (if .resident == null then {} else {resident} end))}}] | sort_by(.client_id)}' "$D")
+                eq "DRM probe: dmabufd's drm of the probe's process (one client per drm-client-id; bpf $(src_up bpf))" \
+                        "$(jq -S -c . <<<"$want")" \
+                        "$(jq -S -c 'if . == null then null else .clients |= sort_by(.client_id) end' <<<"$sdrm" 2>&1)"
+                [ -s "$DB" ] && eq "DRM probe: the bpf = off daemon's drm of the probe's process" "$(jq -S -c . <<<"$want")" \
+                        "$(jq -S -c 'if . == null then null else .clients |= sort_by(.client_id) end' <<<"$(drm_of "$DB")" 2>&1)"
+                for m in "$DM" "$dir/drm-metrics-bpfoff.txt"; do
+                        [ "$m" = "$DM" ] || [ -s "$m" ] || continue
+                        from=""
+                        [ "$m" = "$DM" ] || from=" (the bpf = off daemon)"
+                        for k in total shared resident; do
+                                eq "DRM probe: metric $(series $k)$from" "$(jq "[.clients[].$k // 0] | add" "$D")" \
+                                        "$(metric_in "$m" "$(series $k)")"
+                        done
+                        for k in purgeable active; do
+                                eq "DRM probe: no metric $(series $k) (the kernel printed none)$from" "" \
+                                        "$(metric_in "$m" "$(series $k)")"
+                        done
+                done
+        else
+                eq "DRM probe: no drm in dmabufd's state for the probe's process" null "$sdrm"
+                [ -s "$DB" ] && eq "DRM probe: no drm in the bpf = off daemon's state for the probe's process" null \
+                        "$(drm_of "$DB")"
+                eq "DRM probe: no metric dmabuf_drm_client_bytes for the probe's process" 0 \
+                        "$(grep -c "^dmabuf_drm_client_bytes{pid=\"$dpid\"" "$DM" 2>/dev/null)"
+        fi
+        if [ $N_FAIL -gt $drm_fail0 ]; then
+                drm="no: $((N_FAIL - drm_fail0)) DRM probe item(s) failed"
+        elif [ "${VGEM_FDINFO:-no}" = yes ]; then
+                drm="vgem: $(jq -c '[.[] | keys[] | select(startswith("drm-"))] | unique' <<<"$FI" | tr -d '[]"' |
+                        sed 's/,/ /g'), exact; dmabufd serves them per client"
+        else
+                drm="vgem: no drm- keys; dmabufd shows no drm"
+        fi
+fi
+
 # Event sources up, as /metrics says.
 events_up=$(sed -n 's/^dmabufd_source_up{source="\(kmsg\|psi\|cgroup\|journal\)"} 1$/\1/p' "$M" | paste -sd, -)
 jq -n --argjson p $N_PASS --argjson f $N_FAIL --argjson n $N_NULL --slurpfile s "$S" --arg ev "$events_up" \
-        --arg attach "$attach" \
-        '{passed: $p, failed: $f, null_items: $n, kernel: $s[0].kernel, attach: $attach,
+        --arg attach "$attach" --arg drm "$drm" \
+        '{passed: $p, failed: $f, null_items: $n, kernel: $s[0].kernel, attach: $attach, drm: $drm,
           sources: ($s[0].sources | to_entries | map(select(.value) | .key)),
           event_sources: ($ev | split(",") | map(select(. != "")))}' >"$dir/result.json"
 echo "$N_PASS passed, $N_FAIL failed"

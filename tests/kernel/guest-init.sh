@@ -7,6 +7,9 @@
 #   bufinfo, fdinfo         what the kernel itself showed, for diagnosis
 #   attach, attach-state-*, attach-metrics-*   the attachment probe: what sysfs
 #                           showed at each step, and what dmabufd served meanwhile
+#   drm, drm-fdinfo, drm-state, drm-metrics   the DRM probe: its truth, the kernel's
+#                           fdinfo of its fds, and what dmabufd served meanwhile
+#   drm-state-bpfoff, drm-metrics-bpfoff   the same from the bpf = off daemon (BTF)
 #   snap-oom, snap-memcg, snap-psi   the snapshot each real event produced
 #   snap-list-memcg, metrics-memcg   the snapshot list and /metrics after the memcg kill
 #   events                  one line per event check
@@ -133,6 +136,47 @@ extra_states -nodebugfs
 emit state-nodebugfs /tmp/state-nodebugfs.json
 emit metrics-nodebugfs /tmp/metrics-nodebugfs.txt
 [ -s /tmp/state-bpfoff-nodebugfs.json ] && emit state-bpfoff-nodebugfs /tmp/state-bpfoff-nodebugfs.json
+mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+/bin/scenario teardown >/dev/null 2>&1
+
+# ---- the DRM probe: two vgem clients with GEM objects of known sizes ----
+# drm.json is the scenario's truth; drm-fdinfo what the kernel printed in each of the
+# probe's fdinfo files (read here, not through dmabufd); drm-state and drm-metrics
+# what dmabufd served meanwhile (and, on a kernel with BTF, the bpf = off daemon's
+# state and metrics: the procfs walk, drm-state-bpfoff and drm-metrics-bpfoff).
+/bin/scenario drm /tmp/drm.json /tmp/go-drm >/tmp/drm.out 2>&1 &
+DRMPROBE=$!
+if wait_until 30 grep -q '^DRM READY' /tmp/drm.out; then
+        sleep 3 # two collections (interval = 1)
+        get /api/v1/state /tmp/drm-state.json || event "FAIL GET /api/v1/state during the DRM probe"
+        get /metrics /tmp/drm-metrics.txt || event "FAIL GET /metrics during the DRM probe"
+        for d in $EXTRA; do
+                port=${d#*:}
+                port=${port%%:*}
+                [ "${d%%:*}" = bpfoff ] || continue
+                getp "$port" /api/v1/state /tmp/drm-state-bpfoff.json ||
+                        event "FAIL GET /api/v1/state of dmabufd bpfoff during the DRM probe"
+                getp "$port" /metrics /tmp/drm-metrics-bpfoff.txt ||
+                        event "FAIL GET /metrics of dmabufd bpfoff during the DRM probe"
+        done
+        p=$(sed -n 's/^DRM READY pid=\([0-9]*\)$/\1/p' /tmp/drm.out)
+        for f in /proc/$p/fdinfo/*; do
+                echo "== ${f##*/} $(readlink "/proc/$p/fd/${f##*/}")"
+                cat "$f"
+        done >/tmp/drm-fdinfo 2>&1
+        touch /tmp/go-drm
+        wait_until 30 grep -q '^DRM DONE' /tmp/drm.out || event "FAIL DRM probe: no DRM DONE within 30 s: $(tail -n 2 /tmp/drm.out)"
+else
+        event "FAIL DRM probe did not start: $(tail -n 2 /tmp/drm.out)"
+fi
+kill $DRMPROBE 2>/dev/null
+wait $DRMPROBE 2>/dev/null
+for f in drm.json drm-state.json drm-metrics.txt drm-state-bpfoff.json drm-metrics-bpfoff.txt; do
+        [ -s /tmp/$f ] && emit "${f%.*}" /tmp/$f
+done
+[ -s /tmp/drm-fdinfo ] && emit drm-fdinfo /tmp/drm-fdinfo
+emit drm-out /tmp/drm.out
+
 # The comparison daemons are done: out of the way of the OOM killer and the events.
 for d in $EXTRA; do
         name=${d%%:*} pid=${d##*:}
@@ -143,8 +187,6 @@ for d in $EXTRA; do
         wait "$pid" 2>/dev/null
         emit "log-$name" "/tmp/log-$name"
 done
-mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-/bin/scenario teardown >/dev/null 2>&1
 
 # ---- the attachment probe: one buffer imported into vgem, then let go ----
 # The world is gone, so the probe's buffer is the only one. What sysfs shows at each

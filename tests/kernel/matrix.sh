@@ -4,13 +4,14 @@
 #   matrix.sh MATRIX.md ROWS
 set -eu
 matrix=$1 rows=$2
-header='| line | kernel | sources dmabufd used | kernel build (s) | boot and check (s) | every item matched | without debugfs: matched, and null because the kernel cannot say | sysfs attachment statistics (the probe) |'
+header='| line | kernel | sources dmabufd used | kernel build (s) | boot and check (s) | every item matched | without debugfs: matched, and null because the kernel cannot say | sysfs attachment statistics (the probe) | DRM fdinfo of vgem (the DRM probe) |'
 old=$(mktemp) new=$(mktemp)
 trap 'rm -f "$old" "$new"' EXIT
 [ -f "$matrix" ] && grep '^| [0-9]' "$matrix" >"$old" || true
-# A row of this run replaces the row of the same line.
+# A row of this run replaces the row of the same line; a kept row from before the
+# DRM probe's column gets "not run" there.
 awk -F'|' 'NR == FNR { k = $2; gsub(/ /, "", k); fresh[k] = $0; next }
-        { k = $2; gsub(/ /, "", k); if (!(k in fresh)) print }
+        { k = $2; gsub(/ /, "", k); if (!(k in fresh)) print (NF == 10 ? $0 " not run |" : $0) }
         END { for (k in fresh) print fresh[k] }' "$rows" "$old" | sort -t'|' -k2,2V >"$new"
 {
         echo "# Kernel matrix"
@@ -29,12 +30,17 @@ awk -F'|' 'NR == FNR { k = $2; gsub(/ /, "", k); fresh[k] = $0; next }
         echo "debugfs. On every line, \"bpf:\" counts the bpf source's own checks"
         echo "(\`compare-bpf.sh\`: down with its reason where the kernel has no BTF or the"
         echo "daemon lacks CAP_BPF and CAP_PERFMON). The"
-        echo "last column is the attachment probe: a buffer imported into vgem, then its GEM"
-        echo "handle closed, as sysfs and dmabufd show it. A cached kernel builds in"
-        echo "seconds. Last run: $(date -u +%Y-%m-%d)."
+        echo "attachment column is the attachment probe: a buffer imported into vgem, then its GEM"
+        echo "handle closed, as sysfs and dmabufd show it. The DRM probe (\`scenario drm\`)"
+        echo "holds two vgem clients with GEM objects of known sizes, and its column says which"
+        echo "\`drm-\` keys the kernel printed in their fdinfo (read in the guest, not through"
+        echo "dmabufd): none on any mainline line here, since neither vgem nor virtio-gpu has"
+        echo "a \`show_fdinfo\` (docs/kernel-harness.md); with \`kernel-patches/7.2\` vgem prints"
+        echo "\`drm_show_memory_stats()\`'s keys, and each must equal the scenario's sums. A"
+        echo "cached kernel builds in seconds. Last run: $(date -u +%Y-%m-%d)."
         echo
         echo "$header"
-        echo '|---|---|---|---|---|---|---|---|'
+        echo '|---|---|---|---|---|---|---|---|---|'
         cat "$new"
 } >"$matrix.tmp"
 mv "$matrix.tmp" "$matrix"

@@ -8,7 +8,9 @@
 #
 # A line written LINE+patches (say 5.10+patches) is built with the series in
 # kernel-patches/LINE applied, and compare.sh then requires what the series adds:
-# sysfs stats, fdinfo ino: and the attachment statistics. A line written LINE+btf
+# sysfs stats, fdinfo ino: and the attachment statistics (5.10, 6.1, 6.12), or
+# vgem's DRM fdinfo memory stats (7.2), told apart by the patches' names. Both
+# suffixes may be given (7.2+btf+patches: the BTF flavour with the series). A line written LINE+btf
 # (say 7.2+btf) is built with BPF and the kernel's BTF (build-kernel.sh --btf,
 # kernel-bpf.config), and compare-bpf.sh then requires the bpf source up, its
 # holders equal to the procfs path's, and bpf down with its reason for a daemon
@@ -75,21 +77,25 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
 for v in $kernels; do
         echo "=== linux $v"
-        line=${v%+patches} patches="" label=$v btf=no
-        if [ "$line" != "$v" ]; then
-                patches=$(cd "$here/../../kernel-patches/$line" 2>/dev/null && pwd)
-                label="$line + kernel-patches/$line"
-        elif [ "${v%+btf}" != "$v" ]; then
-                line=${v%+btf} btf=yes label="$line + BTF"
-        fi
+        # LINE, then +btf and +patches in either order, each at most once.
+        line=$v patches="" btf=no want_patches=no
+        case $line in *+patches) line=${line%+patches} want_patches=yes ;; esac
+        case $line in *+btf) line=${line%+btf} btf=yes ;; esac
+        case $line in *+patches) [ $want_patches = no ] && line=${line%+patches} want_patches=yes ;; esac
         case $line in
         5.10 | 6.1 | 6.12 | 7.2) ;;
-        *) echo "FAIL: linux $v: unknown line '$line' (5.10, 6.1, 6.12 or 7.2, each optionally +patches or +btf)"; status=1; continue ;;
+        *) echo "FAIL: linux $v: unknown line '$line' (5.10, 6.1, 6.12 or 7.2, each optionally +patches, +btf or both)"; status=1; continue ;;
         esac
-        if [ $btf = no ] && [ "$line" != "$v" ] && [ -z "$patches" ]; then
-                echo "FAIL: linux $v: there is no kernel-patches/$line"
-                status=1
-                continue
+        label=$line
+        [ $btf = yes ] && label="$label + BTF"
+        if [ $want_patches = yes ]; then
+                patches=$(cd "$here/../../kernel-patches/$line" 2>/dev/null && pwd)
+                if [ -z "$patches" ]; then
+                        echo "FAIL: linux $v: there is no kernel-patches/$line"
+                        status=1
+                        continue
+                fi
+                label="$label + kernel-patches/$line"
         fi
         d="$out/$v"
         mkdir -p "$d"
@@ -100,7 +106,7 @@ for v in $kernels; do
         if [ $rc != 0 ] || [ ! -f "$bz" ]; then
                 echo "FAIL: linux $v: the kernel did not build"
                 tail -n 40 "$d/build.err" | sed 's/^/    /'
-                echo "| $label | build failed | | $(secs "$t0" "$t1") | | no: $(tail -n 1 "$d/build.err" | tr '|' '/') | not run | not run |" >>"$rows"
+                echo "| $label | build failed | | $(secs "$t0" "$t1") | | no: $(tail -n 1 "$d/build.err" | tr '|' '/') | not run | not run | not run |" >>"$rows"
                 status=1
                 continue
         fi
@@ -122,7 +128,7 @@ for v in $kernels; do
         if ! grep -q '^@@DONE@@' "$d/console.txt"; then
                 echo "FAIL: linux $v: the guest did not finish (qemu exit $qrc after $(secs "$t2" "$t3") s); its console ends:"
                 tail -n 40 "$d/console.txt" | sed 's/^/    /'
-                echo "| $label | $(sed -n 's/.*@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | no: the guest did not finish | not run | not run |" >>"$rows"
+                echo "| $label | $(sed -n 's/.*@@BOOTED \([^ ]*\) .*/\1/p' "$d/console.txt") | | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") | no: the guest did not finish | not run | not run | not run |" >>"$rows"
                 status=1
                 continue
         fi
@@ -131,8 +137,8 @@ for v in $kernels; do
                 awk -v n="$name" '$0 == "@@END " n "@@" { on = 0 } on { print } $0 == "@@BEGIN " n "@@" { on = 1 }' \
                         "$d/console.txt" | base64 -d >"$d/$name.out" 2>/dev/null
                 case $name in
-                truth | state | state-* | snap-* | attach | attach-state-*) mv "$d/$name.out" "$d/$name.json" ;;
-                metrics | metrics-* | attach-metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
+                truth | state | state-* | snap-* | attach | attach-state-* | drm | drm-state | drm-state-*) mv "$d/$name.out" "$d/$name.json" ;;
+                metrics | metrics-* | attach-metrics-* | drm-metrics | drm-metrics-*) mv "$d/$name.out" "$d/$name.txt" ;;
                 events) mv "$d/$name.out" "$d/events" ;;
                 bench-kernel) mv "$d/$name.out" "$d/bench-kernel.txt" ;;
                 bench-state-*) mv "$d/$name.out" "$d/$name.json" ;;
@@ -145,9 +151,16 @@ for v in $kernels; do
                 [ "${PIPESTATUS[0]}" = 0 ] || status=1
                 continue
         fi
-        patched=no
-        [ -n "$patches" ] && patched=yes
-        PATCHED=$patched "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
+        # What the series adds, by its patches' names: the attachment statistics (the
+        # 5.10, 6.1 and 6.12 series) and vgem's fdinfo memory stats (the 7.2 series).
+        patched=no vgem_fdinfo=no
+        for p in ${patches:+"$patches"/*.patch}; do
+                case ${p##*/} in
+                *-sysfs-stats-add-per-attachment-statistics.patch) patched=yes ;;
+                *-drm-vgem-print-the-standard-fdinfo-memory-stats.patch) vgem_fdinfo=yes ;;
+                esac
+        done
+        VGEM_FDINFO=$vgem_fdinfo PATCHED=$patched "$here/compare.sh" "$d" | tee "$d/compare.out" | grep -v '^ok:'
         crc=${PIPESTATUS[0]}
         PATCHED=$patched "$here/compare.sh" "$d" nodebugfs | tee "$d/compare-nodebugfs.out" | grep -v '^ok:'
         nrc=${PIPESTATUS[0]}
@@ -173,7 +186,8 @@ for v in $kernels; do
                 '"\($b[0].passed + $c.passed) passed, \($b[0].failed + $c.failed) failed"' 2>/dev/null || echo "missing")"
         if [ $crc = 0 ] && [ $brc = 0 ]; then verdict="yes: $verdict"; else verdict="no: $verdict"; fi
         attach=$(jq -r '.attach // "missing"' "$d/result.json" 2>/dev/null)
-        echo "| $label | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $verdict | ${nodebugfs:-missing} | ${attach:-missing} |" >>"$rows"
+        drm=$(jq -r '.drm // "missing"' "$d/result.json" 2>/dev/null)
+        echo "| $label | $release | $sources | $(secs "$t0" "$t1") | $(secs "$t2" "$t3") (check ${check:-?}) | $verdict | ${nodebugfs:-missing} | ${attach:-missing} | ${drm:-missing} |" >>"$rows"
         # One closing line per kernel line, both comparisons summed.
         echo "=== linux $v: $(jq -n --slurpfile a "$d/result.json" --slurpfile b "$d/result-nodebugfs.json" \
                 --slurpfile c "$d/result-bpf.json" --argjson n "$nocap_sum" \

@@ -14,6 +14,7 @@
  *   scenario oomhog [--wait-file PATH] [MIB_HOLD]
  *   scenario pressure SECONDS [MIB]
  *   scenario attach OUTFILE GO_FILE1 GO_FILE2
+ *   scenario drm OUTFILE GO_FILE   the DRM probe: vgem clients with GEM objects of known sizes
  *   scenario bench N
  *   scenario world PROCS FDS DMABUFS MAPPERS BUFFERS   the benchmark's world
  *   scenario world-down
@@ -90,6 +91,24 @@ struct scn_drm_gem_close {
 };
 #define SCN_DRM_IOCTL_PRIME_FD_TO_HANDLE _IOWR('d', 0x2e, struct scn_drm_prime_handle)
 #define SCN_DRM_IOCTL_GEM_CLOSE _IOW('d', 0x09, struct scn_drm_gem_close)
+/* Dumb buffers (include/uapi/drm/drm_mode.h), for the DRM probe. */
+struct scn_drm_mode_create_dumb {
+        uint32_t height;
+        uint32_t width;
+        uint32_t bpp;
+        uint32_t flags;
+        uint32_t handle;
+        uint32_t pitch;
+        uint64_t size;
+};
+struct scn_drm_mode_map_dumb {
+        uint32_t handle;
+        uint32_t pad;
+        uint64_t offset;
+};
+#define SCN_DRM_IOCTL_PRIME_HANDLE_TO_FD _IOWR('d', 0x2d, struct scn_drm_prime_handle)
+#define SCN_DRM_IOCTL_MODE_CREATE_DUMB _IOWR('d', 0xB2, struct scn_drm_mode_create_dumb)
+#define SCN_DRM_IOCTL_MODE_MAP_DUMB _IOWR('d', 0xB3, struct scn_drm_mode_map_dumb)
 
 #define HEAP_PATH "/dev/dma_heap/system"
 #define UDMABUF_PATH "/dev/udmabuf"
@@ -2051,6 +2070,211 @@ static int cmd_attach(int argc, char **argv)
         return 0;
 }
 
+
+/* ------------------------------------------------------------------------------ */
+/* drm: the DRM probe                                                               */
+
+#define DRM_CLIENTS 2
+#define DRM_CLIENT_FDS 3
+#define DRM_CLIENT_OBJS 3
+#define DRM_PAGE 4096
+
+struct drm_obj {
+        uint64_t size;
+        uint32_t handle;
+        int shared;   /* a second handle, or exported or imported as a dma-buf */
+        int resident; /* has pages: mapped by this program */
+};
+
+struct drm_client {
+        int fds[DRM_CLIENT_FDS];
+        int nfds;
+        struct drm_obj objs[DRM_CLIENT_OBJS];
+        int nobjs;
+};
+
+static int drm_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int drm_fail(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("scenario: drm: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+        return 1;
+}
+
+/* A dumb buffer of pages * 4 KiB: 1024 pixels of 32 bits make a 4096-byte row, so the
+ * kernel's size (pitch * height, page-aligned) is exact. */
+static int drm_dumb(int fd, unsigned pages, struct drm_obj *o)
+{
+        struct scn_drm_mode_create_dumb c;
+
+        memset(&c, 0, sizeof(c));
+        c.width = DRM_PAGE / 4;
+        c.height = pages;
+        c.bpp = 32;
+        if (ioctl(fd, SCN_DRM_IOCTL_MODE_CREATE_DUMB, &c) < 0)
+                return drm_fail("DRM_IOCTL_MODE_CREATE_DUMB (%u pages): %s", pages, strerror(errno));
+        if (c.size != (uint64_t)pages * DRM_PAGE)
+                return drm_fail("DRM_IOCTL_MODE_CREATE_DUMB: %u pages gave %" PRIu64 " bytes", pages, c.size);
+        memset(o, 0, sizeof(*o));
+        o->size = c.size;
+        o->handle = c.handle;
+        return 0;
+}
+
+static void drm_client_json(FILE *f, const struct drm_client *c)
+{
+        uint64_t total = 0, shared = 0, resident = 0;
+        int i, any_resident = 0;
+
+        fputs("{\"fds\": [", f);
+        for (i = 0; i < c->nfds; i++)
+                fprintf(f, "%s%d", i ? ", " : "", c->fds[i]);
+        fputs("], \"objects\": [", f);
+        for (i = 0; i < c->nobjs; i++) {
+                const struct drm_obj *o = &c->objs[i];
+
+                fprintf(f, "%s{\"size\": %" PRIu64 ", \"shared\": %s, \"resident\": %s}", i ? ", " : "", o->size,
+                        o->shared ? "true" : "false", o->resident ? "true" : "false");
+                total += o->size;
+                if (o->shared)
+                        shared += o->size;
+                if (o->resident) {
+                        resident += o->size;
+                        any_resident = 1;
+                }
+        }
+        /* drm_show_memory_stats() prints resident only when some object of the file
+         * reports the status; active only with an unsignalled fence (there is none). */
+        fprintf(f, "], \"total\": %" PRIu64 ", \"shared\": %" PRIu64 ", \"resident\": ", total, shared);
+        if (any_resident)
+                fprintf(f, "%" PRIu64 "}", resident);
+        else
+                fputs("null}", f);
+}
+
+/*
+ * Two vgem clients (two opens of the card) with GEM objects of known sizes, held until
+ * GO_FILE appears, so that the harness can read the kernel's fdinfo and what dmabufd
+ * serves meanwhile. Client 0 has three fds (the open and two dups: one client), a
+ * 64 KiB object, a 128 KiB object mapped and written (its pages exist: resident) and a
+ * 256 KiB object exported as a dma-buf (shared); client 1 has one fd, a 32 KiB object
+ * and the exported one imported by its dma-buf fd (a second handle: shared). The truth
+ * (OUTFILE) is what the program did; the sums are what drm_show_memory_stats() must
+ * print for it. Prints "DRM READY pid=N" once OUTFILE is written, "DRM DONE" at the end.
+ */
+static int cmd_drm(int argc, char **argv)
+{
+        struct drm_client cl[DRM_CLIENTS];
+        struct scn_drm_prime_handle ph;
+        struct scn_drm_mode_map_dumb md;
+        char why[256], vgem_path[64], tmp[PATH_MAX + 8];
+        const char *outfile, *go;
+        struct utsname u;
+        struct stat st;
+        void *map;
+        int i, dmabuf_fd;
+        FILE *f;
+
+        if (argc != 2) {
+                fprintf(stderr, "scenario: drm: usage: scenario drm OUTFILE GO_FILE\n");
+                return 2;
+        }
+        outfile = argv[0];
+        go = argv[1];
+        set_comm("sc-drm");
+        memset(cl, 0, sizeof(cl));
+
+        for (i = 0; i < DRM_CLIENTS; i++) {
+                cl[i].fds[0] = open_vgem(why, sizeof(why), vgem_path, sizeof(vgem_path));
+                if (cl[i].fds[0] < 0) {
+                        fprintf(stderr, "scenario: drm: %s\n", why);
+                        return 1;
+                }
+                cl[i].nfds = 1;
+        }
+        for (i = 1; i < DRM_CLIENT_FDS; i++) {
+                cl[0].fds[i] = fcntl(cl[0].fds[0], F_DUPFD_CLOEXEC, 0);
+                if (cl[0].fds[i] < 0)
+                        return drm_fail("dup: %s", strerror(errno));
+                cl[0].nfds++;
+        }
+
+        /* Client 0: 64 KiB; 128 KiB, mapped and written; 256 KiB, exported. */
+        if (drm_dumb(cl[0].fds[0], 16, &cl[0].objs[0]) || drm_dumb(cl[0].fds[0], 32, &cl[0].objs[1]) ||
+            drm_dumb(cl[0].fds[0], 64, &cl[0].objs[2]))
+                return 1;
+        cl[0].nobjs = 3;
+        memset(&md, 0, sizeof(md));
+        md.handle = cl[0].objs[1].handle;
+        if (ioctl(cl[0].fds[0], SCN_DRM_IOCTL_MODE_MAP_DUMB, &md) < 0)
+                return drm_fail("DRM_IOCTL_MODE_MAP_DUMB: %s", strerror(errno));
+        map = mmap(NULL, cl[0].objs[1].size, PROT_READ | PROT_WRITE, MAP_SHARED, cl[0].fds[0], (off_t)md.offset);
+        if (map == MAP_FAILED)
+                return drm_fail("mmap of the dumb buffer: %s", strerror(errno));
+        memset(map, 0x5a, cl[0].objs[1].size);
+        cl[0].objs[1].resident = 1;
+        memset(&ph, 0, sizeof(ph));
+        ph.handle = cl[0].objs[2].handle;
+        ph.flags = O_CLOEXEC | O_RDWR;
+        if (ioctl(cl[0].fds[0], SCN_DRM_IOCTL_PRIME_HANDLE_TO_FD, &ph) < 0)
+                return drm_fail("DRM_IOCTL_PRIME_HANDLE_TO_FD: %s", strerror(errno));
+        dmabuf_fd = ph.fd;
+        if (fstat(dmabuf_fd, &st) < 0)
+                return drm_fail("fstat of the exported dma-buf: %s", strerror(errno));
+        cl[0].objs[2].shared = 1;
+
+        /* Client 1: 32 KiB; the exported object, imported. */
+        if (drm_dumb(cl[1].fds[0], 8, &cl[1].objs[0]))
+                return 1;
+        memset(&ph, 0, sizeof(ph));
+        ph.fd = dmabuf_fd;
+        if (ioctl(cl[1].fds[0], SCN_DRM_IOCTL_PRIME_FD_TO_HANDLE, &ph) < 0)
+                return drm_fail("DRM_IOCTL_PRIME_FD_TO_HANDLE: %s", strerror(errno));
+        cl[1].objs[1] = cl[0].objs[2];
+        cl[1].objs[1].handle = ph.handle;
+        cl[1].objs[1].resident = 0;
+        cl[1].nobjs = 2;
+
+        snprintf(tmp, sizeof(tmp), "%s.tmp", outfile);
+        f = fopen(tmp, "we");
+        if (!f)
+                return drm_fail("%s: %s", tmp, strerror(errno));
+        fprintf(f, "{\"kernel\": ");
+        json_str(f, uname(&u) == 0 ? u.release : "?");
+        fprintf(f, ", \"pid\": %d, \"comm\": \"sc-drm\", \"card\": ", (int)getpid());
+        json_str(f, vgem_path);
+        fprintf(f, ", \"dmabuf\": {\"fd\": %d, \"inode\": %llu, \"size\": %" PRIu64 "}, \"clients\": [", dmabuf_fd,
+                (unsigned long long)st.st_ino, cl[0].objs[2].size);
+        for (i = 0; i < DRM_CLIENTS; i++) {
+                fputs(i ? ", " : "", f);
+                drm_client_json(f, &cl[i]);
+        }
+        fputs("]}\n", f);
+        if (fclose(f) != 0 || rename(tmp, outfile) < 0)
+                return drm_fail("writing %s: %s", outfile, strerror(errno));
+        printf("DRM READY pid=%d\n", (int)getpid());
+        fflush(stdout);
+        if (wait_for_file(go, PROBE_WAIT_MS) < 0)
+                fprintf(stderr, "scenario: drm: %s did not appear within %d s, going on\n", go, PROBE_WAIT_MS / 1000);
+
+        munmap(map, cl[0].objs[1].size);
+        close(dmabuf_fd);
+        for (i = 0; i < DRM_CLIENTS; i++) {
+                int j;
+
+                for (j = 0; j < cl[i].nfds; j++)
+                        close(cl[i].fds[j]);
+        }
+        printf("DRM DONE\n");
+        fflush(stdout);
+        return 0;
+}
+
 /* ------------------------------------------------------------------------------ */
 /* bench: what a buffer and an attachment cost the kernel                           */
 
@@ -2635,6 +2859,7 @@ static void usage(FILE *f)
               "       scenario oomhog [--wait-file PATH] [MIB_HOLD]\n"
               "       scenario pressure SECONDS [MIB]\n"
               "       scenario attach OUTFILE GO_FILE1 GO_FILE2\n"
+              "       scenario drm OUTFILE GO_FILE\n"
               "       scenario bench N\n"
               "       scenario world PROCS FDS DMABUFS MAPPERS BUFFERS\n"
               "       scenario world-down\n"
@@ -2654,6 +2879,8 @@ int main(int argc, char **argv)
                 return cmd_pressure(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "attach") == 0)
                 return cmd_attach(argc - 2, argv + 2);
+        if (argc >= 2 && strcmp(argv[1], "drm") == 0)
+                return cmd_drm(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "bench") == 0)
                 return cmd_bench(argc - 2, argv + 2);
         if (argc >= 2 && strcmp(argv[1], "world") == 0)
