@@ -755,10 +755,16 @@ static int cmp_drm_region(const void *a, const void *b) {
 }
 
 int dmabuf_builder_add_drm_client(DmabufBuilder *b, pid_t pid, const DmabufDrmClientInfo *info) {
+        return dmabuf_builder_add_drm_holder(b, pid, info, 1);
+}
+
+int dmabuf_builder_add_drm_holder(DmabufBuilder *b, pid_t pid, const DmabufDrmClientInfo *info, uint32_t fds) {
         const char *driver, *pdev = NULL;
         BProcess *p;
         BDrmClient *c;
 
+        if (fds == 0)
+                return -EINVAL;
         if (b->n_processes == 0 || b->processes[b->n_processes - 1].pid != pid)
                 return -ESRCH;
         p = &b->processes[b->n_processes - 1];
@@ -776,7 +782,7 @@ int dmabuf_builder_add_drm_client(DmabufBuilder *b, pid_t pid, const DmabufDrmCl
                 for (size_t i = p->first_drm; i < (size_t) p->first_drm + p->n_drm; i++) {
                         c = &b->drm[i];
                         if (c->driver == driver && c->pdev == pdev && c->client_id == info->client_id) {
-                                c->fds++;
+                                c->fds = sat_add_u32(c->fds, fds);
                                 return 0;
                         }
                 }
@@ -799,7 +805,7 @@ int dmabuf_builder_add_drm_client(DmabufBuilder *b, pid_t pid, const DmabufDrmCl
                 .driver = driver,
                 .pdev = pdev,
                 .client_id = info->client_id,
-                .fds = 1,
+                .fds = fds,
                 .first_region = (uint32_t) b->n_drm_regions,
                 .n_regions = (uint32_t) info->n_regions,
         };
@@ -1042,7 +1048,12 @@ static int cmp_drm_client(const void *a, const void *b) {
                 return c;
         if (x->pdev != y->pdev)
                 return !x->pdev ? -1 : !y->pdev ? 1 : strcmp(x->pdev, y->pdev);
-        return x->client_id < y->client_id ? -1 : x->client_id > y->client_id;
+        if (x->client_id != y->client_id)
+                return x->client_id < y->client_id ? -1 : 1;
+        /* Clients without an id tie: kept in the order they were added (their
+         * regions' order), as qsort need not be stable, so that a stored state
+         * read back in its order comes out the same. */
+        return x->regions < y->regions ? -1 : x->regions > y->regions;
 }
 
 /* The DRM clients become the state's: one array, each process's clients a slice

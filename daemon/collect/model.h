@@ -258,6 +258,10 @@ typedef struct DmabufDrmClientInfo {
  * already holds (same driver, pdev and client id) only counts as one more fd of
  * it: the figures are the client's, not the fd's. */
 int dmabuf_builder_add_drm_client(DmabufBuilder *b, pid_t pid, const DmabufDrmClientInfo *info);
+/* What a stored state says process pid (added last) held of one DRM client:
+ * fds of its fds, at least one (-EINVAL otherwise). The snapshot reader
+ * rebuilds a state with it; a scan adds the fds one by one. */
+int dmabuf_builder_add_drm_holder(DmabufBuilder *b, pid_t pid, const DmabufDrmClientInfo *info, uint32_t fds);
 
 /* Rolls cgroups up to their first depth path components (0: the whole path). */
 void dmabuf_builder_set_cgroup_depth(DmabufBuilder *b, unsigned depth);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "procfs.h"
 #include "reader.h"
 #include "string-util.h"
 
@@ -319,6 +320,162 @@ static int read_buffers(ReadContext *c, json_object *state, DmabufBuilder *b, Ho
         return 0;
 }
 
+/* Names as the fdinfo parser takes them: not empty, within its bound. */
+static int check_drm_name(ReadContext *c, const char *key, const char *name) {
+        if (name && (name[0] == '\0' || strlen(name) > DMABUF_DRM_NAME_MAX))
+                return fail(c, key, "\"%.64s\" is not a DRM name (1 to %d bytes)", name, DMABUF_DRM_NAME_MAX);
+        return 0;
+}
+
+/* One region, {"total": 1, "resident": 2}: only the kinds the driver printed,
+ * each once, in the order of drm-usage-stats.rst the writer keeps. */
+static int read_drm_region(ReadContext *c, json_object *o, DmabufDrmRegion *region) {
+        DmabufDrmKind next = 0;
+        size_t n = 0;
+        int r = 0;
+
+        for (DmabufDrmKind k = 0; k < _DMABUF_DRM_KIND_MAX; k++)
+                region->bytes[k] = DMABUF_UNKNOWN;
+        if (json_object_get_type(o) != json_type_object)
+                return fail(c, NULL, "expected an object, got %s", type_name(o));
+        json_object_object_foreach(o, key, v) {
+                DmabufDrmKind k;
+
+                for (k = 0; k < _DMABUF_DRM_KIND_MAX; k++)
+                        if (streq(key, dmabuf_drm_kind_to_string(k)))
+                                break;
+                if (k == _DMABUF_DRM_KIND_MAX)
+                        return fail(c, NULL, "unknown kind \"%.64s\" (total, shared, resident, purgeable or active)",
+                                    key);
+                if (k < next)
+                        return fail(c, key, "out of order: the kinds are total, shared, resident, purgeable, "
+                                    "active");
+                r = value_u64(c, key, v, false, UINT64_MAX, &region->bytes[k]);
+                if (r < 0)
+                        return r;
+                next = k + 1;
+                n++;
+        }
+        /* The parser makes a region of a figure: one without is not one it wrote. */
+        if (n == 0)
+                return fail(c, NULL, "a region with no figure");
+        return 0;
+}
+
+static int cmp_drm_key(const DmabufDrmClientInfo *x, const DmabufDrmClientInfo *y) {
+        int d = strcmp(x->driver, y->driver);
+
+        if (d != 0)
+                return d;
+        if (!x->pdev != !y->pdev)
+                return !x->pdev ? -1 : 1;
+        if (x->pdev && (d = strcmp(x->pdev, y->pdev)) != 0)
+                return d;
+        return x->client_id < y->client_id ? -1 : x->client_id > y->client_id;
+}
+
+static int read_drm_client(ReadContext *c, DmabufBuilder *b, pid_t pid, json_object *o,
+                           DmabufDrmClientInfo *prev, bool first) {
+        DmabufDrmRegion regions[DMABUF_DRM_REGIONS_MAX];
+        DmabufDrmClientInfo info = {};
+        json_object *by_name;
+        const char *last = NULL;
+        uint64_t fds = 0;
+        size_t n = 0;
+        int r;
+
+        if (json_object_get_type(o) != json_type_object)
+                return fail(c, NULL, "expected an object, got %s", type_name(o));
+        r = get_string(c, o, "driver", false, &info.driver);
+        if (r >= 0)
+                r = check_drm_name(c, "driver", info.driver);
+        if (r >= 0)
+                r = get_u64(c, o, "client_id", true, UINT64_MAX, &info.client_id);
+        if (r >= 0)
+                r = get_string(c, o, "pdev", true, &info.pdev);
+        if (r >= 0)
+                r = check_drm_name(c, "pdev", info.pdev);
+        if (r >= 0)
+                r = get_u64(c, o, "fds", false, UINT32_MAX, &fds);
+        if (r >= 0 && fds == 0)
+                r = fail(c, "fds", "a client with no fd");
+        /* Without an id no two fds are known to share a client: the scan lists each alone. */
+        if (r >= 0 && fds > 1 && info.client_id == DMABUF_UNKNOWN)
+                r = fail(c, "fds", "%" PRIu64 " for a client without an id, which stands for one fd", fds);
+        if (r < 0)
+                return r;
+        /* The builder would sort a misordered list and merge a repeated client
+         * silently: either would be a state the file does not hold. */
+        if (!first && cmp_drm_key(prev, &info) > 0)
+                return fail(c, NULL, "not after the previous client: clients are by driver, pdev and client id");
+        if (!first && cmp_drm_key(prev, &info) == 0 && info.client_id != DMABUF_UNKNOWN)
+                return fail(c, "client_id", "%" PRIu64 " repeats the previous client's driver, pdev and id",
+                            info.client_id);
+
+        r = get_member(c, o, "regions", json_type_object, false, &by_name);
+        if (r < 0)
+                return r;
+        json_object_object_foreach(by_name, name, v) {
+                size_t mark;
+
+                if (n == DMABUF_DRM_REGIONS_MAX)
+                        return fail(c, "regions", "more than %d regions", DMABUF_DRM_REGIONS_MAX);
+                r = check_drm_name(c, "regions", name);
+                if (r >= 0 && last && strcmp(last, name) >= 0)
+                        r = fail(c, "regions", "\"%.64s\" is not after \"%.64s\": regions are by name, each once",
+                                 name, last);
+                if (r < 0)
+                        return r;
+                mark = path_push(c, ".regions.%s", name);
+                regions[n].name = name;
+                r = read_drm_region(c, v, &regions[n]);
+                path_pop(c, mark);
+                if (r < 0)
+                        return r;
+                last = name;
+                n++;
+        }
+        if (n == 0)
+                return fail(c, "regions", "none: a client without memory statistics is not listed");
+        info.regions = regions;
+        info.n_regions = n;
+        if (dmabuf_builder_add_drm_holder(b, pid, &info, (uint32_t) fds) < 0)
+                return -ENOMEM;
+        *prev = (DmabufDrmClientInfo){ .driver = info.driver, .pdev = info.pdev, .client_id = info.client_id };
+        return 0;
+}
+
+/* "drm": {"clients": [...]}, left out when the process holds no DRM client with
+ * memory statistics, and by a dmabufd older than DRM fdinfo. */
+static int read_drm(ReadContext *c, DmabufBuilder *b, json_object *proc, pid_t pid, size_t *ret_n) {
+        json_object *drm, *clients;
+        DmabufDrmClientInfo prev = {};
+        size_t mark, n;
+        int r;
+
+        *ret_n = 0;
+        if (!json_object_object_get_ex(proc, "drm", &drm))
+                return 0;
+        if (json_object_get_type(drm) != json_type_object)
+                return fail(c, "drm", "expected an object, got %s", type_name(drm));
+        mark = path_push(c, ".drm");
+        r = get_member(c, drm, "clients", json_type_array, false, &clients);
+        n = r >= 0 ? json_object_array_length(clients) : 0;
+        if (r >= 0 && n == 0)
+                r = fail(c, "clients", "empty: a process without DRM clients has no \"drm\"");
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                size_t cmark = path_push(c, ".clients[%zu]", i);
+
+                r = read_drm_client(c, b, pid, json_object_array_get_idx(clients, i), &prev, i == 0);
+                path_pop(c, cmark);
+        }
+        path_pop(c, mark);
+        if (r < 0)
+                return r;
+        *ret_n = n;
+        return 0;
+}
+
 static int read_processes(ReadContext *c, json_object *state, DmabufBuilder *b, HolderRef *refs, size_t n_refs) {
         json_object *processes;
         size_t next = 0;
@@ -333,7 +490,7 @@ static int read_processes(ReadContext *c, json_object *state, DmabufBuilder *b, 
                 json_object *o = json_object_array_get_idx(processes, i), *listed = NULL;
                 const char *comm = NULL, *cgroup = NULL;
                 uint64_t pid = 0, unidentified = 0;
-                size_t mark = path_push(c, ".processes[%zu]", i), first = next;
+                size_t mark = path_push(c, ".processes[%zu]", i), first = next, n_drm = 0;
 
                 if (json_object_get_type(o) != json_type_object)
                         r = fail(c, NULL, "expected an object, got %s", type_name(o));
@@ -361,6 +518,12 @@ static int read_processes(ReadContext *c, json_object *state, DmabufBuilder *b, 
                         if (dmabuf_builder_add_holder(b, (pid_t) pid, refs[next].inode, refs[next].fds,
                                                       refs[next].maps) < 0)
                                 r = -ENOMEM;
+                if (r >= 0)
+                        r = read_drm(c, b, o, (pid_t) pid, &n_drm);
+                /* The builder drops such a process: the state it makes would not list it. */
+                if (r >= 0 && next == first && unidentified == 0 && n_drm == 0)
+                        r = fail(c, NULL, "holds no buffer, no unidentified fd and no DRM client: a state does "
+                                 "not list it");
                 /* The process's own list must be what the holders say it holds. */
                 if (r >= 0 && json_object_array_length(listed) != next - first)
                         r = fail(c, "buffers", "lists %zu buffers, the buffers' holders %zu",
@@ -431,7 +594,7 @@ static int read_scan(ReadContext *c, json_object *state, DmabufBuilder *b, doubl
 
 /* A figure the file states must be the one its buffers give: a file edited by
  * hand, or cut and pasted from two states, would show figures that are not. */
-static int check_figure(ReadContext *c, json_object *o, const char *key, uint64_t derived) {
+static int check_figure_from(ReadContext *c, json_object *o, const char *key, uint64_t derived, const char *from) {
         char a[24] = "null", d[24] = "null";
         uint64_t v;
         int r;
@@ -443,7 +606,11 @@ static int check_figure(ReadContext *c, json_object *o, const char *key, uint64_
                 snprintf(a, sizeof(a), "%" PRIu64, v);
         if (derived != DMABUF_UNKNOWN)
                 snprintf(d, sizeof(d), "%" PRIu64, derived);
-        return fail(c, key, "%s, where the buffers give %s", a, d);
+        return fail(c, key, "%s, where %s give %s", a, from, d);
+}
+
+static int check_figure(ReadContext *c, json_object *o, const char *key, uint64_t derived) {
+        return check_figure_from(c, o, key, derived, "the buffers");
 }
 
 /* Each process's rss, pss, fds and maps, and each exporter's figures, as the
@@ -499,6 +666,91 @@ static int check_derived(ReadContext *c, json_object *state, const DmabufState *
         return r;
 }
 
+/* The cgroups are derived from the processes, rolled up to the daemon's
+ * cgroup_depth, which the state does not record. It is found again instead of
+ * taking the stored array on trust: at depth d every stored path has at most d
+ * components, and exactly d unless its processes' cgroups are all shallower,
+ * which are then kept whole. So the most components of any stored path is a
+ * depth that rolls the processes' cgroups up exactly as the writer did (any
+ * larger one keeping them whole too), and check_cgroups() holds the stored
+ * array to what the builder derives at it. A state from a dmabufd before
+ * cgroups has none: the whole path then (depth 0), as the default. */
+static int read_cgroup_depth(ReadContext *c, json_object *state, bool *ret_present, unsigned *ret_depth) {
+        json_object *cgroups;
+        unsigned depth = 0;
+        int r;
+
+        *ret_present = false;
+        *ret_depth = 0;
+        if (!json_object_object_get_ex(state, "cgroups", NULL))
+                return 0;
+        r = get_member(c, state, "cgroups", json_type_array, false, &cgroups);
+        for (size_t i = 0; r >= 0 && i < json_object_array_length(cgroups); i++) {
+                json_object *o = json_object_array_get_idx(cgroups, i);
+                const char *path = NULL;
+                size_t mark = path_push(c, ".cgroups[%zu]", i);
+                unsigned n = 1;
+
+                if (json_object_get_type(o) != json_type_object)
+                        r = fail(c, NULL, "expected an object, got %s", type_name(o));
+                if (r >= 0)
+                        r = get_string(c, o, "path", true, &path);
+                path_pop(c, mark);
+                if (r < 0 || !path || !path[0])
+                        continue;
+                /* As the builder counts them: a component ends at each '/' after the
+                 * first byte. A path is not otherwise judged here: one the processes
+                 * do not give fails in check_cgroups(). */
+                for (const char *p = path + 1; *p; p++)
+                        if (*p == '/')
+                                n++;
+                depth = MAX(depth, n);
+        }
+        if (r < 0)
+                return r;
+        *ret_present = true;
+        *ret_depth = depth;
+        return 0;
+}
+
+static int check_string(ReadContext *c, json_object *o, const char *key, const char *derived) {
+        const char *v;
+        int r;
+
+        r = get_string(c, o, key, true, &v);
+        if (r < 0 || (!v && !derived) || (v && derived && streq(v, derived)))
+                return r;
+        return fail(c, key, "%s%.64s%s, where the processes give %s%.64s%s", v ? "\"" : "", v ?: "null",
+                    v ? "\"" : "", derived ? "\"" : "", derived ?: "null", derived ? "\"" : "");
+}
+
+static int check_cgroups(ReadContext *c, json_object *state, const DmabufState *s) {
+        json_object *cgroups;
+        int r;
+
+        r = get_member(c, state, "cgroups", json_type_array, false, &cgroups);
+        if (r >= 0 && json_object_array_length(cgroups) != dmabuf_state_n_cgroups(s))
+                r = fail(c, "cgroups", "%zu listed, where the processes give %zu", json_object_array_length(cgroups),
+                         dmabuf_state_n_cgroups(s));
+        for (size_t i = 0; r >= 0 && i < dmabuf_state_n_cgroups(s); i++) {
+                const DmabufCgroup *g = &dmabuf_state_cgroups(s)[i];
+                json_object *o = json_object_array_get_idx(cgroups, i);
+                size_t mark = path_push(c, ".cgroups[%zu]", i);
+
+                r = check_string(c, o, "path", g->path);
+                if (r >= 0)
+                        r = check_string(c, o, "unit", g->unit);
+                if (r >= 0)
+                        r = check_figure_from(c, o, "processes", g->processes, "the processes");
+                if (r >= 0)
+                        r = check_figure(c, o, "rss_bytes", g->rss_bytes);
+                if (r >= 0)
+                        r = check_figure(c, o, "pss_bytes", g->pss_bytes);
+                path_pop(c, mark);
+        }
+        return r;
+}
+
 static int check_totals(ReadContext *c, json_object *state, const DmabufState *s) {
         const DmabufTotals *t = dmabuf_state_totals(s);
         json_object *totals;
@@ -529,6 +781,8 @@ int dmabuf_state_from_json(json_object *o, const char *where, pid_t only_pid, Dm
         json_object *sources, *totals, *total_buffers = NULL;
         const char *collected_at, *kernel;
         uint64_t collected_at_usec;
+        unsigned cgroup_depth;
+        bool has_cgroups;
         double duration = 0;
         DmabufState *s;
         int r;
@@ -582,6 +836,10 @@ int dmabuf_state_from_json(json_object *o, const char *where, pid_t only_pid, Dm
         r = read_scan(&c, o, b, &duration);
         if (r < 0)
                 return r;
+        r = read_cgroup_depth(&c, o, &has_cgroups, &cgroup_depth);
+        if (r < 0)
+                return r;
+        dmabuf_builder_set_cgroup_depth(b, cgroup_depth);
 
         dmabuf_builder_set_only_pid(b, only_pid);
         r = dmabuf_builder_finish(b, collected_at_usec, duration, &s);
@@ -591,6 +849,8 @@ int dmabuf_state_from_json(json_object *o, const char *where, pid_t only_pid, Dm
         r = check_totals(&c, o, s);
         if (r >= 0)
                 r = check_derived(&c, o, s);
+        if (r >= 0 && has_cgroups)
+                r = check_cgroups(&c, o, s);
         if (r < 0) {
                 dmabuf_state_unref(s);
                 return r;

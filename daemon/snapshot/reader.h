@@ -36,9 +36,11 @@ typedef struct DmabufSnapshotFile {
  * -errno of a read. Never logs. */
 int dmabuf_snapshot_file_read(int fd, pid_t only_pid, DmabufSnapshotFile **ret, char *err, size_t err_len);
 
-/* Rebuilds one state object (SPEC's `state`) through the builder. where names it
- * in err ("state", "before"); only_pid as above. Returns 0, -EBADMSG (err set)
- * or -ENOMEM. */
+/* Rebuilds one state object (SPEC's `state`) through the builder, DRM clients
+ * included. A stored "cgroups" must be what the builder derives at the depth its
+ * paths show; one from a dmabufd before cgroups has none, and is derived at
+ * depth 0. where names it in err ("state", "before"); only_pid as above.
+ * Returns 0, -EBADMSG (err set) or -ENOMEM. */
 int dmabuf_state_from_json(json_object *o, const char *where, pid_t only_pid, DmabufState **ret, char *err,
                            size_t err_len);
 

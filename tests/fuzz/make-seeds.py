@@ -104,8 +104,16 @@ def main():
                 b'"memory":{"meminfo":{"MemTotal":123456789012345678901234567890}},'
                 b'"before":{"buffers":[1,2.5,-3e4,true,false,null]},"state":{"pad":"\\u00e9\\ud83d\\ude00"}}\n')
     write("snapshot-validate", [snapshot, snapshot[:60], snapshot.replace(b"s-1", b"../x")])
-    # The daemon's own snapshots and the bad copies beside them.
-    write("snapshot-read", files("snapshots/*.json") + [snapshot])
+    # The daemon's own snapshots (with DRM clients and cgroups, some rolled up)
+    # and the bad copies beside them, and the new members edited out of shape.
+    with open(os.path.join(FIX, "snapshots", "manual-drm-fdinfo.json"), "rb") as f:
+        drm = f.read()
+    write("snapshot-read", files("snapshots/*.json") + [snapshot,
+          drm.replace(b'"client_id":13', b'"client_id":null', 1),
+          drm.replace(b'"regions":{"memory":{', b'"regions":{"memory":{"bogus":1,', 1),
+          drm.replace(b'"cgroups":[{', b'"cgroups":[{"path":"/a/b/c/d","unit":null,"processes":1,'
+                      b'"rss_bytes":0,"pss_bytes":0},{', 1),
+          drm.replace(b'"drm":{"clients":[', b'"drm":{"clients":[],"x":[', 1)])
     # json-scan: the first byte is the chunk size less one.
     write("json-scan", [b"\x00" + snapshot, b"\x07" + snapshot, b"\xff" + snapshot,
                         b"\x02[[[[{}]]]]", b"\x01\"\\u0000\\ud800\"", b"\x03 -0.5e+10 "])

@@ -4,7 +4,10 @@
 # unknown) is printed by id and by file name in every format: the trigger's
 # summary first (on stderr for json, prom and csv), the state and `before`
 # byte for byte as stored, null figures still unknown; truncated, corrupt and
-# unknown-schema copies get one error line naming the file, exit 1.
+# unknown-schema copies get one error line naming the file, exit 1. --by cgroup
+# prints the stored cgroups; the fixtures' snapshots with DRM clients, and one
+# written with cgroup_depth = 1, print in every format and come back byte for
+# byte.
 . "$(dirname "$0")/lib.sh"
 
 C=linux-7.2-nodebugfs
@@ -97,6 +100,49 @@ run "$DMABUFD" dump --snapshot "$S" --format csv -b
 check "dump --snapshot --format csv -b: per-exporter buffers and bytes are empty (unknown)" \
         awk -F, 'NR > 1 && !($2 == "" && $3 == "\r") { bad = 1 } END { exit bad || NR < 2 }' "$OUT"
 
+# ---- --by cgroup: the stored snapshot's cgroups ----
+run "$DMABUFD" dump --snapshot "$S" --by cgroup --format json
+check "dump --snapshot --by cgroup --format json is the stored state's cgroups" \
+        jq -e --slurpfile s "$S" '. == $s[0].state.cgroups and length == 1' "$OUT"
+run "$DMABUFD" dump --snapshot "$S" --by cgroup
+check "dump --snapshot --by cgroup: the summary, then session-3.scope's 3 processes, rss and pss unknown" \
+        sh -c "test $RC = 0 && grep -q '^trigger: oom_kill' '$OUT' &&
+                grep -q -E '^ +\\? kB +\\? kB +3  session-3\\.scope +/user\\.slice/user-1000\\.slice/session-3\\.scope\$' '$OUT'"
+run "$DMABUFD" dump --snapshot "$S" --by cgroup --before --format prom
+check "dump --snapshot --before --by cgroup --format prom: no sample of the cgroup's unknown rss and pss" \
+        sh -c "test $RC = 0 && ! grep -q '^dmabuf_cgroup' '$OUT'"
+run "$DMABUFD" dump --snapshot "$S" --by cgroup --format csv
+check "dump --snapshot --by cgroup --format csv is a usage error (2)" test "$RC" = 2
+
+# ---- DRM clients and rolled-up cgroups, from snapshots of the fixtures ----
+D="$SRC_FIXTURES/snapshots/manual-drm-fdinfo.json"
+run "$DMABUFD" dump --snapshot "$D" --format json
+jq -c .state "$D" >"$TMP/want.json"
+check "a snapshot with DRM clients: --format json is the stored state, byte for byte" cmp -s "$OUT" "$TMP/want.json"
+run "$DMABUFD" dump --snapshot "$D"
+check "... the table lists client 13's two fds and weston's msm client without a dma-buf" \
+        sh -c "test $RC = 0 && grep -q -F '  DRM i915 client 13 on 0000:00:02.0, 2 fds' '$OUT' &&
+                grep -q -F '  DRM msm client 3, 1 fd' '$OUT' && grep -q '^weston:8500\$' '$OUT'"
+run "$DMABUFD" dump --snapshot "$D" --format prom
+check "... --format prom has the DRM client series" \
+        sh -c "test $RC = 0 && grep -q '^dmabuf_drm_client_bytes{.*driver=\"xe\"' '$OUT'"
+run "$DMABUFD" dump --snapshot "$D" --format csv 8100
+check "... --format csv 8100: the header and the one buffer gnome-shell holds" \
+        sh -c "test $RC = 0 && test \"\$(awk 'END { print NR }' '$OUT')\" = 2 && grep -q '^8100,\"gnome-shell\",5001,' '$OUT'"
+run "$DMABUFD" dump --snapshot "$D" --by cgroup --format json
+check "... --by cgroup --format json is its five stored cgroups" \
+        jq -e --slurpfile s "$D" '. == $s[0].state.cgroups and length == 5' "$OUT"
+run "$DMABUFD" dump --snapshot "$D" --by cgroup --format prom
+check "... --by cgroup --format prom: rss and pss of each, weston.service's 0" \
+        sh -c "test $RC = 0 && test \$(grep -c '^dmabuf_cgroup_[rp]ss_bytes{' '$OUT') = 10 &&
+                grep -q -x 'dmabuf_cgroup_pss_bytes{cgroup=\"/system.slice/weston.service\",unit=\"weston.service\"} 0' '$OUT'"
+R="$SRC_FIXTURES/snapshots/manual-linux-6.1-cgroup-depth-1.json"
+run "$DMABUFD" dump --snapshot "$R" --format json
+jq -c .state "$R" >"$TMP/want.json"
+check "a snapshot written with cgroup_depth = 1 comes back byte for byte, rolled up to /user.slice" \
+        sh -c "cmp -s '$OUT' '$TMP/want.json' && jq -e '.cgroups | map(.path) == [\"/user.slice\"]' '$OUT' >/dev/null"
+jq -c '.state.cgroups[0].pss_bytes = 1' "$D" >"$TMP/cgroup.json"
+
 # ---- bad files: one line naming the file and the fault, exit 1 ----
 expect_bad() { # DESC FILE NEEDLE
         run "$DMABUFD" dump --snapshot "$2"
@@ -116,6 +162,11 @@ jq -c '.state.buffers[1].holders[0].fds = "one"' "$S" >"$TMP/corrupt.json"
 expect_bad "a holder's fds that is a string" "$TMP/corrupt.json" "state.buffers[1].holders[0].fds"
 jq -c 'del(.before.processes)' "$S" >"$TMP/missing.json"
 expect_bad "a state without processes" "$TMP/missing.json" 'before: no "processes" member'
+expect_bad "stored cgroups the processes do not give" "$TMP/cgroup.json" \
+        "state.cgroups[0].pss_bytes: 1, where the buffers give 5529600"
+jq -c '.state.processes[0].drm.clients[0].regions.system0.total = "lots"' "$D" >"$TMP/drm.json"
+expect_bad "a DRM region's figure that is a string" "$TMP/drm.json" \
+        "state.processes[0].drm.clients[0].regions.system0.total: expected a whole number, got string"
 jq -c '.state = null' "$S" >"$TMP/nostate.json"
 expect_bad "a snapshot whose state is null" "$TMP/nostate.json" '"state" is null'
 expect_bad "a missing file" "$TMP/nonexistent.json" "No such file or directory"

@@ -11,6 +11,9 @@
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define OOM_SNAPSHOT "oom-linux-7.2-nodebugfs.json"
 #define MANUAL_SNAPSHOT "manual-linux-6.1.json"
+/* Written by a dmabufd with cgroups and DRM fdinfo, the second at cgroup_depth = 1. */
+#define DRM_SNAPSHOT "manual-drm-fdinfo.json"
+#define DEPTH_SNAPSHOT "manual-linux-6.1-cgroup-depth-1.json"
 
 static void fixture_path(char *buf, size_t len, const char *name) {
         const char *fixtures = getenv("FIXTURES");
@@ -68,8 +71,10 @@ static char *state_json(const DmabufState *s) {
         return sb.buf;
 }
 
-/* Each state, written again, is what the file holds. */
-static void assert_round_trip(const char *name) {
+/* Each state, written again, is what the file holds. A file from a dmabufd
+ * before cgroups (older) lacks the derived "cgroups" the state now has: with
+ * that member taken out, the rest is what the file holds. */
+static void assert_round_trip(const char *name, bool older) {
         _cleanup_free_ char *text = NULL;
         DmabufSnapshotFile *f = NULL;
         json_object *root, *o;
@@ -87,6 +92,17 @@ static void assert_round_trip(const char *name) {
                 ck_assert_ptr_nonnull(s);
                 ck_assert(json_object_object_get_ex(root, i == 0 ? "state" : "before", &o));
                 again = state_json(s);
+                ck_assert_msg(json_object_object_get_ex(o, "cgroups", NULL) == !older, "%s: cgroups", name);
+                if (older) {
+                        json_object *rebuilt = json_tokener_parse(again);
+
+                        ck_assert_ptr_nonnull(rebuilt);
+                        ck_assert_msg(json_object_object_get_ex(rebuilt, "cgroups", NULL), "%s: no cgroups", name);
+                        json_object_object_del(rebuilt, "cgroups");
+                        free(again);
+                        again = strdup(json_object_to_json_string_ext(rebuilt, JSON_FLAGS));
+                        json_object_put(rebuilt);
+                }
                 ck_assert_str_eq(again, json_object_to_json_string_ext(o, JSON_FLAGS));
         }
         ck_assert(json_object_object_get_ex(root, "id", &o));
@@ -96,8 +112,46 @@ static void assert_round_trip(const char *name) {
 }
 
 START_TEST(test_round_trip) {
-        assert_round_trip(OOM_SNAPSHOT);
-        assert_round_trip(MANUAL_SNAPSHOT);
+        assert_round_trip(OOM_SNAPSHOT, true);
+        assert_round_trip(MANUAL_SNAPSHOT, true);
+        assert_round_trip(DRM_SNAPSHOT, false);
+        assert_round_trip(DEPTH_SNAPSHOT, false);
+}
+END_TEST
+
+START_TEST(test_drm_and_cgroups) {
+        _cleanup_close_ int fd = open_fixture(DRM_SNAPSHOT), fd2 = open_fixture(DEPTH_SNAPSHOT);
+        DmabufSnapshotFile *f = NULL;
+        const DmabufProcess *p;
+        const DmabufCgroup *g;
+        char err[512] = "";
+
+        ck_assert_msg(dmabuf_snapshot_file_read(fd, 0, &f, err, sizeof(err)) == 0, "%s", err);
+        /* Two fds of client 13 are one client with fds 2, as the scan made it. */
+        p = dmabuf_state_find_process(f->state, 8100);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p->n_drm_clients, 2);
+        ck_assert_uint_eq(p->drm_clients[1].client_id, 13);
+        ck_assert_uint_eq(p->drm_clients[1].fds, 2);
+        ck_assert_str_eq(p->drm_clients[1].regions[1].name, "system0");
+        ck_assert_uint_eq(p->drm_clients[1].regions[1].bytes[DMABUF_DRM_ACTIVE], 2097152);
+        /* A kind the driver did not print stays unknown; msm prints no pdev. */
+        p = dmabuf_state_find_process(f->state, 8300);
+        ck_assert_uint_eq(p->drm_clients[0].regions[0].bytes[DMABUF_DRM_TOTAL], DMABUF_UNKNOWN);
+        p = dmabuf_state_find_process(f->state, 8500);
+        ck_assert_ptr_null(p->drm_clients[0].pdev);
+        ck_assert_uint_eq(p->n_buffers, 0);
+        dmabuf_snapshot_file_free(f);
+
+        /* Rolled up to /user.slice by the writer's cgroup_depth = 1, found again. */
+        f = NULL;
+        ck_assert_msg(dmabuf_snapshot_file_read(fd2, 0, &f, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_uint_eq(dmabuf_state_n_cgroups(f->state), 1);
+        g = dmabuf_state_cgroups(f->state);
+        ck_assert_str_eq(g->path, "/user.slice");
+        ck_assert_ptr_null(g->unit);
+        ck_assert_uint_eq(g->processes, 4);
+        dmabuf_snapshot_file_free(f);
 }
 END_TEST
 
@@ -235,13 +289,14 @@ END_TEST
 
 /* The fixture with one member changed by a jq-like edit: path is a list of
  * keys and indices, value the JSON put there (NULL: the member removed). */
-static void assert_edit_refused(const char *const *path, size_t n, const char *value, const char *needle) {
+static void assert_edit_refused(const char *file, const char *const *path, size_t n, const char *value,
+                                const char *needle) {
         _cleanup_free_ char *text = NULL;
         json_object *root, *o;
         const char *out;
         size_t len;
 
-        text = fixture_text(MANUAL_SNAPSHOT, &len);
+        text = fixture_text(file, &len);
         root = json_tokener_parse(text);
         ck_assert_ptr_nonnull(root);
         o = root;
@@ -266,11 +321,14 @@ static void assert_edit_refused(const char *const *path, size_t n, const char *v
         json_object_put(root);
 }
 
-#define EDIT(value, needle, ...)                                                                       \
+#define EDIT_IN(file, value, needle, ...)                                                              \
         do {                                                                                           \
                 const char *const p[] = { __VA_ARGS__ };                                               \
-                assert_edit_refused(p, ELEMENTSOF(p), value, needle);                                  \
+                assert_edit_refused(file, p, ELEMENTSOF(p), value, needle);                            \
         } while (0)
+#define EDIT(value, needle, ...) EDIT_IN(MANUAL_SNAPSHOT, value, needle, __VA_ARGS__)
+#define EDIT_DRM(value, needle, ...) EDIT_IN(DRM_SNAPSHOT, value, needle, __VA_ARGS__)
+#define CLIENT0 "state", "processes", "0", "drm", "clients", "0"
 
 START_TEST(test_edits_refused) {
         EDIT("\"big\"", "state.buffers[0].size: expected a whole number or null, got string", "state", "buffers", "0",
@@ -311,6 +369,91 @@ START_TEST(test_edits_refused) {
 }
 END_TEST
 
+START_TEST(test_drm_edits_refused) {
+        EDIT_DRM("\"x\"", "state.processes[0].drm.clients[0].regions.system0.total: expected a whole number, got "
+                 "string", CLIENT0, "regions", "system0", "total");
+        EDIT_DRM("-1", "state.processes[0].drm.clients[0].regions.system0.active: negative value -1", CLIENT0,
+                 "regions", "system0", "active");
+        EDIT_DRM("null", "state.processes[0].drm.clients[0].regions.system0.shared: expected a whole number, got "
+                 "null", CLIENT0, "regions", "system0", "shared");
+        EDIT_DRM("1", "state.processes[0].drm.clients[0].regions.system0: unknown kind \"bogus\"", CLIENT0,
+                 "regions", "system0", "bogus");
+        EDIT_DRM("{}", "state.processes[0].drm.clients[0].regions.system0: a region with no figure", CLIENT0,
+                 "regions", "system0");
+        EDIT_DRM("{}", "state.processes[0].drm.clients[0].regions: none", CLIENT0, "regions");
+        EDIT_DRM("{\"total\":1}", "state.processes[0].drm.clients[0].regions: \"a\" is not after \"system0\"",
+                 CLIENT0, "regions", "a");
+        EDIT_DRM("0", "state.processes[0].drm.clients[0].fds: a client with no fd", CLIENT0, "fds");
+        EDIT_DRM("4294967296", "state.processes[0].drm.clients[0].fds: value 4294967296 out of range", CLIENT0,
+                 "fds");
+        EDIT_DRM("\"\"", "state.processes[0].drm.clients[0].driver: \"\" is not a DRM name", CLIENT0, "driver");
+        EDIT_DRM("null", "state.processes[0].drm.clients[1].fds: 2 for a client without an id", "state",
+                 "processes", "0", "drm", "clients", "1", "client_id");
+        EDIT_DRM("13", "state.processes[0].drm.clients[1].client_id: 13 repeats the previous client's", CLIENT0,
+                 "client_id");
+        EDIT_DRM("14", "state.processes[0].drm.clients[1]: not after the previous client", CLIENT0, "client_id");
+        EDIT_DRM("[]", "state.processes[0].drm.clients: empty", "state", "processes", "0", "drm", "clients");
+        EDIT_DRM("null", "state.processes[0].drm: expected an object, got null", "state", "processes", "0", "drm");
+        /* Without its one client, weston holds nothing a state lists. */
+        EDIT_DRM(NULL, "state.processes[6]: holds no buffer, no unidentified fd and no DRM client", "state",
+                 "processes", "6", "drm");
+}
+END_TEST
+
+/* Clients without an id are one fd each and tie in the sort: three of them, in
+ * no order of their figures, come back in the file's order. */
+START_TEST(test_drm_clients_without_id) {
+        _cleanup_free_ char *text = NULL, *again = NULL;
+        DmabufSnapshotFile *f = NULL;
+        json_object *root, *state, *clients;
+        const char *out;
+        char err[512] = "";
+        size_t len;
+
+        text = fixture_text(DRM_SNAPSHOT, &len);
+        root = json_tokener_parse(text);
+        ck_assert_ptr_nonnull(root);
+        state = json_object_object_get(root, "state");
+        clients = json_object_object_get(
+                json_object_object_get(json_object_array_get_idx(json_object_object_get(state, "processes"), 6), "drm"),
+                "clients");
+        ck_assert_ptr_nonnull(clients);
+        json_object_array_del_idx(clients, 0, 1);
+        for (int i = 0; i < 3; i++) {
+                char c[160];
+
+                snprintf(c, sizeof(c), "{\"driver\":\"msm\",\"client_id\":null,\"pdev\":null,\"fds\":1,"
+                         "\"regions\":{\"memory\":{\"total\":%d}}}", (i * 7 + 3) % 5);
+                json_object_array_add(clients, json_tokener_parse(c));
+        }
+        out = json_object_to_json_string_ext(root, JSON_FLAGS);
+        ck_assert_msg(read_text(out, strlen(out), 0, &f, err, sizeof(err)) == 0, "%s", err);
+        ck_assert_uint_eq(dmabuf_state_find_process(f->state, 8500)->n_drm_clients, 3);
+        again = state_json(f->state);
+        ck_assert_str_eq(again, json_object_to_json_string_ext(state, JSON_FLAGS));
+        dmabuf_snapshot_file_free(f);
+        json_object_put(root);
+}
+END_TEST
+
+START_TEST(test_cgroup_edits_refused) {
+        EDIT_DRM("1", "state.cgroups[0].pss_bytes: 1, where the buffers give 5529600", "state", "cgroups", "0",
+                 "pss_bytes");
+        EDIT_DRM("3", "state.cgroups[0].processes: 3, where the processes give 2", "state", "cgroups", "0",
+                 "processes");
+        EDIT_DRM("\"/system.slice/x.service\"", "state.cgroups[0].path: \"/system.slice/x.service\", where the "
+                 "processes give \"/user.slice/", "state", "cgroups", "0", "path");
+        EDIT_DRM("null", "state.cgroups[0].unit: null, where the processes give \"org.gnome.Shell@wayland.service\"",
+                 "state", "cgroups", "0", "unit");
+        EDIT_DRM(NULL, "state.cgroups: 4 listed, where the processes give 5", "state", "cgroups", "1");
+        EDIT_DRM("{}", "state.cgroups: expected array, got object", "state", "cgroups");
+        EDIT_DRM("7", "state.cgroups[3].path: expected a string or null, got int", "state", "cgroups", "3", "path");
+        /* A path the writer's depth (1) cannot have made from these processes. */
+        EDIT_IN(DEPTH_SNAPSHOT, "\"/system.slice\"", "state.cgroups[0].path: \"/system.slice\", where the processes "
+                "give \"/user.slice\"", "state", "cgroups", "0", "path");
+}
+END_TEST
+
 START_TEST(test_too_deep_for_json_c) {
         /* 60 levels pass the streaming check (64) and must not trip json-c. */
         _cleanup_strbuf_ StrBuf sb = STRBUF_INIT;
@@ -341,6 +484,10 @@ int main(void) {
         tcase_add_test(tc, test_every_truncation);
         tcase_add_test(tc, test_fixtures_refused);
         tcase_add_test(tc, test_edits_refused);
+        tcase_add_test(tc, test_drm_edits_refused);
+        tcase_add_test(tc, test_cgroup_edits_refused);
+        tcase_add_test(tc, test_drm_and_cgroups);
+        tcase_add_test(tc, test_drm_clients_without_id);
         tcase_add_test(tc, test_too_deep_for_json_c);
         suite_add_tcase(s, tc);
         return tu_run(s);
