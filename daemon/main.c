@@ -340,7 +340,9 @@ static int run_dump(int argc, char **argv) {
                 fprintf(stderr, "dmabufd: dump: out of memory\n");
                 return EXIT_FAILURE;
         }
-        if (fwrite(out.buf, 1, out.len, stdout) != out.len || fflush(stdout) != 0) {
+        /* Output can be empty (--by cgroup --format prom where every figure is
+         * unknown) and its buffer then NULL, which fwrite must not be given. */
+        if ((out.len > 0 && fwrite(out.buf, 1, out.len, stdout) != out.len) || fflush(stdout) != 0) {
                 fprintf(stderr, "dmabufd: dump: cannot write output: %s\n", strerror(errno));
                 return EXIT_FAILURE;
         }
