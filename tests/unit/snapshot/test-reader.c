@@ -15,10 +15,10 @@
 #define DRM_SNAPSHOT "manual-drm-fdinfo.json"
 #define DEPTH_SNAPSHOT "manual-linux-6.1-cgroup-depth-1.json"
 
+/* The snapshots are plain files of the source tree: $FIXTURES may point at the
+ * build tree, where a release tarball's build unpacks only the captured trees. */
 static void fixture_path(char *buf, size_t len, const char *name) {
-        const char *fixtures = getenv("FIXTURES");
-
-        snprintf(buf, len, "%s/snapshots/%s", fixtures && *fixtures ? fixtures : FIXTURES_DIR, name);
+        snprintf(buf, len, "%s/snapshots/%s", FIXTURES_DIR, name);
 }
 
 static int open_fixture(const char *name) {
