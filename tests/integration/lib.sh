@@ -453,3 +453,38 @@ free_port() {
         done
         return 1
 }
+
+# start_prometheus CONFIG [CWD]: a real Prometheus server on a free loopback
+# port, run from CWD (default $TMP), sets PROM_PID, PPORT and PBASE once it is
+# ready. Retries a few times if the port was taken between choosing and
+# binding; fails the test if it never becomes ready (bounded: 5 x 30 s).
+start_prometheus() {
+        local config=$1 cwd=${2:-$TMP} try i ready
+        PROM_PID=
+        for ((try = 0; try < 5; try++)); do
+                PPORT=$(free_port) || fail "no free port found for prometheus"
+                mkdir -p "$TMP/data.$try"
+                (cd "$cwd" && exec prometheus --config.file="$config" --storage.tsdb.path="$TMP/data.$try" \
+                        --web.listen-address="127.0.0.1:$PPORT" --log.level=warn) \
+                        </dev/null >"$TMP/prometheus.log" 2>&1 &
+                PROM_PID=$!
+                EXTRA_PIDS+=("$PROM_PID")
+                ready=0
+                for ((i = 0; i < 300; i++)); do # 30 s
+                        kill -0 "$PROM_PID" 2>/dev/null || break
+                        if curl -s --max-time 2 --noproxy '*' -o /dev/null -f "http://127.0.0.1:$PPORT/-/ready"; then
+                                ready=1
+                                break
+                        fi
+                        sleep 0.1
+                done
+                [ $ready = 1 ] && break
+                note "prometheus on port $PPORT did not become ready: $(tail -n 3 "$TMP/prometheus.log")"
+                _kill_bounded "$PROM_PID"
+                wait "$PROM_PID" 2>/dev/null
+                PROM_PID=
+        done
+        [ -n "$PROM_PID" ] || fail "prometheus never became ready; log: $(tail -n 20 "$TMP/prometheus.log")"
+        pass "prometheus ready on 127.0.0.1:$PPORT"
+        PBASE="http://127.0.0.1:$PPORT"
+}

@@ -153,33 +153,7 @@ check "only the intervals of the fleet's prometheus.yml were changed" \
 } >"$P/fleet/targets.yml.tmp" && mv "$P/fleet/targets.yml.tmp" "$P/fleet/targets.yml"
 out=$(pt check config "$P/fleet/prometheus.yml" 2>&1) || failc "promtool check config accepts the test's copy" "$out"
 
-PROM_PID=
-for ((try = 0; try < 5; try++)); do
-        PPORT=$(free_port) || fail "no free port found for prometheus"
-        mkdir -p "$TMP/data.$try"
-        (cd "$TMP/cwd" && exec prometheus --config.file="$P/fleet/prometheus.yml" --storage.tsdb.path="$TMP/data.$try" \
-                --web.listen-address="127.0.0.1:$PPORT" --log.level=warn) \
-                </dev/null >"$TMP/prometheus.log" 2>&1 &
-        PROM_PID=$!
-        EXTRA_PIDS+=("$PROM_PID")
-        ready=0
-        for ((i = 0; i < 300; i++)); do # 30 s
-                kill -0 "$PROM_PID" 2>/dev/null || break
-                if curl -s --max-time 2 --noproxy '*' -o /dev/null -f "http://127.0.0.1:$PPORT/-/ready"; then
-                        ready=1
-                        break
-                fi
-                sleep 0.1
-        done
-        [ $ready = 1 ] && break
-        note "prometheus on port $PPORT did not become ready: $(tail -n 3 "$TMP/prometheus.log")"
-        _kill_bounded "$PROM_PID"
-        wait "$PROM_PID" 2>/dev/null
-        PROM_PID=
-done
-[ -n "$PROM_PID" ] || fail "prometheus never became ready; log: $(tail -n 20 "$TMP/prometheus.log")"
-pass "prometheus ready on 127.0.0.1:$PPORT"
-PBASE="http://127.0.0.1:$PPORT"
+start_prometheus "$P/fleet/prometheus.yml" "$TMP/cwd"
 
 # qjson EXPR: the query's result as JSON [{metric, value}]
 qjson() {

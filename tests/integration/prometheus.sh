@@ -25,35 +25,7 @@ else
         fail "promtool check config rejects the scrape config: $out"
 fi
 
-# Start Prometheus on a free loopback port; retry a few times if the port was
-# taken between choosing and binding.
-PROM_PID=
-for ((try = 0; try < 5; try++)); do
-        PPORT=$(free_port) || fail "no free port found for prometheus"
-        mkdir -p "$TMP/data.$try"
-        prometheus --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/data.$try" \
-                --web.listen-address="127.0.0.1:$PPORT" --log.level=warn \
-                </dev/null >"$TMP/prometheus.log" 2>&1 &
-        PROM_PID=$!
-        EXTRA_PIDS+=("$PROM_PID")
-        ready=0
-        for ((i = 0; i < 300; i++)); do # 30 s
-                kill -0 "$PROM_PID" 2>/dev/null || break
-                if curl -s --max-time 2 --noproxy '*' -o /dev/null -f "http://127.0.0.1:$PPORT/-/ready"; then
-                        ready=1
-                        break
-                fi
-                sleep 0.1
-        done
-        [ $ready = 1 ] && break
-        note "prometheus on port $PPORT did not become ready: $(tail -n 3 "$TMP/prometheus.log")"
-        _kill_bounded "$PROM_PID"
-        wait "$PROM_PID" 2>/dev/null
-        PROM_PID=
-done
-[ -n "$PROM_PID" ] || fail "prometheus never became ready; log: $(tail -n 20 "$TMP/prometheus.log")"
-pass "prometheus ready on 127.0.0.1:$PPORT"
-PBASE="http://127.0.0.1:$PPORT"
+start_prometheus "$TMP/prometheus.yml"
 
 # query EXPR: prints the value of the first result, nothing if none
 query() {
