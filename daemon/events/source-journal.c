@@ -72,8 +72,8 @@ const char *dmabufd_journal_match_identifier(const DmabufdJournalMatch *m) {
 /* glibc's regcomp expands each repetition by copying what it repeats (a+ is
  * aa*, a{2,5} is five copies of a), so stacked and nested repetitions multiply:
  * "a" followed by a hundred "+", or "((a{99}){99}){99}", takes gigabytes to
- * compile. A pattern whose atoms would be copied more than this many times in
- * all is refused before regcomp sees it. */
+ * compile. A pattern whose atoms and * ? nodes would be copied more than this
+ * many times in all is refused before regcomp sees it. */
 #define REGEX_COPIES_MAX 256U
 #define REGEX_NEST_MAX 32U
 
@@ -86,7 +86,8 @@ static uint64_t mul_sat(uint64_t a, uint64_t b) {
 }
 
 /* The copies one repetition operator at p makes of what it follows (1 for * and
- * ?, which wrap one copy), and its length in *len; 0 when p holds none. */
+ * ?, which wrap one copy in a node of their own), and its length in *len; 0
+ * when p holds none. */
 static uint64_t repetition_at(const char *p, size_t *len) {
         uint64_t lo = 0, hi = 0;
         const char *q = p + 1;
@@ -124,7 +125,17 @@ static uint64_t regex_copies(const char *p) {
                 size_t len;
                 uint64_t k = repetition_at(p, &len);
 
-                if (k > 0) {
+                if (k == 1) {
+                        /* * and ? copy nothing but wrap what they follow in one
+                         * more node, and a later + or {m,n} copies the wrapped
+                         * whole: "a", 120 "?" and "++++" made regcomp's epsilon
+                         * closure run for longer than the fuzzer's 10 s. */
+                        sum[depth] = add_sat(sum[depth], 1);
+                        last[depth] = add_sat(last[depth], 1);
+                        p += len;
+                        continue;
+                }
+                if (k > 1) {
                         /* What the operator follows is copied k times in all. */
                         sum[depth] = add_sat(sum[depth], mul_sat(last[depth], k - 1));
                         last[depth] = mul_sat(last[depth], k);
