@@ -3,7 +3,7 @@
 # through a FIFO at <root>/dev/kmsg, on a tree whose totals and one size are
 # unknown) is printed by id and by file name in every format: the trigger's
 # summary first (on stderr for json, prom and csv), the state and `before`
-# byte for byte as stored, null figures still unknown; truncated, corrupt and
+# as stored, null figures still unknown; truncated, corrupt and
 # unknown-schema copies get one error line naming the file, exit 1. --by cgroup
 # prints the stored cgroups; the fixtures' snapshots with DRM clients, and one
 # written with cgroup_depth = 1, print in every format and come back byte for
@@ -68,14 +68,17 @@ check "dump --snapshot ID --before (--state-dir) exits 0 and says it shows befor
 STATE_DIRECTORY="$STATE" run "$DMABUFD" dump --config /dev/null --snapshot "$ID"
 check "dump --snapshot ID finds the state directory in \$STATE_DIRECTORY" test "$RC" = 0
 
-# ---- json: the stored states, byte for byte ----
+# ---- json: the stored states ----
 for which in state before; do
         flag=()
         [ $which = before ] && flag=(--before)
         run "$DMABUFD" dump --snapshot "$S" "${flag[@]}" --format json
+        # Both through jq: it prints numbers its own way (0.010000 as 0.01), and the
+        # stored text keeps the daemon's; test-reader checks the bytes themselves.
         jq -c ".$which" "$S" >"$TMP/want.json"
-        check "dump --snapshot FILE ${flag[*]} --format json is the stored $which, byte for byte" \
-                cmp -s "$OUT" "$TMP/want.json"
+        jq -c . "$OUT" >"$TMP/got.json" 2>/dev/null
+        check "dump --snapshot FILE ${flag[*]} --format json is the stored $which" \
+                cmp -s "$TMP/got.json" "$TMP/want.json"
         check "... with the summary on stderr" grep -q '^trigger: oom_kill' "$ERR"
 done
 run "$DMABUFD" dump --snapshot "$S" --format json 4100
