@@ -17,6 +17,7 @@
 #include "macro.h"
 #include "state-json.h"
 #include "strbuf.h"
+#include "string-util.h"
 
 struct DmabufdHttp {
         struct MHD_Daemon **daemons;
@@ -535,16 +536,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls, en
         *req_cls = NULL;
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* libmicrohttpd's own decoding, but for "%00": decoded, it would cut the path
  * short ("/api/v1/snapshots/ID%00/../x" would name ID), so it stays as it is
  * and the path matches nothing. */
@@ -554,7 +545,7 @@ static size_t unescape_url(void *cls, struct MHD_Connection *c, char *s) {
         for (const char *r = s; *r;) {
                 int hi, lo;
 
-                if (r[0] == '%' && (hi = hex_value(r[1])) >= 0 && (lo = hex_value(r[2])) >= 0 && (hi | lo) != 0) {
+                if (r[0] == '%' && (hi = unhexchar(r[1])) >= 0 && (lo = unhexchar(r[2])) >= 0 && (hi | lo) != 0) {
                         *w++ = (char) (hi << 4 | lo);
                         r += 3;
                 } else

@@ -524,6 +524,18 @@ static int scan_drm_fd(ProcessScan *ps, const char *fd_name) {
         return 0;
 }
 
+/* One fd's scan result, counted: an fd closed meanwhile or unreadable is a
+ * skip, not a failure; only -ENOMEM stops the walk. */
+static int count_fd_result(ProcessScan *ps, int r) {
+        if (r == -ENOMEM)
+                return r;
+        if (is_gone(r))
+                dmabuf_builder_count(ps->builder, DMABUF_SCAN_FDS_VANISHED);
+        else if (r < 0)
+                dmabuf_builder_count(ps->builder, DMABUF_SCAN_UNREADABLE);
+        return 0;
+}
+
 static int scan_fds(ProcessScan *ps) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
@@ -558,25 +570,17 @@ static int scan_fds(ProcessScan *ps) {
                 }
                 switch (dmabuf_fd_link_classify(target, (size_t) n, &name, &name_len)) {
                 case DMABUF_LINK_NAMED:
-                        r = scan_fd(ps, de->d_name, name, name_len);
-                        if (r == -ENOMEM)
+                        r = count_fd_result(ps, scan_fd(ps, de->d_name, name, name_len));
+                        if (r < 0)
                                 return r;
-                        if (is_gone(r))
-                                dmabuf_builder_count(ps->builder, DMABUF_SCAN_FDS_VANISHED);
-                        else if (r < 0)
-                                dmabuf_builder_count(ps->builder, DMABUF_SCAN_UNREADABLE);
                         break;
                 case DMABUF_LINK_ANON:
                         ps->unidentified++;
                         break;
                 case DMABUF_LINK_DRM:
-                        r = scan_drm_fd(ps, de->d_name);
-                        if (r == -ENOMEM)
+                        r = count_fd_result(ps, scan_drm_fd(ps, de->d_name));
+                        if (r < 0)
                                 return r;
-                        if (is_gone(r))
-                                dmabuf_builder_count(ps->builder, DMABUF_SCAN_FDS_VANISHED);
-                        else if (r < 0)
-                                dmabuf_builder_count(ps->builder, DMABUF_SCAN_UNREADABLE);
                         break;
                 case DMABUF_LINK_OTHER:
                         break;

@@ -96,16 +96,6 @@ void dmabuf_kmsg_splitter_flush(DmabufKmsgSplitter *s, DmabufKmsgRecordFunc f, v
         s->record_len = 0;
 }
 
-static int hex_value(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 size_t dmabuf_kmsg_unescape(const char *s, size_t len, char *out, size_t out_size) {
         size_t o = 0;
 
@@ -114,8 +104,8 @@ size_t dmabuf_kmsg_unescape(const char *s, size_t len, char *out, size_t out_siz
         for (size_t i = 0; i < len && o + 1 < out_size; i++) {
                 int hi, lo;
 
-                if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x' && (hi = hex_value(s[i + 2])) >= 0 &&
-                    (lo = hex_value(s[i + 3])) >= 0) {
+                if (s[i] == '\\' && i + 3 < len && s[i + 1] == 'x' && (hi = unhexchar(s[i + 2])) >= 0 &&
+                    (lo = unhexchar(s[i + 3])) >= 0) {
                         out[o++] = (char) (hi << 4 | lo);
                         i += 3;
                 } else

@@ -12,6 +12,7 @@
 #include "history.h"
 #include "macro.h"
 #include "state-json.h"
+#include "time-util.h"
 
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
@@ -254,34 +255,6 @@ void dmabuf_history_push(DmabufHistory *h, DmabufHistoryEntry *e) {
         h->entries_allocated += e->allocated;
 }
 
-/* "2026-01-02T03:04:05Z", with an optional fraction of up to 9 digits. */
-static int parse_rfc3339_utc(const char *s, uint64_t *ret) {
-        struct tm tm = {};
-        const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-        uint64_t frac_usec = 0, scale = 100000;
-        time_t t;
-
-        if (!p || s[0] < '0' || s[0] > '9')
-                return -EINVAL;
-        if (*p == '.') {
-                size_t digits = 0;
-
-                for (p++; *p >= '0' && *p <= '9'; p++, digits++) {
-                        frac_usec += (uint64_t) (*p - '0') * scale;
-                        scale /= 10;
-                }
-                if (digits == 0 || digits > 9)
-                        return -EINVAL;
-        }
-        if (!streq(p, "Z"))
-                return -EINVAL;
-        t = timegm(&tm);
-        if (t < 0)
-                return -EINVAL;
-        *ret = (uint64_t) t * 1000000 + frac_usec;
-        return 0;
-}
-
 int dmabuf_history_query_parse(DmabufHistoryQuery *q, const char *key, const char *value, char *err,
                                size_t err_len) {
         uint64_t n;
@@ -308,7 +281,7 @@ int dmabuf_history_query_parse(DmabufHistoryQuery *q, const char *key, const cha
                 q->since_usec = n * 1000000;
                 return 0;
         }
-        if (parse_rfc3339_utc(value, &q->since_usec) < 0) {
+        if (parse_timestamp_utc(value, &q->since_usec) < 0) {
                 snprintf(err, err_len,
                          "parameter since=\"%.64s\": not an RFC 3339 UTC time (2026-01-02T03:04:05.678Z) or "
                          "seconds since the epoch",

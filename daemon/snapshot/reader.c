@@ -12,6 +12,7 @@
 #include "procfs.h"
 #include "reader.h"
 #include "string-util.h"
+#include "time-util.h"
 
 /* Where in the document a fault is, as "state.buffers[3]", and the message. */
 typedef struct ReadContext {
@@ -120,38 +121,6 @@ static int get_string(ReadContext *c, json_object *o, const char *key, bool null
         if (!json_object_object_get_ex(o, key, &v))
                 return fail(c, NULL, "no \"%s\" member", key);
         return value_string(c, key, v, nullable, ret);
-}
-
-/* "2026-12-06T08:36:11.123Z" as the state JSON writes it; the fraction is optional. */
-static int parse_time_usec(const char *s, uint64_t *ret) {
-        struct tm tm = {};
-        unsigned frac = 0, digits = 0;
-        int n = 0;
-        time_t t;
-
-        if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
-                   &tm.tm_sec, &n) != 6 ||
-            n != 19)
-                return -EINVAL;
-        s += n;
-        if (*s == '.')
-                for (s++; *s >= '0' && *s <= '9'; s++, digits++)
-                        if (digits < 6)
-                                frac = frac * 10 + (unsigned) (*s - '0');
-        if ((s[-1] == '.' && digits == 0) || !streq(s, "Z"))
-                return -EINVAL;
-        for (; digits < 6; digits++)
-                frac *= 10;
-        if (tm.tm_year < 1970 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-            tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
-                return -EINVAL;
-        tm.tm_year -= 1900;
-        tm.tm_mon -= 1;
-        t = timegm(&tm);
-        if (t < 0)
-                return -EINVAL;
-        *ret = (uint64_t) t * 1000000 + frac;
-        return 0;
 }
 
 /* One (pid, inode) reference of the file's holders, gathered from the buffers
@@ -797,7 +766,7 @@ int dmabuf_state_from_json(json_object *o, const char *where, pid_t only_pid, Dm
         r = get_string(&c, o, "collected_at", false, &collected_at);
         if (r < 0)
                 return r;
-        if (parse_time_usec(collected_at, &collected_at_usec) < 0)
+        if (parse_timestamp_utc(collected_at, &collected_at_usec) < 0)
                 return fail(&c, "collected_at", "\"%.40s\" is not an RFC3339 UTC time", collected_at);
         r = get_string(&c, o, "kernel", true, &kernel);
         if (r < 0)

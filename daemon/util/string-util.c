@@ -40,3 +40,13 @@ bool next_line(const char *buf, size_t len, size_t *pos, const char **ret, size_
         *pos += n + (nl ? 1 : 0);
         return true;
 }
+
+int unhexchar(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}

@@ -22,3 +22,6 @@ void set_err(char *err, size_t err_len, const char *fmt, ...) _printf_(3, 4);
  * newline and *pos moves past it; a last line without a newline counts. Returns
  * false at the end. */
 bool next_line(const char *buf, size_t len, size_t *pos, const char **ret, size_t *ret_len);
+
+/* The value of one hex digit, or -1. */
+int unhexchar(char c);

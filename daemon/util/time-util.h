@@ -14,3 +14,8 @@ typedef uint64_t usec_t;
 #define USEC_PER_MSEC ((usec_t) 1000ULL)
 
 usec_t now_usec(clockid_t clock);
+
+/* "2026-12-06T08:36:11.123Z", as the state JSON writes collected_at (UTC, "Z";
+ * a fraction of 1 to 9 digits is optional and kept to the microsecond).
+ * Returns 0 or -EINVAL. */
+int parse_timestamp_utc(const char *s, usec_t *ret);

@@ -45,17 +45,6 @@ check "dmabufd_source_up{source=\"psi\"} is 0 (no trigger configured)" \
 check "dmabufd_source_up{source=\"kmsg\"} is 0 (no dev/kmsg in the tree)" \
         test "$(metric_value "$TMP/b" 'dmabufd_source_up{source="kmsg"}')" = 0
 
-newest_of_kind() { # KIND: the id of the newest snapshot of that kind, waiting up to 10 s
-        local i id
-        for ((i = 0; i < 100; i++)); do
-                fetch "$BASE/api/v1/snapshots"
-                id=$(jq -r --arg k "$1" '[.[] | select(.trigger.kind == $k)][0].id // empty' "$TMP/b")
-                [ -n "$id" ] && { echo "$id"; return 0; }
-                sleep 0.1
-        done
-        return 1
-}
-
 # cgroup: max goes up without a kill (no event), then oom_kill goes 3 -> 5.
 events 1 3 >"$ROOT/sys/fs/cgroup/test.slice/memory.events"
 # The loop has handled that change once two collections have run on it since

@@ -322,6 +322,19 @@ header() { # NAME: value of a response header in $TMP/h (case-insensitive name)
                   if (k == n) { v = substr($0, i + 1); sub(/^[ \t]+/, "", v); print v; exit } }'
 }
 
+# newest_of_kind KIND: prints the id of the newest snapshot of that trigger kind,
+# waiting up to 10 s for one; fails if none comes.
+newest_of_kind() {
+        local i id
+        for ((i = 0; i < 100; i++)); do
+                fetch "$BASE/api/v1/snapshots"
+                id=$(jq -r --arg k "$1" '[.[] | select(.trigger.kind == $k)][0].id // empty' "$TMP/b")
+                [ -n "$id" ] && { echo "$id"; return 0; }
+                sleep 0.1
+        done
+        return 1
+}
+
 # fetch_snapshot ID: GET /api/v1/snapshots/ID into $TMP/b once it is complete:
 # a snapshot is on disk first without its fresh state ("partial": true), and
 # replaced by the complete one a collection later. Waits up to 10 s.

@@ -82,13 +82,7 @@ timeout 5 sh -c 'cat >"$1"' _ "$ROOT/dev/kmsg" <<'EOF'
 3,1561,4131230,-;Out of memory: Killed process 4300 (orphan-mapper) total-vm:238776kB, anon-rss:237556kB, file-rss:4kB, shmem-rss:648kB, UID:1000 pgtables:500kB oom_score_adj:0
 EOF
 check "the kill was written to dev/kmsg" test $? = 0
-ID=
-for ((i = 0; i < 100; i++)); do
-        fetch "$BASE/api/v1/snapshots"
-        ID=$(jq -r '[.[] | select(.trigger.kind == "oom_kill")][0].id // empty' "$TMP/b" 2>/dev/null)
-        [ -n "$ID" ] && break
-        sleep 0.1
-done
+ID=$(newest_of_kind oom_kill) || ID=
 if [ -n "$ID" ] && fetch_snapshot "$ID"; then
         check "the snapshot shows no unknown figure as a number" no_big_number "$TMP/b"
         check "the trigger names 4300, whose rss and pss are null (known to be held, size unknown)" \

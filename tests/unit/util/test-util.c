@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+
 #include "ratelimit.h"
 #include "string-util.h"
 #include "strv.h"
@@ -115,6 +117,35 @@ START_TEST(test_strv) {
 }
 END_TEST
 
+START_TEST(test_unhexchar) {
+        ck_assert_int_eq(unhexchar('0'), 0);
+        ck_assert_int_eq(unhexchar('9'), 9);
+        ck_assert_int_eq(unhexchar('a'), 10);
+        ck_assert_int_eq(unhexchar('F'), 15);
+        ck_assert_int_eq(unhexchar('g'), -1);
+        ck_assert_int_eq(unhexchar('\0'), -1);
+}
+END_TEST
+
+START_TEST(test_parse_timestamp_utc) {
+        static const char *const bad[] = {
+                "", "2026-12-06T08:36:11", "2026-12-06T08:36:11.Z", "2026-12-06T08:36:11.1234567890Z",
+                "2026-12-06 08:36:11Z", " 026-12-06T08:36:11Z", "+026-12-06T08:36:11Z", "2026-13-06T08:36:11Z",
+                "2026-12-06T24:00:00Z", "1969-12-31T23:59:59Z", "2026-12-06T08:36:11+01:00", "2026-12-06T08:36:11Zx",
+        };
+        usec_t t = 0;
+
+        ck_assert_int_eq(parse_timestamp_utc("1970-01-01T00:00:00Z", &t), 0);
+        ck_assert_uint_eq(t, 0);
+        ck_assert_int_eq(parse_timestamp_utc("2026-12-06T08:36:11.123Z", &t), 0);
+        ck_assert_uint_eq(t, 1796546171123000ULL);
+        ck_assert_int_eq(parse_timestamp_utc("2026-12-06T08:36:11.123456789Z", &t), 0);
+        ck_assert_uint_eq(t, 1796546171123456ULL);
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+                ck_assert_msg(parse_timestamp_utc(bad[i], &t) == -EINVAL, "accepted '%s'", bad[i]);
+}
+END_TEST
+
 START_TEST(test_now_usec) {
         usec_t a = now_usec(CLOCK_MONOTONIC), b = now_usec(CLOCK_MONOTONIC);
         struct timespec ts;
@@ -138,6 +169,8 @@ int main(void) {
         tcase_add_test(tc, test_ratelimit);
         tcase_add_test(tc, test_strv);
         tcase_add_test(tc, test_now_usec);
+        tcase_add_test(tc, test_unhexchar);
+        tcase_add_test(tc, test_parse_timestamp_utc);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }
