@@ -38,8 +38,8 @@
 
 /* Kernel data that stays malformed would otherwise log on every collection. */
 #define PARSE_WARNING_INTERVAL_USEC (600 * USEC_PER_SEC)
-/* Free heap below this is kept for the next collection whatever the in-use size. */
-#define HEAP_SURPLUS_MIN_BYTES (1U << 20)
+/* Free heap below this is kept: glibc's own trim threshold (tune_malloc()). */
+#define HEAP_SURPLUS_MIN_BYTES (128U * 1024U)
 
 struct Manager {
         sd_event *event;
@@ -223,14 +223,15 @@ static void report_parse_errors(Manager *m, const DmabufState *s) {
                     st->first_error, total);
 }
 
-/* A collection frees about as much as it allocates, and the next one wants those
- * pages again: trimming after each one made every collection fault its heap back
- * in. Free heap beyond what is in use is a transient peak (a large snapshot, a
- * burst of processes) that would otherwise keep the RSS at that peak for good. */
+/* A collection frees about as much as it allocates, and glibc keeps the free pages
+ * inside the heap (below a live block, the top trim cannot reach them): about
+ * 0.6 MiB on the 2,000-process benchmark tree, 7% of the daemon's RSS target, for
+ * as long as the daemon runs. Giving them back costs the next collection about 150
+ * page faults, well under a millisecond even next to a 50 ms BPF collection. */
 static void trim_heap_surplus(void) {
         struct mallinfo2 mi = mallinfo2();
 
-        if (mi.fordblks > MAX(mi.uordblks, (size_t) HEAP_SURPLUS_MIN_BYTES))
+        if (mi.fordblks > HEAP_SURPLUS_MIN_BYTES)
                 malloc_trim(0);
 }
 
