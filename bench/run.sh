@@ -5,13 +5,15 @@
 #   bench/run.sh BUILDDIR
 #
 # Runs BUILDDIR/bench/dmabufd-bench with its defaults on a generated tree (kept), then
-# starts BUILDDIR/dmabufd with --root on that tree, lets it collect three times,
-# scrapes /metrics and /api/v1/state once each, and prints the daemon's VmRSS and
-# VmHWM (targets: RSS <= 8 MiB, VmHWM <= 12 MiB) and the body sizes. The tree goes
+# starts BUILDDIR/dmabufd with --root on that tree, scrapes /metrics and
+# /api/v1/state once each, samples its VmRSS over the next collection, and prints
+# the steady VmRSS (the median), where the bytes go, and VmHWM (targets: RSS <=
+# 8 MiB, VmHWM <= 12 MiB) and the body sizes. The tree goes
 # under $TMPDIR if set, else under /dev/shm when it is a writable tmpfs (a tree of
 # ~900k files writes and deletes in seconds there, minutes on a disk), else /tmp.
 #
-# BENCH_ONLY=latency BENCH_TREE=DIR runs only the snapshot latency part, on a tree
+# BENCH_ONLY=memory BENCH_TREE=DIR runs only the daemon's memory part, and
+# BENCH_ONLY=latency BENCH_TREE=DIR only the snapshot latency part, on a tree
 # an earlier `dmabufd-bench --tree DIR --keep` left (reused, not removed);
 # BENCH_ONLY=http BENCH_TREE=DIR only the HTTP load part (HTTP_REQUESTS, default
 # 500000 requests, so that the run spans collections, from 64 keep-alive clients
@@ -38,11 +40,11 @@ fi
 only=${BENCH_ONLY:-}
 case $only in
 "") tree=$(mktemp -d "$base/dmabufd-bench.XXXXXX") ;;
-latency | http)
+memory | latency | http)
         tree=${BENCH_TREE:?BENCH_ONLY=$only needs BENCH_TREE, a tree from dmabufd-bench --tree DIR --keep}
         [ -d "$tree/proc" ] || { echo "run.sh: $tree/proc: no tree there" >&2; exit 1; }
         ;;
-*) echo "run.sh: BENCH_ONLY=$only: only 'latency' and 'http' are known" >&2; exit 1 ;;
+*) echo "run.sh: BENCH_ONLY=$only: only 'memory', 'latency' and 'http' are known" >&2; exit 1 ;;
 esac
 work=$(mktemp -d "${TMPDIR:-/tmp}/dmabufd-bench-run.XXXXXX")
 dpid=
@@ -94,14 +96,16 @@ if [ "$only" = http ]; then
         exit 0
 fi
 
-if [ -z "$only" ]; then
+if [ -z "$only" ] || [ "$only" = memory ]; then
+if [ "$only" != memory ]; then
 echo "== dmabufd-bench =="
 "$bench" --tree "$tree" --keep
+fi
 
 echo
 echo "== dmabufd on the same tree =="
 printf 'psi_trigger =\n' >"$work/plain.conf"
-"$daemon" --config "$work/plain.conf" --root "$tree" --state-dir "$work/state" --listen 127.0.0.1:0 --interval 2 \
+"$daemon" --config "$work/plain.conf" --root "$tree" --state-dir "$work/state" --listen 127.0.0.1:0 \
         2>"$work/daemon.log" &
 dpid=$!
 
@@ -124,8 +128,8 @@ if [ -z "$port" ]; then
         cat "$work/daemon.log" >&2
         exit 1
 fi
-echo "dmabufd pid $dpid listening on 127.0.0.1:$port; waiting 7 s for 3 collections (interval 2 s)"
-sleep 7
+# The first collection is done before the server starts, so a state is there.
+echo "dmabufd pid $dpid listening on 127.0.0.1:$port (interval 10 s, the default)"
 kill -0 "$dpid" 2>/dev/null || { echo "run.sh: dmabufd died:" >&2; cat "$work/daemon.log" >&2; exit 1; }
 
 status_kib() { # FIELD: from the daemon's /proc status, in KiB
@@ -140,12 +144,37 @@ scrape() { # PATH OUTFILE: prints "bytes seconds http_code"
 m=$(scrape /metrics "$work/metrics")
 s=$(scrape /api/v1/state "$work/state.json")
 
-# The daemon's memory after serving both (the render of each is part of its peak).
-rss=$(status_kib VmRSS)
+# Steady RSS: VmRSS every 0.1 s for 12 s after serving both, which spans the next
+# collection (about 1.5 s of every 10 on this tree). The median is the daemon
+# between collections; the max is one in progress, with two states alive.
+i=0
+while [ $i -lt 120 ]; do
+        status_kib VmRSS
+        sleep 0.1
+        i=$((i + 1))
+done >"$work/rss-samples"
+kill -0 "$dpid" 2>/dev/null || { echo "run.sh: dmabufd died:" >&2; cat "$work/daemon.log" >&2; exit 1; }
+sort -n "$work/rss-samples" >"$work/rss-sorted"
+rss_min=$(sed -n 1p "$work/rss-sorted")
+rss=$(sed -n 60p "$work/rss-sorted")
+rss_max=$(sed -n '$p' "$work/rss-sorted")
+# Where the bytes go, read at a moment between collections (at most 12 s more).
+i=0
+while [ "$(status_kib VmRSS)" -gt "$rss" ] && [ $i -lt 120 ]; do sleep 0.1; i=$((i + 1)); done
+cp "/proc/$dpid/smaps" "$work/smaps"
 hwm=$(status_kib VmHWM)
 anon=$(status_kib RssAnon)
 file=$(status_kib RssFile)
 threads=$(sed -n 's/^Threads:[[:space:]]*\([0-9]*\)/\1/p' "/proc/$dpid/status")
+# GnuTLS and what it links: Debian's libmicrohttpd links it and initialises it
+# in its constructor, though the daemon serves no TLS. Their file-backed pages and
+# their relocated data (anonymous), in KiB.
+tls_re='/lib(gnutls|p11-kit|nettle|hogweed|gmp|tasn1|unistring|idn2|ffi)[.-]'
+tls=$(awk -v re="$tls_re" '/^[0-9a-f]+-[0-9a-f]+ / { lib = ($6 ~ re) }
+        lib && /^Rss:/ { rss += $2 } lib && /^Anonymous:/ { an += $2 }
+        END { printf "%d %d", rss - an, an }' "$work/smaps")
+tls_file=${tls% *}
+tls_anon=${tls#* }
 dur=$(sed -n 's/^dmabufd_collection_duration_seconds \([0-9.eE+-]*\)$/\1/p' "$work/metrics" | head -n 1)
 
 fmt_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
@@ -157,9 +186,15 @@ printf '%-26s %s\n' "/metrics body" "$(fmt_body "$m")"
 printf '%-26s %s\n' "/api/v1/state body" "$(fmt_body "$s")"
 printf '%-26s %s\n' "collection duration" "${dur:-?} s (dmabufd_collection_duration_seconds)"
 printf '%-26s %s, VmHWM %s\n' "daemon before scraping" "VmRSS $(fmt_mib "$rss0")" "$(fmt_mib "$hwm0")"
-printf '%-26s %s   (target: RSS <= 8 MiB: %s)\n' "daemon VmRSS" "$(fmt_mib "$rss")" \
+printf '%-26s %s   (target: RSS <= 8 MiB: %s)\n' "daemon steady VmRSS" "$(fmt_mib "$rss")" \
         "$(awk -v k="$rss" 'BEGIN { print (k <= 8192 ? "met" : "MISSED") }')"
+printf '%-26s min %s, median %s, max %s (120 samples over 12 s)\n' "  sampled" "$(fmt_mib "$rss_min")" \
+        "$(fmt_mib "$rss")" "$(fmt_mib "$rss_max")"
 printf '%-26s %s anonymous, %s file-backed (the libraries)\n' "  of which" "$(fmt_mib "$anon")" "$(fmt_mib "$file")"
+printf '%-26s %s file-backed + %s relocated data\n' "  GnuTLS and its deps" "$(fmt_mib "$tls_file")" \
+        "$(fmt_mib "$tls_anon")"
+printf '%-26s %s (the steady VmRSS less the above: libmicrohttpd built without HTTPS)\n' "  without them" \
+        "$(fmt_mib $((rss - tls_file - tls_anon)))"
 printf '%-26s %s   (target: VmHWM <= 12 MiB: %s)\n' "daemon VmHWM" "$(fmt_mib "$hwm")" \
         "$(awk -v k="$hwm" 'BEGIN { print (k <= 12288 ? "met" : "MISSED") }')"
 printf '%-26s %s\n' "daemon threads" "$threads"
@@ -176,6 +211,7 @@ fi
 wait "$dpid" 2>/dev/null && st=0 || st=$?
 echo "dmabufd stopped (exit status $st)"
 dpid=
+[ "$only" != memory ] || exit 0
 
 echo
 echo "== HTTP load on the same tree (2000 processes): 64 keep-alive clients on /metrics =="
