@@ -57,17 +57,22 @@ int dmabufd_listen_parse(const char *s, DmabufdListenAddress *ret) {
         return 0;
 }
 
+/* Copied out rather than cast: struct sockaddr only promises 2-byte alignment. */
 static void sockaddr_name(const struct sockaddr *sa, char *buf, size_t len) {
         char host[INET6_ADDRSTRLEN] = "?";
 
         if (sa->sa_family == AF_INET6) {
-                const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
-                inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-                snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+                struct sockaddr_in6 in6;
+
+                memcpy(&in6, sa, sizeof(in6));
+                inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof(host));
+                snprintf(buf, len, "[%s]:%u", host, ntohs(in6.sin6_port));
         } else {
-                const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
-                inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-                snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+                struct sockaddr_in in;
+
+                memcpy(&in, sa, sizeof(in));
+                inet_ntop(AF_INET, &in.sin_addr, host, sizeof(host));
+                snprintf(buf, len, "%s:%u", host, ntohs(in.sin_port));
         }
 }
 

@@ -36,7 +36,7 @@ check() {
 run "build and test (-Werror)" check "$top/build" --enable-werror
 run "build and test (ASan+UBSan)" check "$top/build-asan" --enable-werror --enable-sanitizers
 # Bounded: 13 fuzzers x 5 s, plus the instrumented build (about 2 minutes in all).
-run "fuzzers (clang, libFuzzer, 5 s each)" sh -c "'$top/scripts/build.sh' '$top/build-fuzz' CC=clang --enable-fuzzers && make -C '$top/build-fuzz' fuzz FUZZ_SECONDS=5"
+run "fuzzers (clang, libFuzzer, 5 s each)" sh -c "'$top/scripts/build.sh' '$top/build-fuzz' CC=clang --enable-fuzzers --enable-werror && make -C '$top/build-fuzz' fuzz FUZZ_SECONDS=5"
 run "make distcheck" sh -c "make -C '$top/build' distcheck >'$top/build/distcheck.out' 2>&1 || { tail -n 80 '$top/build/distcheck.out'; exit 1; }"
 # The Debian package: make deb (the release tarball, dpkg-buildpackage) and its
 # checks (lintian; dpkg installing, removing and purging it in a scratch root).

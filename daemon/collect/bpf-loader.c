@@ -104,6 +104,9 @@ bool dmabuf_bpf_built(void) {
  * one thread at a time (start-up and reload), so one buffer is enough. */
 static char libbpf_last_warning[256];
 
+/* libbpf's format: the attribute tells the compiler, so vsnprintf below is checked
+ * like any printf wrapper (clang otherwise warns about a non-literal format). */
+__attribute__((format(printf, 2, 0)))
 static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap) {
         char line[512];
         size_t n;
