@@ -295,6 +295,18 @@ const DmabufBuffer *dmabuf_state_find_buffer(const DmabufState *s, uint64_t inod
         return NULL;
 }
 
+const DmabufHolder *dmabuf_state_buffer_holders(const DmabufState *s, const DmabufBuffer *b) {
+        return s->holders + b->first_holder;
+}
+
+const DmabufAttachment *dmabuf_state_buffer_attachments(const DmabufState *s, const DmabufBuffer *b) {
+        return s->attachments + b->first_attachment;
+}
+
+const char *dmabuf_state_buffer_exporter(const DmabufState *s, const DmabufBuffer *b) {
+        return b->exporter_index == DMABUF_NO_EXPORTER ? NULL : s->exporters[b->exporter_index].name;
+}
+
 const DmabufProcess *dmabuf_state_find_process(const DmabufState *s, pid_t pid) {
         size_t lo = 0, hi = s->n_processes;
 
@@ -852,9 +864,9 @@ static int cmp_attachment(const void *a, const void *b) {
         return strcmp(x->device, y->device);
 }
 
-static int cmp_exporter(const void *a, const void *b) {
-        const DmabufExporter *x = a, *y = b;
-        return strcmp(x->name, y->name);
+static int cmp_exporter_index(const void *a, const void *b, void *userdata) {
+        const DmabufExporter *exporters = userdata;
+        return strcmp(exporters[*(const uint32_t *) a].name, exporters[*(const uint32_t *) b].name);
 }
 
 static uint64_t add_or_unknown(uint64_t sum, uint64_t v) {
@@ -884,35 +896,59 @@ static void *mfree(void *p) {
 }
 
 /* The buffers become the state's in place, so that the builder's array and the
- * state's are never alive at once: the array grows to the state's element size
- * and is rewritten back to front (element i, written, only covers elements i
- * and later, already read), then put in inode order by following the cycles of
- * perm (perm[new] = old), which it uses up. */
-static int buffers_to_state(DmabufBuilder *b, uint32_t *perm, DmabufBuffer **ret) {
-        size_t n = b->n_buffers;
+ * state's are never alive at once: each element is rewritten front to back into
+ * the smaller state's (element i, written, only covers elements i and before,
+ * already read), the array shrinks, and is put in inode order by following the
+ * cycles of perm (perm[new] = old), which it uses up. Exporters are numbered in
+ * the order they are first met and listed, with no figures yet, in
+ * *ret_exporters. */
+static int buffers_to_state(DmabufBuilder *b, uint32_t *perm, DmabufBuffer **ret, DmabufExporter **ret_exporters,
+                            size_t *ret_n_exporters) {
+        size_t n = b->n_buffers, n_exp = 0, cap_exp = 0;
+        _cleanup_free_ DmabufExporter *exporters = NULL;
         DmabufBuffer *out;
 
-        _Static_assert(sizeof(DmabufBuffer) >= sizeof(BBuffer), "buffers are converted in place");
-        out = realloc(b->buffers, MAX(n, (size_t) 1) * sizeof(DmabufBuffer));
-        if (!out)
-                return -ENOMEM;
-        b->buffers = NULL;
-        b->n_buffers = b->cap_buffers = 0;
-
-        for (size_t i = n; i-- > 0;) {
+        _Static_assert(sizeof(DmabufBuffer) <= sizeof(BBuffer), "buffers are converted in place");
+        out = (DmabufBuffer *) b->buffers;
+        for (size_t i = 0; i < n; i++) {
+                uint32_t e = DMABUF_NO_EXPORTER;
                 BBuffer src;
 
-                memcpy(&src, (char *) out + i * sizeof(BBuffer), sizeof(BBuffer));
+                /* Copied out byte-wise: out[i] overlaps it, and the compiler may
+                 * take the two types never to alias. */
+                memcpy(&src, &b->buffers[i], sizeof(BBuffer));
+
+                /* Exporters are few, so a linear probe over the interned pointers
+                 * is cheaper than a table. */
+                if (src.exporter) {
+                        for (e = 0; e < n_exp; e++)
+                                if (exporters[e].name == src.exporter)
+                                        break;
+                        if (e == n_exp) {
+                                /* A failure leaves the builder's array half
+                                 * rewritten, which is only good for freeing. */
+                                if (grow((void **) &exporters, &cap_exp, n_exp + 1, sizeof(DmabufExporter)) < 0)
+                                        return -ENOMEM;
+                                exporters[n_exp++] = (DmabufExporter){ .name = src.exporter };
+                        }
+                }
                 out[i] = (DmabufBuffer){
                         .inode = src.inode,
                         .size = src.size,
                         .count = src.count,
-                        .exporter = src.exporter,
                         .name = src.name,
+                        .exporter_index = e,
                         .seen_by = src.seen_by,
                         .attachments_known = src.attachments_known,
                 };
         }
+        if (n > 0) {
+                DmabufBuffer *shrunk = realloc(out, n * sizeof(DmabufBuffer));
+                if (shrunk)
+                        out = shrunk;
+        }
+        b->buffers = NULL;
+        b->n_buffers = b->cap_buffers = 0;
 
         for (size_t k = 0; k < n; k++) {
                 DmabufBuffer first;
@@ -933,7 +969,15 @@ static int buffers_to_state(DmabufBuilder *b, uint32_t *perm, DmabufBuffer **ret
                         j = next;
                 }
         }
+        if (!out) {
+                /* No buffers: the state still has an array, as calloc would give. */
+                out = malloc(sizeof(DmabufBuffer));
+                if (!out)
+                        return -ENOMEM;
+        }
         *ret = out;
+        *ret_exporters = TAKE_PTR(exporters);
+        *ret_n_exporters = n_exp;
         return 0;
 }
 
@@ -1204,11 +1248,12 @@ static int cmp_cgroup(const void *a, const void *b) {
 int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double duration_sec,
                           DmabufState **ret) {
         _cleanup_free_ uint32_t *bperm = NULL, *pperm = NULL, *bpos = NULL, *hstart = NULL, *pstart = NULL,
-                                *astart = NULL;
+                                *astart = NULL, *eperm = NULL, *erank = NULL;
+        _cleanup_free_ DmabufExporter *sorted_exporters = NULL;
         _cleanup_free_ uint64_t *proc_fds = NULL, *proc_maps = NULL;
         _cleanup_free_ uint32_t *proc_cgroup = NULL, *cgroup_last_buffer = NULL;
         DmabufState *s = NULL;
-        size_t nb = b->n_buffers, np = 0, n_exp = 0, cap_exp = 0, n_refs = b->n_refs;
+        size_t nb = b->n_buffers, np = 0, n_exp = 0, n_refs = b->n_refs;
         bool global_up;
         int r = -ENOMEM;
 
@@ -1256,7 +1301,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
         if (refs_to_holders(b, pperm, np, bpos, nb, hstart, pstart, proc_fds, proc_maps, &s->holders) < 0)
                 goto fail;
 
-        if (buffers_to_state(b, bperm, &s->buffers) < 0)
+        if (buffers_to_state(b, bperm, &s->buffers, &s->exporters, &n_exp) < 0)
                 goto fail;
         bperm = mfree(bperm);
 
@@ -1277,12 +1322,27 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                         (DmabufAttachment){ .device = a->device, .map_counter = a->map_counter };
         }
         for (size_t i = 0; i < nb; i++) {
-                s->buffers[i].attachments = s->attachments + astart[i];
-                qsort((void *) s->buffers[i].attachments, s->buffers[i].n_attachments, sizeof(DmabufAttachment),
+                s->buffers[i].first_attachment = astart[i];
+                qsort(s->attachments + astart[i], s->buffers[i].n_attachments, sizeof(DmabufAttachment),
                       cmp_attachment);
         }
         astart = mfree(astart);
         bpos = mfree(bpos);
+
+        /* The exporters in name order, and each buffer's index renumbered to it. */
+        if (sort_permutation(n_exp, cmp_exporter_index, s->exporters, &eperm) < 0)
+                goto fail;
+        erank = malloc(MAX(n_exp, (size_t) 1) * sizeof(uint32_t));
+        sorted_exporters = malloc(MAX(n_exp, (size_t) 1) * sizeof(DmabufExporter));
+        if (!erank || !sorted_exporters)
+                goto fail;
+        for (size_t i = 0; i < n_exp; i++) {
+                erank[eperm[i]] = (uint32_t) i;
+                sorted_exporters[i] = s->exporters[eperm[i]];
+        }
+        free(s->exporters);
+        s->exporters = TAKE_PTR(sorted_exporters);
+        s->n_exporters = n_exp;
 
         /* Whether a source listed every buffer, not whether it is up: a source that
          * gives only holders would make these sums look like totals. */
@@ -1294,11 +1354,15 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 .bytes = global_up ? 0 : DMABUF_UNKNOWN,
                 .userspace_bytes = 0,
         };
+        for (size_t e = 0; e < n_exp; e++) {
+                s->exporters[e].buffers = global_up ? 0 : DMABUF_UNKNOWN;
+                s->exporters[e].bytes = global_up ? 0 : DMABUF_UNKNOWN;
+        }
 
         for (size_t i = 0; i < nb; i++) {
                 DmabufBuffer *dst = &s->buffers[i];
 
-                dst->holders = s->holders + hstart[i];
+                dst->first_holder = hstart[i];
                 dst->n_holders = hstart[i + 1] - hstart[i];
 
                 if (global_up)
@@ -1306,33 +1370,19 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 if (dst->n_holders > 0)
                         s->totals.userspace_bytes = add_or_unknown(s->totals.userspace_bytes, dst->size);
 
-                /* Exporters are few, so a linear probe over the interned pointers is
-                 * cheaper than a table. */
-                if (dst->exporter) {
-                        size_t e;
-                        for (e = 0; e < n_exp; e++)
-                                if (s->exporters[e].name == dst->exporter)
-                                        break;
-                        if (e == n_exp) {
-                                if (grow((void **) &s->exporters, &cap_exp, n_exp + 1, sizeof(DmabufExporter)) < 0)
-                                        goto fail;
-                                s->exporters[n_exp++] = (DmabufExporter){
-                                        .name = dst->exporter,
-                                        .buffers = global_up ? 0 : DMABUF_UNKNOWN,
-                                        .bytes = global_up ? 0 : DMABUF_UNKNOWN,
-                                };
-                        }
+                if (dst->exporter_index != DMABUF_NO_EXPORTER) {
+                        DmabufExporter *e;
+
+                        dst->exporter_index = erank[dst->exporter_index];
+                        e = &s->exporters[dst->exporter_index];
                         if (global_up) {
-                                s->exporters[e].buffers++;
-                                s->exporters[e].bytes = add_or_unknown(s->exporters[e].bytes, dst->size);
+                                e->buffers++;
+                                e->bytes = add_or_unknown(e->bytes, dst->size);
                         }
                 }
         }
         builder_drop_buffers(b);
         hstart = mfree(hstart);
-        if (n_exp > 0)
-                qsort(s->exporters, n_exp, sizeof(DmabufExporter), cmp_exporter);
-        s->n_exporters = n_exp;
         s->totals.kernel_only_bytes =
                 s->totals.bytes == DMABUF_UNKNOWN || s->totals.userspace_bytes == DMABUF_UNKNOWN
                         ? DMABUF_UNKNOWN
@@ -1383,7 +1433,7 @@ int dmabuf_builder_finish(DmabufBuilder *b, uint64_t collected_at_usec, double d
                 const DmabufBuffer *buf = &s->buffers[i];
 
                 for (size_t h = 0; h < buf->n_holders; h++) {
-                        DmabufProcess *p = process_with_room(s, pstart, buf->holders[h].pid);
+                        DmabufProcess *p = process_with_room(s, pstart, s->holders[buf->first_holder + h].pid);
 
                         DmabufCgroup *g;
 

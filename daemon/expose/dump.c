@@ -173,11 +173,12 @@ int dmabuf_dump_buffer_table(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
 
         for (size_t b = 0; b < dmabuf_state_n_buffers(s); b++) {
                 const DmabufBuffer *buf = &dmabuf_state_buffers(s)[b];
+                const DmabufHolder *holders = dmabuf_state_buffer_holders(s, buf);
                 uint64_t fds = 0, maps = 0;
 
                 for (size_t h = 0; h < buf->n_holders; h++) {
-                        fds += buf->holders[h].fds;
-                        maps += buf->holders[h].maps;
+                        fds += holders[h].fds;
+                        maps += holders[h].maps;
                 }
                 put_u64(sb, buf->inode, 16);
                 strbuf_puts(sb, " |");
@@ -192,9 +193,8 @@ int dmabuf_dump_buffer_table(StrBuf *sb, const DmabufState *s, pid_t only_pid) {
                         if (only_pid > 0 && procs[i].pid != only_pid)
                                 continue;
                         for (size_t h = 0; h < buf->n_holders; h++)
-                                if (buf->holders[h].pid == procs[i].pid)
-                                        snprintf(cell, sizeof(cell), "%u(%u)", buf->holders[h].fds,
-                                                 buf->holders[h].maps);
+                                if (holders[h].pid == procs[i].pid)
+                                        snprintf(cell, sizeof(cell), "%u(%u)", holders[h].fds, holders[h].maps);
                         put_right(sb, cell, 17);
                         strbuf_puts(sb, " |");
                 }
@@ -212,6 +212,7 @@ static void put_attachments(StrBuf *sb, const DmabufState *s) {
 
         for (size_t b = 0; b < dmabuf_state_n_buffers(s); b++) {
                 const DmabufBuffer *buf = &dmabuf_state_buffers(s)[b];
+                const DmabufAttachment *attachments = dmabuf_state_buffer_attachments(s, buf);
 
                 for (size_t a = 0; a < buf->n_attachments; a++) {
                         if (!any)
@@ -219,9 +220,9 @@ static void put_attachments(StrBuf *sb, const DmabufState *s) {
                         any = true;
                         put_u64(sb, buf->inode, 16);
                         strbuf_puts(sb, " |  ");
-                        put_printable(sb, buf->attachments[a].device, 32);
+                        put_printable(sb, attachments[a].device, 32);
                         strbuf_puts(sb, "|");
-                        put_u64(sb, buf->attachments[a].map_counter, 10);
+                        put_u64(sb, attachments[a].map_counter, 10);
                         strbuf_puts(sb, "\n");
                 }
         }
@@ -233,12 +234,13 @@ int dmabuf_dump_buffer_totals(StrBuf *sb, const DmabufState *s) {
         strbuf_puts(sb, "    Dmabuf Inode |     Size(bytes) |  Exporter Name                  | Name\n");
         for (size_t b = 0; b < dmabuf_state_n_buffers(s); b++) {
                 const DmabufBuffer *buf = &dmabuf_state_buffers(s)[b];
+                const char *exporter = dmabuf_state_buffer_exporter(s, buf);
 
                 put_u64(sb, buf->inode, 16);
                 strbuf_puts(sb, " |");
                 put_u64(sb, buf->size, 16);
                 strbuf_puts(sb, " |  ");
-                put_printable(sb, buf->exporter ? buf->exporter : "?", 31);
+                put_printable(sb, exporter ? exporter : "?", 31);
                 strbuf_puts(sb, "| ");
                 put_printable(sb, buf->name, 0);
                 strbuf_puts(sb, "\n");
@@ -316,17 +318,17 @@ int dmabuf_dump_processes_csv(StrBuf *sb, const DmabufState *s, pid_t only_pid) 
                         continue;
                 for (size_t k = 0; k < p->n_buffers; k++) {
                         const DmabufBuffer *b = &dmabuf_state_buffers(s)[p->buffer_index[k]];
-                        const DmabufHolder *h = NULL;
+                        const DmabufHolder *holders = dmabuf_state_buffer_holders(s, b), *h = NULL;
 
                         for (size_t j = 0; j < b->n_holders; j++)
-                                if (b->holders[j].pid == p->pid)
-                                        h = &b->holders[j];
+                                if (holders[j].pid == p->pid)
+                                        h = &holders[j];
                         strbuf_printf(sb, "%d,", (int) p->pid);
                         csv_string(sb, p->comm);
                         strbuf_printf(sb, ",%" PRIu64 ",", b->inode);
                         csv_string(sb, b->name);
                         csv_sep(sb);
-                        csv_string(sb, b->exporter);
+                        csv_string(sb, dmabuf_state_buffer_exporter(s, b));
                         csv_sep(sb);
                         csv_u64(sb, b->size);
                         csv_sep(sb);
@@ -344,15 +346,16 @@ int dmabuf_dump_buffer_table_csv(StrBuf *sb, const DmabufState *s, pid_t only_pi
         csv_end(sb);
         for (size_t i = 0; i < dmabuf_state_n_buffers(s); i++) {
                 const DmabufBuffer *b = &dmabuf_state_buffers(s)[i];
+                const DmabufHolder *holders = dmabuf_state_buffer_holders(s, b);
                 uint64_t fds = 0, maps = 0;
 
                 for (size_t h = 0; h < b->n_holders; h++) {
-                        fds += b->holders[h].fds;
-                        maps += b->holders[h].maps;
+                        fds += holders[h].fds;
+                        maps += holders[h].maps;
                 }
                 /* As the table: with a PID, only the rows of that process. */
                 for (size_t h = 0; h < MAX(b->n_holders, (uint32_t) 1); h++) {
-                        const DmabufHolder *holder = h < b->n_holders ? &b->holders[h] : NULL;
+                        const DmabufHolder *holder = h < b->n_holders ? &holders[h] : NULL;
                         const DmabufProcess *p;
 
                         if (only_pid > 0 && (!holder || holder->pid != only_pid))
@@ -360,7 +363,7 @@ int dmabuf_dump_buffer_table_csv(StrBuf *sb, const DmabufState *s, pid_t only_pi
                         strbuf_printf(sb, "%" PRIu64 ",", b->inode);
                         csv_u64(sb, b->size);
                         csv_sep(sb);
-                        csv_string(sb, b->exporter);
+                        csv_string(sb, dmabuf_state_buffer_exporter(s, b));
                         csv_sep(sb);
                         csv_string(sb, b->name);
                         csv_sep(sb);

@@ -455,10 +455,14 @@ static int write_attachments(Writer *w, const DmabufState *s) {
         g = malloc(total * sizeof(AttachGroup));
         if (!g)
                 return -ENOMEM;
-        for (size_t i = 0; i < nb; i++)
+        for (size_t i = 0; i < nb; i++) {
+                const DmabufAttachment *attachments = dmabuf_state_buffer_attachments(s, &bufs[i]);
+                const char *exporter = dmabuf_state_buffer_exporter(s, &bufs[i]);
+
                 for (size_t j = 0; j < bufs[i].n_attachments; j++)
-                        g[n++] = (AttachGroup){ bufs[i].exporter ? bufs[i].exporter : "", bufs[i].attachments[j].device,
-                                                bufs[i].attachments[j].map_counter };
+                        g[n++] = (AttachGroup){ exporter ? exporter : "", attachments[j].device,
+                                                attachments[j].map_counter };
+        }
         qsort(g, n, sizeof(AttachGroup), cmp_attach_group);
         family(w, "dmabuf_attachments", "gauge", "Device attachments of buffers, by exporter and importing device.");
         for (size_t i = 0; i < n;) {

@@ -156,13 +156,16 @@ static void put_known(StrBuf *sb, uint64_t v) {
                 put_u64(sb, v);
 }
 
-static void put_buffer(StrBuf *sb, const DmabufBuffer *b) {
+static void put_buffer(StrBuf *sb, const DmabufState *s, const DmabufBuffer *b) {
+        const DmabufHolder *holders = dmabuf_state_buffer_holders(s, b);
+        const DmabufAttachment *attachments = dmabuf_state_buffer_attachments(s, b);
+
         strbuf_puts(sb, "{\"inode\":");
         put_u64(sb, b->inode);
         strbuf_puts(sb, ",\"size\":");
         put_known(sb, b->size);
         strbuf_puts(sb, ",\"exporter\":");
-        put_string(sb, b->exporter);
+        put_string(sb, dmabuf_state_buffer_exporter(s, b));
         strbuf_puts(sb, ",\"name\":");
         put_string(sb, b->name);
         strbuf_puts(sb, ",\"count\":");
@@ -170,11 +173,11 @@ static void put_buffer(StrBuf *sb, const DmabufBuffer *b) {
         strbuf_puts(sb, ",\"holders\":[");
         for (size_t i = 0; i < b->n_holders; i++) {
                 strbuf_puts(sb, i > 0 ? ",{\"pid\":" : "{\"pid\":");
-                put_int(sb, b->holders[i].pid);
+                put_int(sb, holders[i].pid);
                 strbuf_puts(sb, ",\"fds\":");
-                put_u64(sb, b->holders[i].fds);
+                put_u64(sb, holders[i].fds);
                 strbuf_puts(sb, ",\"maps\":");
-                put_u64(sb, b->holders[i].maps);
+                put_u64(sb, holders[i].maps);
                 strbuf_putc(sb, '}');
         }
         /* "attachments" keeps the contract's shape (device names); the map counters,
@@ -188,14 +191,14 @@ static void put_buffer(StrBuf *sb, const DmabufBuffer *b) {
         for (size_t i = 0; i < b->n_attachments; i++) {
                 if (i > 0)
                         strbuf_putc(sb, ',');
-                put_string(sb, b->attachments[i].device);
+                put_string(sb, attachments[i].device);
         }
         strbuf_puts(sb, "],\"attachment_stats\":[");
         for (size_t i = 0; i < b->n_attachments; i++) {
                 strbuf_puts(sb, i > 0 ? ",{\"device\":" : "{\"device\":");
-                put_string(sb, b->attachments[i].device);
+                put_string(sb, attachments[i].device);
                 strbuf_puts(sb, ",\"map_counter\":");
-                put_known(sb, b->attachments[i].map_counter);
+                put_known(sb, attachments[i].map_counter);
                 strbuf_putc(sb, '}');
         }
         strbuf_puts(sb, "]}");
@@ -396,7 +399,7 @@ static int cursor_fill(DmabufJsonCursor *c) {
                 for (size_t k = 0; k < CURSOR_BATCH && c->index < dmabuf_state_n_buffers(s); k++, c->index++) {
                         if (c->index > 0)
                                 strbuf_putc(&c->pending, ',');
-                        put_buffer(&c->pending, &dmabuf_state_buffers(s)[c->index]);
+                        put_buffer(&c->pending, s, &dmabuf_state_buffers(s)[c->index]);
                 }
                 if (c->index == dmabuf_state_n_buffers(s)) {
                         strbuf_puts(&c->pending, "],\"processes\":[");

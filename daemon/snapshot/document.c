@@ -114,7 +114,7 @@ static void add_victim_holdings(json_object *t, pid_t pid, const DmabufState *be
 
                 json_object_object_add(o, "inode", json_object_new_uint64(b->inode));
                 json_object_object_add(o, "size", dmabuf_json_u64(b->size));
-                json_object_object_add(o, "exporter", str0(b->exporter));
+                json_object_object_add(o, "exporter", str0(dmabuf_state_buffer_exporter(before, b)));
                 json_object_object_add(o, "name", str0(b->name));
                 json_object_array_add(buffers, o);
         }

@@ -148,12 +148,12 @@ START_TEST(test_buffers) {
         buf = dmabuf_state_find_buffer(s, 300);
         ck_assert_ptr_nonnull(buf);
         ck_assert_str_eq(buf->name, hostile);
-        ck_assert_str_eq(buf->exporter, "system");
+        ck_assert_str_eq(dmabuf_state_buffer_exporter(s, buf), "system");
         buf = dmabuf_state_find_buffer(s, 100);
         ck_assert_ptr_null(buf->name);
         ck_assert_uint_eq(buf->count, 3);
         buf = dmabuf_state_find_buffer(s, 200);
-        ck_assert_ptr_null(buf->exporter); /* unreadable: unknown, not "" */
+        ck_assert_ptr_null(dmabuf_state_buffer_exporter(s, buf)); /* unreadable: unknown, not "" */
         dmabuf_state_unref(s);
 }
 END_TEST
@@ -229,10 +229,10 @@ START_TEST(test_holders) {
 
         buf = dmabuf_state_find_buffer(s, 100);
         ck_assert_uint_eq(buf->n_holders, 2);
-        ck_assert_int_eq(buf->holders[0].pid, 10);
-        ck_assert_uint_eq(buf->holders[0].fds, 1);
-        ck_assert_uint_eq(buf->holders[0].maps, 1);
-        ck_assert_int_eq(buf->holders[1].pid, 20);
+        ck_assert_int_eq(dmabuf_state_buffer_holders(s, buf)[0].pid, 10);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, buf)[0].fds, 1);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, buf)[0].maps, 1);
+        ck_assert_int_eq(dmabuf_state_buffer_holders(s, buf)[1].pid, 20);
         ck_assert_str_eq(dmabuf_state_find_buffer(s, 300)->name, "map-only");
         ck_assert_str_eq(dmabuf_state_find_buffer(s, 200)->name, "cam");
         /* Holders alone do not list every buffer. */

@@ -99,18 +99,18 @@ START_TEST(test_world) {
 
         b = dmabuf_state_find_buffer(s, 2);
         ck_assert_uint_eq(b->n_holders, 3);
-        ck_assert_int_eq(b->holders[0].pid, 100);
-        ck_assert_uint_eq(b->holders[0].fds, 1);
-        ck_assert_uint_eq(b->holders[0].maps, 1);
-        ck_assert_int_eq(b->holders[1].pid, 200);
-        ck_assert_int_eq(b->holders[2].pid, 300);
-        ck_assert_uint_eq(b->holders[2].fds, 0);
+        ck_assert_int_eq(dmabuf_state_buffer_holders(s, b)[0].pid, 100);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, b)[0].fds, 1);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, b)[0].maps, 1);
+        ck_assert_int_eq(dmabuf_state_buffer_holders(s, b)[1].pid, 200);
+        ck_assert_int_eq(dmabuf_state_buffer_holders(s, b)[2].pid, 300);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, b)[2].fds, 0);
         ck_assert_str_eq(b->name, "frame");
-        ck_assert_str_eq(b->exporter, "system");
+        ck_assert_str_eq(dmabuf_state_buffer_exporter(s, b), "system");
 
         b = dmabuf_state_find_buffer(s, 3);
         ck_assert_uint_eq(b->n_holders, 1);
-        ck_assert_uint_eq(b->holders[0].maps, 2);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, b)[0].maps, 2);
         ck_assert_uint_eq(b->size, 12288);  /* sysfs, not the map */
         ck_assert_str_eq(b->name, "mapped"); /* sysfs has no names; the map does */
 
@@ -287,7 +287,7 @@ START_TEST(test_unknowns) {
         p = dmabuf_state_find_process(s, 2);
         ck_assert_uint_eq(p->rss_bytes, DMABUF_UNKNOWN);
         ck_assert_uint_eq(p->pss_bytes, DMABUF_UNKNOWN);
-        ck_assert_ptr_null(dmabuf_state_find_buffer(s, 11)->exporter);
+        ck_assert_ptr_null(dmabuf_state_buffer_exporter(s, dmabuf_state_find_buffer(s, 11)));
         /* Listed by name, but a sum over held buffers only is not the exporter's total. */
         ck_assert_uint_eq(dmabuf_state_n_exporters(s), 1);
         ck_assert_str_eq(dmabuf_state_exporters(s)[0].name, "system");
@@ -399,7 +399,7 @@ START_TEST(test_priorities) {
         buf = dmabuf_state_find_buffer(s, 5);
         ck_assert_uint_eq(buf->size, 8192);
         ck_assert_uint_eq(buf->count, 3);
-        ck_assert_str_eq(buf->exporter, "from-debugfs");
+        ck_assert_str_eq(dmabuf_state_buffer_exporter(s, buf), "from-debugfs");
         ck_assert_str_eq(buf->name, "<none>"); /* the fd link's exact bytes win */
         ck_assert(buf->attachments_known);
         ck_assert_uint_eq(buf->n_attachments, 1);
@@ -422,8 +422,12 @@ START_TEST(test_attachments_once) {
         ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
         buf = dmabuf_state_find_buffer(s, 5);
         ck_assert_uint_eq(buf->n_attachments, 1);
-        ck_assert_uint_eq(buf->attachments[0].map_counter, 2);
-        ck_assert_uint_eq(dmabuf_state_find_buffer(s, 6)->n_attachments, 1);
+        ck_assert_uint_eq(dmabuf_state_buffer_attachments(s, buf)[0].map_counter, 2);
+        buf = dmabuf_state_find_buffer(s, 6);
+        ck_assert_uint_eq(buf->n_attachments, 1);
+        ck_assert_uint_eq(buf->first_attachment, 1); /* after buffer 5's, in the one array */
+        ck_assert_str_eq(dmabuf_state_buffer_attachments(s, buf)[0].device, "vgem");
+        ck_assert_uint_eq(dmabuf_state_buffer_attachments(s, buf)[0].map_counter, DMABUF_UNKNOWN);
         dmabuf_state_unref(s);
         dmabuf_builder_free(b);
 }
@@ -536,13 +540,13 @@ START_TEST(test_in_place_order) {
 
                 ck_assert_uint_eq(buf->inode, i + 1);
                 ck_assert_uint_eq(buf->size, buf->inode * 4096);
-                ck_assert_str_eq(buf->exporter, buf->inode % 2 ? "odd" : "even");
+                ck_assert_str_eq(dmabuf_state_buffer_exporter(s, buf), buf->inode % 2 ? "odd" : "even");
                 for (size_t h = 0; h < buf->n_holders; h++) {
-                        const DmabufHolder *holder = &buf->holders[h];
+                        const DmabufHolder *holder = &dmabuf_state_buffer_holders(s, buf)[h];
                         uint64_t k;
 
                         if (h > 0)
-                                ck_assert_int_gt(holder->pid, buf->holders[h - 1].pid);
+                                ck_assert_int_gt(holder->pid, dmabuf_state_buffer_holders(s, buf)[h - 1].pid);
                         for (k = 0; k < ORDER_REFS; k++)
                                 if (order_ref_inode(holder->pid, k) == buf->inode)
                                         break;
@@ -569,7 +573,7 @@ START_TEST(test_in_place_order) {
                         if (k > 0)
                                 ck_assert_uint_gt(p->buffer_index[k], p->buffer_index[k - 1]);
                         for (size_t h = 0; h < buf->n_holders; h++)
-                                listed = listed || buf->holders[h].pid == p->pid;
+                                listed = listed || dmabuf_state_buffer_holders(s, buf)[h].pid == p->pid;
                         ck_assert(listed);
                 }
         }

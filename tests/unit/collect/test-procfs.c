@@ -347,7 +347,7 @@ START_TEST(test_scan_tree) {
         buf = dmabuf_state_find_buffer(s, 1234);
         ck_assert_ptr_nonnull(buf);
         ck_assert_str_eq(buf->name, "cam");
-        ck_assert_str_eq(buf->exporter, "system");
+        ck_assert_str_eq(dmabuf_state_buffer_exporter(s, buf), "system");
         ck_assert_uint_eq(buf->count, 2);
         ck_assert_ptr_null(dmabuf_state_find_process(s, 20)); /* holds nothing */
 
@@ -446,12 +446,13 @@ START_TEST(test_map_files_size) {
 
         s = scan_root(root, b);
         ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_a)->size, 65536);
-        ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_a)->holders[0].maps, 2);
+        ck_assert_uint_eq(dmabuf_state_buffer_holders(s, dmabuf_state_find_buffer(s, ino_a))[0].maps, 2);
         ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_b)->size, 8192);
         ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_c + 1000003)->size, DMABUF_UNKNOWN);
         ck_assert_uint_eq(dmabuf_state_find_buffer(s, 999999)->size, DMABUF_UNKNOWN);
         ck_assert_uint_eq(dmabuf_state_find_buffer(s, ino_e)->size, 8192);
-        ck_assert_ptr_null(dmabuf_state_find_buffer(s, ino_a)->exporter); /* stat has no exporter */
+        /* stat has no exporter */
+        ck_assert_ptr_null(dmabuf_state_buffer_exporter(s, dmabuf_state_find_buffer(s, ino_a)));
         p = dmabuf_state_find_process(s, 50);
         ck_assert_uint_eq(p->rss_bytes, DMABUF_UNKNOWN); /* C and D stay unknown */
         ck_assert_uint_eq(dmabuf_state_scan_stats(s)->counters[DMABUF_SCAN_MAP_FILES_DENIED], 0);

@@ -35,7 +35,7 @@ START_TEST(test_buffers) {
         b = dmabuf_state_find_buffer(s, 4294967301ULL);
         ck_assert_ptr_nonnull(b);
         ck_assert_uint_eq(b->size, 1048576);
-        ck_assert_str_eq(b->exporter, "udmabuf");
+        ck_assert_str_eq(dmabuf_state_buffer_exporter(s, b), "udmabuf");
         ck_assert(!b->attachments_known); /* mainline has no attachment stats */
         ck_assert_uint_eq(dmabuf_state_totals(s)->bytes, 4096 + 1048576);
         ck_assert_uint_eq(dmabuf_state_totals(s)->kernel_only_bytes, 4096 + 1048576);
@@ -60,10 +60,10 @@ START_TEST(test_attachments) {
         ck_assert_ptr_nonnull(b);
         ck_assert(b->attachments_known);
         ck_assert_uint_eq(b->n_attachments, 2);
-        ck_assert_str_eq(b->attachments[0].device, "0000:00:02.0");
-        ck_assert_uint_eq(b->attachments[0].map_counter, 0);
-        ck_assert_str_eq(b->attachments[1].device, "vgem");
-        ck_assert_uint_eq(b->attachments[1].map_counter, 3);
+        ck_assert_str_eq(dmabuf_state_buffer_attachments(s, b)[0].device, "0000:00:02.0");
+        ck_assert_uint_eq(dmabuf_state_buffer_attachments(s, b)[0].map_counter, 0);
+        ck_assert_str_eq(dmabuf_state_buffer_attachments(s, b)[1].device, "vgem");
+        ck_assert_uint_eq(dmabuf_state_buffer_attachments(s, b)[1].map_counter, 3);
         dmabuf_state_unref(s);
         tu_rm_rf(root);
 }

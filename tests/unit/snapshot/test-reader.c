@@ -175,7 +175,7 @@ START_TEST(test_unknown_stays_unknown) {
         b = dmabuf_state_find_buffer(f->state, 2003);
         ck_assert_ptr_nonnull(b);
         ck_assert(b->size == DMABUF_UNKNOWN);
-        ck_assert_ptr_null(b->exporter);
+        ck_assert_ptr_null(dmabuf_state_buffer_exporter(f->state, b));
         ck_assert(!b->attachments_known);
         p = dmabuf_state_find_process(f->before, 4300);
         ck_assert_ptr_nonnull(p);
