@@ -24,7 +24,8 @@ enum {
         DMABUF_BPF_RECORD_FD = 2,     /* iter/task_file: one per dma-buf fd of a process */
         DMABUF_BPF_RECORD_VMA = 3,    /* iter/task_vma: one per mapping of a dma-buf */
         /* In the fd stream: one per DRM fd of a process (a character device of
-         * major 226), whose fdinfo the daemon then reads for the client's memory
+         * major 226, or of 261 for a compute accelerator, which is a DRM device
+         * too), whose fdinfo the daemon then reads for the client's memory
          * statistics. tgid, fd, comm, cgroup_id and inode (the device node's) only. */
         DMABUF_BPF_RECORD_DRM_FD = 4,
 };

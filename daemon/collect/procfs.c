@@ -16,9 +16,23 @@
 #define DMABUF_LINK_PREFIX "/dmabuf:"
 #define DMABUF_ANON_LINK "anon_inode:dmabuf"
 #define DRM_LINK_PREFIX "/dev/dri/"
+#define ACCEL_LINK_PREFIX "/dev/accel/"
 /* A maps file of a process at the kernel's default map limit is about 6 MiB. */
 #define MAPS_MAX ((size_t) 64 * 1024 * 1024)
 #define SMALL_FILE_MAX ((size_t) 64 * 1024)
+
+static bool link_in_dir(const char *target, size_t len, const char *dir) {
+        size_t dir_len = strlen(dir);
+
+        return len > dir_len && memcmp(target, dir, dir_len) == 0;
+}
+
+/* A compute accelerator (drivers/accel, /dev/accel/accel<n>) is a DRM device on a
+ * major of its own: its file is a drm_file and its fdinfo is drm_show_fdinfo()'s,
+ * with the same drm- keys, so its clients are read and counted as DRM ones. */
+static bool is_drm_link(const char *target, size_t len) {
+        return link_in_dir(target, len, DRM_LINK_PREFIX) || link_in_dir(target, len, ACCEL_LINK_PREFIX);
+}
 
 DmabufLinkKind dmabuf_fd_link_classify(const char *target, size_t len, const char **ret_name,
                                        size_t *ret_name_len) {
@@ -31,7 +45,7 @@ DmabufLinkKind dmabuf_fd_link_classify(const char *target, size_t len, const cha
         }
         if (len == STRLEN(DMABUF_ANON_LINK) && memcmp(target, DMABUF_ANON_LINK, len) == 0)
                 return DMABUF_LINK_ANON;
-        if (len > STRLEN(DRM_LINK_PREFIX) && memcmp(target, DRM_LINK_PREFIX, STRLEN(DRM_LINK_PREFIX)) == 0)
+        if (is_drm_link(target, len))
                 return DMABUF_LINK_DRM;
         return DMABUF_LINK_OTHER;
 }

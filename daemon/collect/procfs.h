@@ -16,7 +16,8 @@ typedef enum DmabufLinkKind {
         DMABUF_LINK_OTHER,
         DMABUF_LINK_NAMED, /* "/dmabuf:<name>", kernels 5.3 and later */
         DMABUF_LINK_ANON,  /* "anon_inode:dmabuf", before 5.3: no identity */
-        DMABUF_LINK_DRM,   /* "/dev/dri/card0", "/dev/dri/renderD128": a DRM client */
+        DMABUF_LINK_DRM,   /* "/dev/dri/card0", "/dev/dri/renderD128", and a compute
+                            * accelerator's "/dev/accel/accel0": a DRM client */
 } DmabufLinkKind;
 
 /* Classifies an fd's link target. For DMABUF_LINK_NAMED, ret_name points into

@@ -32,8 +32,11 @@ struct inode {
 } __kernel_type;
 
 /* include/uapi/linux/major.h: DRM's character devices (/dev/dri/card*,
- * renderD*). The kernel's own dev_t keeps the major above MINORBITS (20) bits. */
+ * renderD*). include/drm/drm_accel.h: compute accelerators' (/dev/accel/accel*),
+ * DRM devices too, whose fdinfo is drm_show_fdinfo()'s. The kernel's own dev_t
+ * keeps the major above MINORBITS (20) bits. */
 #define DRM_MAJOR 226
+#define ACCEL_MAJOR 261
 #define KERNEL_MINORBITS 20
 #define MODE_TYPE_MASK 0170000 /* S_IFMT */
 #define MODE_CHR 0020000       /* S_IFCHR */
@@ -157,17 +160,22 @@ static __always_inline int is_dmabuf(struct file *file) {
         return sb && sb->s_magic == DMA_BUF_MAGIC;
 }
 
-/* A DRM device file, whose fdinfo carries the client's memory statistics: the
- * daemon reads only those fdinfo files. The same plain loads as is_dmabuf(). */
+/* A DRM or compute accelerator device file, whose fdinfo carries the client's
+ * memory statistics: the daemon reads only those fdinfo files. The same plain
+ * loads as is_dmabuf(). */
 static __always_inline int is_drm(struct file *file) {
         struct inode *inode;
+        __u32 major;
 
         if (!file)
                 return 0;
         inode = file->f_inode;
         if (!inode)
                 return 0;
-        return (inode->i_mode & MODE_TYPE_MASK) == MODE_CHR && (inode->i_rdev >> KERNEL_MINORBITS) == DRM_MAJOR;
+        if ((inode->i_mode & MODE_TYPE_MASK) != MODE_CHR)
+                return 0;
+        major = inode->i_rdev >> KERNEL_MINORBITS;
+        return major == DRM_MAJOR || major == ACCEL_MAJOR;
 }
 
 /* The cgroup v2 a process is in, by its kernfs id: the daemon reads the path from

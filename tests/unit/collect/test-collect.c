@@ -36,7 +36,7 @@ static void check_case(const char *name) {
 static const char *const cases[] = {
         "linux-5.10",        "linux-6.1",   "linux-6.1-nodebugfs", "linux-7.2-debugfs",
         "linux-7.2-nodebugfs", "attach-stats", "hostile",           "malformed",
-        "linux-7.2-pinned",  "linux-6.1-pinned-malformed", "drm-fdinfo",
+        "linux-7.2-pinned",  "linux-6.1-pinned-malformed", "drm-fdinfo",          "accel-fdinfo",
 };
 
 START_TEST(test_fixture_tree) {
@@ -255,6 +255,42 @@ START_TEST(test_drm_prom) {
 }
 END_TEST
 
+/* Compute accelerators' clients are DRM series under their driver's name, with
+ * only the kinds the driver printed: amdxdna has no resident. */
+START_TEST(test_accel_prom) {
+        static const char *const want[] = {
+                "dmabuf_drm_client_bytes{pid=\"9100\",comm=\"benchmark_app\",driver=\"intel_vpu\",region=\"memory\","
+                "kind=\"total\"} 109056000\n",
+                "dmabuf_drm_client_bytes{pid=\"9100\",comm=\"benchmark_app\",driver=\"intel_vpu\",region=\"memory\","
+                "kind=\"resident\"} 75497472\n",
+                "dmabuf_drm_client_bytes{pid=\"9100\",comm=\"benchmark_app\",driver=\"i915\",region=\"system0\","
+                "kind=\"total\"} 12582912\n",
+                "dmabuf_drm_client_bytes{pid=\"9200\",comm=\"llm-npu\",driver=\"amdxdna_accel_driver\","
+                "region=\"memory\",kind=\"total\"} 293601280\n",
+                "dmabuf_drm_client_bytes{pid=\"9200\",comm=\"llm-npu\",driver=\"amdxdna_accel_driver\","
+                "region=\"memory\",kind=\"shared\"} 16777216\n",
+        };
+        DmabufPromOptions opts = { .top_processes = 20, .top_cgroups = 20 };
+        char tree[PATH_MAX];
+        StrBuf sb = STRBUF_INIT;
+        DmabufState *s = NULL;
+        int root_fd;
+
+        snprintf(tree, sizeof(tree), "%s/accel-fdinfo", TREES);
+        root_fd = tu_open_dir(tree);
+        ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
+        close(root_fd);
+        ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
+        for (size_t i = 0; i < ELEMENTSOF(want); i++)
+                ck_assert_msg(strstr(sb.buf, want[i]), "missing %s", want[i]);
+        ck_assert_ptr_null(strstr(sb.buf, "driver=\"amdxdna_accel_driver\",region=\"memory\",kind=\"resident\""));
+        ck_assert_ptr_null(strstr(sb.buf, "region=\"alloc\""));
+        ck_assert_ptr_null(strstr(sb.buf, "pid=\"9300\""));
+        strbuf_done(&sb);
+        dmabuf_state_unref(s);
+}
+END_TEST
+
 /* The Prometheus form of every tree is produced without error and, for the hostile
  * tree, never carries a raw newline inside a sample. */
 START_TEST(test_prom_of_trees) {
@@ -294,6 +330,7 @@ int main(void) {
         tcase_add_test(tc, test_drm_absent);
         tcase_add_test(tc, test_cgroup_depth);
         tcase_add_test(tc, test_drm_prom);
+        tcase_add_test(tc, test_accel_prom);
         suite_add_tcase(s, tc);
         return tu_run(s);
 }

@@ -24,6 +24,10 @@ START_TEST(test_link_classify) {
         ck_assert_int_eq(dmabuf_fd_link_classify("/dev/dri/card0", 14, NULL, NULL), DMABUF_LINK_DRM);
         ck_assert_int_eq(dmabuf_fd_link_classify("/dev/dri/renderD128", 19, NULL, NULL), DMABUF_LINK_DRM);
         ck_assert_int_eq(dmabuf_fd_link_classify("/dev/dri/", 9, NULL, NULL), DMABUF_LINK_OTHER);
+        /* Compute accelerators are DRM devices: their fdinfo is drm_show_fdinfo()'s. */
+        ck_assert_int_eq(dmabuf_fd_link_classify("/dev/accel/accel0", 17, NULL, NULL), DMABUF_LINK_DRM);
+        ck_assert_int_eq(dmabuf_fd_link_classify("/dev/accel/", 11, NULL, NULL), DMABUF_LINK_OTHER);
+        ck_assert_int_eq(dmabuf_fd_link_classify("/dev/accelerator", 16, NULL, NULL), DMABUF_LINK_OTHER);
         ck_assert_int_eq(dmabuf_fd_link_classify("socket:[1234]", 13, NULL, NULL), DMABUF_LINK_OTHER);
 }
 END_TEST
@@ -370,6 +374,84 @@ START_TEST(test_scan_tree) {
 }
 END_TEST
 
+static const DmabufDrmRegion *client_region(const DmabufDrmClient *c, const char *name) {
+        for (size_t i = 0; i < c->n_regions; i++)
+                if (streq(c->regions[i].name, name))
+                        return &c->regions[i];
+        return NULL;
+}
+
+/* The accel-fdinfo tree: /dev/accel fds are DRM clients under their driver's name,
+ * with the exact figures drm_show_memory_stats() printed (tests/fixtures/trees/
+ * README.md), deduplicated like /dev/dri ones; one without memory statistics (qaic)
+ * lists nothing. */
+START_TEST(test_scan_accel_tree) {
+        char tree[PATH_MAX];
+        DmabufBuilder *b = dmabuf_builder_new();
+        StrBuf scratch = STRBUF_INIT;
+        DmabufState *s = NULL;
+        const DmabufProcess *p;
+        const DmabufDrmClient *c;
+        const DmabufDrmRegion *r;
+        int proc_fd;
+
+        tu_fixture_tree(tree, sizeof(tree), "accel-fdinfo/proc");
+        proc_fd = tu_open_dir(tree);
+        ck_assert_int_eq(dmabuf_procfs_scan(proc_fd, b, &scratch), 0);
+        ck_assert_uint_eq(dmabuf_builder_scan_stats(b)->parse_errors[DMABUF_SOURCE_PROCFS], 0);
+        ck_assert_uint_eq(dmabuf_builder_scan_stats(b)->counters[DMABUF_SCAN_FDS_VANISHED], 0);
+        ck_assert_uint_eq(dmabuf_builder_scan_stats(b)->counters[DMABUF_SCAN_UNREADABLE], 0);
+        ck_assert_int_eq(dmabuf_builder_finish(b, 0, 0, &s), 0);
+        ck_assert_uint_eq(dmabuf_state_n_processes(s), 2);
+        ck_assert_ptr_null(dmabuf_state_find_process(s, 9300)); /* qaic: no show_fdinfo */
+
+        /* benchmark_app: i915 on /dev/dri and intel_vpu (ivpu) on /dev/accel, sorted
+         * by driver; the NPU client is one drm_file behind fds 3 and 4. */
+        p = dmabuf_state_find_process(s, 9100);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p->n_drm_clients, 2);
+        c = &p->drm_clients[0];
+        ck_assert_str_eq(c->driver, "i915");
+        ck_assert_uint_eq(c->client_id, 6);
+        c = &p->drm_clients[1];
+        ck_assert_str_eq(c->driver, "intel_vpu");
+        ck_assert_str_eq(c->pdev, "0000:00:0b.0");
+        ck_assert_uint_eq(c->client_id, 5);
+        ck_assert_uint_eq(c->fds, 2);
+        ck_assert_uint_eq(c->n_regions, 1);
+        r = client_region(c, "memory");
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_TOTAL], 109056000); /* "106500 KiB" */
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_SHARED], 8388608);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_ACTIVE], 4194304);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_RESIDENT], 75497472);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_PURGEABLE], DMABUF_UNKNOWN);
+
+        /* llm-npu: amdxdna prints total and shared only; its own
+         * amdxdna_accel_driver-*-alloc keys are no region. */
+        p = dmabuf_state_find_process(s, 9200);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_uint_eq(p->n_drm_clients, 1);
+        c = &p->drm_clients[0];
+        ck_assert_str_eq(c->driver, "amdxdna_accel_driver");
+        ck_assert_str_eq(c->pdev, "0000:c5:00.1");
+        ck_assert_uint_eq(c->client_id, 2);
+        ck_assert_uint_eq(c->fds, 1);
+        ck_assert_uint_eq(c->n_regions, 1);
+        r = client_region(c, "memory");
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_TOTAL], 293601280); /* "280 MiB" */
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_SHARED], 16777216);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_RESIDENT], DMABUF_UNKNOWN);
+        ck_assert_uint_eq(r->bytes[DMABUF_DRM_ACTIVE], DMABUF_UNKNOWN);
+
+        dmabuf_state_unref(s);
+        dmabuf_builder_free(b);
+        close(proc_fd);
+        strbuf_done(&scratch);
+}
+END_TEST
+
 /* ---- map-only sizes from map_files ----
  * Committed trees cannot choose inode numbers, so the tree is built here: a
  * regular file stands for /proc/<pid>/map_files/<start>-<end>, and its real
@@ -594,6 +676,7 @@ int main(void) {
         tcase_add_test(tc, test_maps_unescape);
         tcase_add_test(tc, test_cgroup);
         tcase_add_test(scan, test_scan_tree);
+        tcase_add_test(scan, test_scan_accel_tree);
         tcase_add_test(scan, test_map_files_size);
         tcase_add_test(scan, test_map_files_not_needed);
         tcase_add_test(scan, test_map_files_denied);
