@@ -227,7 +227,7 @@ static void report_parse_errors(Manager *m, const DmabufState *s) {
  * inside the heap (below a live block, the top trim cannot reach them): about
  * 0.6 MiB on the 2,000-process benchmark tree, 7% of the daemon's RSS target, for
  * as long as the daemon runs. Giving them back costs the next collection about 150
- * page faults, well under a millisecond even next to a 50 ms BPF collection. */
+ * page faults (estimated, not measured apart from a collection's own noise). */
 static void trim_heap_surplus(void) {
         struct mallinfo2 mi = mallinfo2();
 

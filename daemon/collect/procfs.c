@@ -21,22 +21,18 @@
 #define MAPS_MAX ((size_t) 64 * 1024 * 1024)
 #define SMALL_FILE_MAX ((size_t) 64 * 1024)
 
-static bool link_in_dir(const char *target, size_t len, const char *dir) {
-        size_t dir_len = strlen(dir);
-
-        return len > dir_len && memcmp(target, dir, dir_len) == 0;
-}
-
 /* A compute accelerator (drivers/accel, /dev/accel/accel<n>) is a DRM device on a
  * major of its own: its file is a drm_file and its fdinfo is drm_show_fdinfo()'s,
  * with the same drm- keys, so its clients are read and counted as DRM ones. */
 static bool is_drm_link(const char *target, size_t len) {
-        return link_in_dir(target, len, DRM_LINK_PREFIX) || link_in_dir(target, len, ACCEL_LINK_PREFIX);
+        /* Longer than the prefix: a node in the directory, not the directory. */
+        return (len > STRLEN(DRM_LINK_PREFIX) && span_starts_with(target, len, DRM_LINK_PREFIX)) ||
+               (len > STRLEN(ACCEL_LINK_PREFIX) && span_starts_with(target, len, ACCEL_LINK_PREFIX));
 }
 
 DmabufLinkKind dmabuf_fd_link_classify(const char *target, size_t len, const char **ret_name,
                                        size_t *ret_name_len) {
-        if (len >= STRLEN(DMABUF_LINK_PREFIX) && memcmp(target, DMABUF_LINK_PREFIX, STRLEN(DMABUF_LINK_PREFIX)) == 0) {
+        if (span_starts_with(target, len, DMABUF_LINK_PREFIX)) {
                 if (ret_name)
                         *ret_name = target + STRLEN(DMABUF_LINK_PREFIX);
                 if (ret_name_len)

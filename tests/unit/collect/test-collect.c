@@ -19,6 +19,19 @@ static json_object *collect_json(const char *tree, pid_t only_pid) {
         return tu_collect_json(tree, &(DmabufCollectOptions){ .only_pid = only_pid });
 }
 
+/* One collection of the fixture tree NAME, which must succeed. */
+static DmabufState *collect_tree(const char *name) {
+        char tree[PATH_MAX];
+        DmabufState *s = NULL;
+        int root_fd;
+
+        snprintf(tree, sizeof(tree), "%s/%s", TREES, name);
+        root_fd = tu_open_dir(tree);
+        ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
+        close(root_fd);
+        return s;
+}
+
 static void check_case(const char *name) {
         char tree[PATH_MAX], expected_path[PATH_MAX];
         json_object *expected, *actual;
@@ -224,15 +237,9 @@ START_TEST(test_drm_prom) {
                 "dmabuf_cgroup_pss_bytes{cgroup=\"/system.slice/weston.service\",unit=\"weston.service\"} 0\n",
         };
         DmabufPromOptions opts = { .top_processes = 20, .top_cgroups = 20 };
-        char tree[PATH_MAX];
         StrBuf sb = STRBUF_INIT;
-        DmabufState *s = NULL;
-        int root_fd;
+        DmabufState *s = collect_tree("drm-fdinfo");
 
-        snprintf(tree, sizeof(tree), "%s/drm-fdinfo", TREES);
-        root_fd = tu_open_dir(tree);
-        ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
-        close(root_fd);
         ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
         for (size_t i = 0; i < ELEMENTSOF(want); i++)
                 ck_assert_msg(strstr(sb.buf, want[i]), "missing %s", want[i]);
@@ -271,15 +278,9 @@ START_TEST(test_accel_prom) {
                 "region=\"memory\",kind=\"shared\"} 16777216\n",
         };
         DmabufPromOptions opts = { .top_processes = 20, .top_cgroups = 20 };
-        char tree[PATH_MAX];
         StrBuf sb = STRBUF_INIT;
-        DmabufState *s = NULL;
-        int root_fd;
+        DmabufState *s = collect_tree("accel-fdinfo");
 
-        snprintf(tree, sizeof(tree), "%s/accel-fdinfo", TREES);
-        root_fd = tu_open_dir(tree);
-        ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
-        close(root_fd);
         ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
         for (size_t i = 0; i < ELEMENTSOF(want); i++)
                 ck_assert_msg(strstr(sb.buf, want[i]), "missing %s", want[i]);
@@ -294,16 +295,10 @@ END_TEST
 /* The Prometheus form of every tree is produced without error and, for the hostile
  * tree, never carries a raw newline inside a sample. */
 START_TEST(test_prom_of_trees) {
-        char tree[PATH_MAX];
         DmabufPromOptions opts = { .top_processes = 20, .top_names = 20 };
         StrBuf sb = STRBUF_INIT;
-        DmabufState *s = NULL;
-        int root_fd;
+        DmabufState *s = collect_tree(cases[_i]);
 
-        snprintf(tree, sizeof(tree), "%s/%s", TREES, cases[_i]);
-        root_fd = tu_open_dir(tree);
-        ck_assert_int_eq(dmabuf_collect(root_fd, NULL, &s), 0);
-        close(root_fd);
         ck_assert_int_eq(dmabuf_prom_write(&sb, s, &opts, DMABUF_PROM_TEXT), 0);
         for (char *line = sb.buf, *nl; line && *line; line = nl ? nl + 1 : NULL) {
                 nl = strchr(line, '\n');
